@@ -1,0 +1,122 @@
+"""The one way Callbridge talks to Aircall: httpx with Basic auth and the shared rate budget."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from integrations.errors import RemoteRejected, RemoteUnavailable
+from integrations.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Spends one request of the shared budget; returns seconds to wait (0 = go).
+Budget = Callable[[], Awaitable[float]]
+# Records "the service said: wait until" so every worker holds back.
+Blocker = Callable[[float], Awaitable[None]]
+
+MAX_BUDGET_WAIT = 5.0  # longer waits are handed back to the queue instead of held in a worker
+
+
+def reset_time(value: str | None, now: float) -> float:
+    """``X-AircallApi-Reset`` as epoch seconds; one client reads it as ms, so accept both."""
+    try:
+        reset = float(value) if value else 0.0
+    except ValueError:
+        reset = 0.0
+    if reset > 1e11:
+        reset /= 1000.0
+    return reset if reset > now else now + 60.0
+
+
+class AircallClient:
+    """Aircall's public API v1, the calls Callbridge makes."""
+
+    def __init__(self, http: httpx.AsyncClient, budget: Budget, blocker: Blocker) -> None:
+        self._http = http
+        self._budget = budget
+        self._blocker = blocker
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        wait = await self._budget()
+        if wait > MAX_BUDGET_WAIT:
+            raise RemoteUnavailable(
+                "aircall", None, "rate budget spent", retry_at=time.time() + wait
+            )
+        while wait:
+            await asyncio.sleep(wait)
+            wait = await self._budget()
+            if wait > MAX_BUDGET_WAIT:
+                raise RemoteUnavailable(
+                    "aircall", None, "rate budget spent", retry_at=time.time() + wait
+                )
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RemoteUnavailable(
+                "aircall", None, f"{type(exc).__name__}: {exc}", ambiguous=method != "GET"
+            ) from exc
+        if response.status_code < 300:
+            return response.json() if response.content else None
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text[:2000]
+        if response.status_code == 429:
+            until = reset_time(response.headers.get("X-AircallApi-Reset"), time.time())
+            await self._blocker(until)
+            raise RemoteUnavailable("aircall", 429, body, retry_at=until)
+        if response.status_code >= 500:
+            retry_after = response.headers.get("Retry-After")
+            retry_at = (
+                time.time() + float(retry_after) if retry_after and retry_after.isdigit() else None
+            )
+            raise RemoteUnavailable("aircall", response.status_code, body, retry_at=retry_at)
+        raise RemoteRejected("aircall", response.status_code, body)
+
+    async def get_call(self, call_id: int) -> dict[str, Any]:
+        return (await self._request("GET", f"/v1/calls/{call_id}"))["call"]
+
+    async def list_calls(
+        self, *, start: int, end: int, page: int = 1, per_page: int = 50
+    ) -> dict[str, Any]:
+        params = {"from": start, "to": end, "page": page, "per_page": per_page, "order": "asc"}
+        return await self._request("GET", "/v1/calls", params=params)
+
+    async def add_comment(self, call_id: int, content: str) -> None:
+        await self._request("POST", f"/v1/calls/{call_id}/comments", json={"content": content})
+
+    async def insight_card(self, call_id: int, contents: list[dict[str, Any]]) -> None:
+        await self._request(
+            "POST", f"/v1/calls/{call_id}/insight_cards", json={"contents": contents}
+        )
+
+    async def search_contacts(self, phone_number: str) -> list[dict[str, Any]]:
+        result = await self._request(
+            "GET", "/v1/contacts/search", params={"phone_number": phone_number}
+        )
+        return result.get("contacts", [])
+
+    async def create_contact(self, contact: dict[str, Any]) -> dict[str, Any]:
+        return (await self._request("POST", "/v1/contacts", json=contact))["contact"]
+
+
+def make_http(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The httpx client for Aircall: Basic auth, short timeouts, ``SSL_CERT_FILE`` honoured."""
+    return httpx.AsyncClient(
+        base_url=settings.aircall_api_url.rstrip("/"),
+        auth=(settings.aircall_api_id, settings.aircall_api_token.get_secret_value()),
+        timeout=httpx.Timeout(10.0, connect=3.0),
+        headers={"Content-Type": "application/json"},
+        transport=transport,
+    )

@@ -1,0 +1,182 @@
+"""The one way Callbridge talks to Salesforce: simple-salesforce over a metered session.
+
+Every request passes through a response hook that counts it (the org's daily API allocation is
+scarce) and reads ``Sforce-Limit-Info``. Library and network errors become our error tree:
+``RemoteUnavailable`` (retry), ``RemoteRejected`` (park, body verbatim). The library blocks, so
+async callers use ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+from simple_salesforce.format import format_soql
+
+from integrations.errors import RemoteRejected, RemoteUnavailable, SessionExpired
+from integrations.salesforce.auth import Token, fetch_token
+from integrations.salesforce.soql import sosl_phone_search
+from integrations.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Retrying these can succeed: locks clear, servers come back, the rolling 24 h window moves on.
+TRANSIENT_CODES = {
+    "UNABLE_TO_LOCK_ROW",
+    "SERVER_UNAVAILABLE",
+    "REQUEST_LIMIT_EXCEEDED",
+    "QUERY_TIMEOUT",
+    "UNKNOWN_EXCEPTION",
+}
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+@dataclass
+class Meter:
+    """Requests made on behalf of one job (set per job through ``current_meter``)."""
+
+    requests: int = 0
+
+
+current_meter: ContextVar[Meter | None] = ContextVar("salesforce_meter", default=None)
+
+
+@dataclass
+class Usage:
+    """The org's rolling 24 h API usage, as the last response reported it."""
+
+    used: int = 0
+    max: int = 0
+    total_requests: int = 0  # made by this process
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def ratio(self) -> float:
+        return self.used / self.max if self.max else 0.0
+
+
+class _Session(requests.Session):
+    """A session with a default timeout: several library methods cannot pass one."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._timeout = timeout
+        self.headers["Sforce-Call-Options"] = "client=callbridge"
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("timeout", self._timeout)
+        return super().request(*args, **kwargs)
+
+
+class SalesforceClient:
+    """Typed operations Callbridge needs, each costing as few API requests as possible."""
+
+    def __init__(self, settings: Settings, token_source: Callable[[], Token] | None = None) -> None:
+        self._settings = settings
+        self._token_source = token_source or (lambda: fetch_token(settings))
+        self._session = _Session(settings.salesforce_timeout_seconds)
+        self._session.hooks["response"].append(self._on_response)
+        self._sf: Salesforce | None = None
+        self._login_lock = threading.Lock()
+        self.usage = Usage()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _on_response(self, response: requests.Response, *_: Any, **__: Any) -> None:
+        if "/services/data/" not in response.url:
+            return
+        with self.usage.lock:
+            self.usage.total_requests += 1
+            match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
+            if match:
+                self.usage.used, self.usage.max = int(match[1]), int(match[2])
+        meter = current_meter.get()
+        if meter is not None:
+            meter.requests += 1
+
+    def _connect(self, stale: Salesforce | None = None) -> Salesforce:
+        with self._login_lock:
+            if self._sf is None or self._sf is stale:
+                token = self._token_source()
+                self._sf = Salesforce(
+                    instance_url=token.instance_url,
+                    session_id=token.access_token,
+                    session=self._session,
+                    version=self._settings.salesforce_api_version,
+                )
+            return self._sf
+
+    def _call(self, operation: Callable[[Salesforce], T]) -> T:
+        """Run one library call; on ``INVALID_SESSION_ID`` log in again once and replay."""
+        sf = self._sf or self._connect()
+        try:
+            try:
+                return operation(sf)
+            except SalesforceExpiredSession:
+                log.info("salesforce.session_expired")
+                sf = self._connect(stale=sf)
+                try:
+                    return operation(sf)
+                except SalesforceExpiredSession as exc:
+                    raise SessionExpired("salesforce", 401, exc.content) from exc
+        except SalesforceError as exc:
+            raise _translate(exc) from exc
+        except requests.RequestException as exc:
+            # The request may have reached Salesforce and taken effect: the caller must check
+            # before creating again.
+            raise RemoteUnavailable(
+                "salesforce", None, f"{type(exc).__name__}: {exc}", ambiguous=True
+            ) from exc
+
+    # -- operations -------------------------------------------------------------------------
+
+    def search_phone(self, e164: str) -> list[dict[str, Any]]:
+        """Contacts and Leads whose phone fields hold this number (SOSL; one request)."""
+        result = self._call(lambda sf: sf.search(sosl_phone_search(e164)))
+        return [_plain(record) for record in result.get("searchRecords", [])]
+
+    def query(self, soql: str, *args: Any) -> list[dict[str, Any]]:
+        """Rows of a SELECT whose values are escaped by ``format_soql`` (one request per page)."""
+        statement = format_soql(soql, *args) if args else soql
+        result = self._call(lambda sf: sf.query_all(statement))
+        return [_plain(record) for record in result.get("records", [])]
+
+    def create(self, sobject: str, fields: dict[str, Any]) -> str:
+        """Create a record and return its id."""
+        result = self._call(lambda sf: getattr(sf, sobject).create(fields))
+        return str(result["id"])
+
+    def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+        self._call(lambda sf: getattr(sf, sobject).update(record_id, fields))
+
+    def get(self, sobject: str, record_id: str, fields: list[str] | None = None) -> dict[str, Any]:
+        params = {"fields": ",".join(fields)} if fields else None
+        return _plain(self._call(lambda sf: getattr(sf, sobject).get(record_id, params=params)))
+
+
+def _plain(record: Any) -> dict[str, Any]:
+    """Plain JSON-able dicts and lists (the library returns OrderedDicts)."""
+    if isinstance(record, dict):
+        return {key: _plain(value) for key, value in record.items()}
+    if isinstance(record, list):
+        return [_plain(item) for item in record]  # type: ignore[return-value]
+    return record
+
+
+def _translate(exc: SalesforceError) -> Exception:
+    body = exc.content
+    status = exc.status
+    error = RemoteRejected("salesforce", status, body)
+    code = error.error_code
+    if status >= 500 or code in TRANSIENT_CODES:
+        return RemoteUnavailable("salesforce", status, body)
+    return error

@@ -1,0 +1,84 @@
+"""Everything Callbridge reads from the environment (or a ``.env`` file), typed and checked once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from integrations.errors import NotConfigured
+
+
+class Settings(BaseSettings):
+    """Callbridge configuration; each field is the environment variable of its name in capitals."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", hide_input_in_errors=True, populate_by_name=True
+    )
+
+    database_url: str = "sqlite:///callbridge.db"
+
+    aircall_api_url: str = "https://api.aircall.io"
+    aircall_api_id: str = ""
+    aircall_api_token: SecretStr = SecretStr("")
+    aircall_webhook_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    aircall_rate_limit: int = 120
+
+    salesforce_login_url: str = "https://login.salesforce.com"
+    salesforce_client_id: str = ""
+    salesforce_client_secret: SecretStr = SecretStr("")
+    salesforce_username: str = ""
+    salesforce_private_key_file: Path | None = None
+    salesforce_api_version: str = "59.0"
+    salesforce_org_id: str = ""
+    salesforce_timeout_seconds: float = 30.0
+    salesforce_api_threshold: float = 0.9
+
+    salesforce_time_zone: str = "UTC"  # the org's zone: a Task's ActivityDate is its local date
+
+    default_region: str = "US"
+    retry_base_seconds: float = 2.0
+    caller_cache_seconds: int = 3600
+    worker_concurrency: int = 4
+    job_lease_seconds: float = 60.0
+    job_max_attempts: int = 12
+
+    @field_validator("aircall_webhook_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [token.strip() for token in value.split(",") if token.strip()]
+        return value
+
+    @field_validator("salesforce_api_version")
+    @classmethod
+    def _bare_version(cls, value: str) -> str:
+        return value.removeprefix("v")
+
+    @property
+    def salesforce_auth_flow(self) -> str:
+        """``jwt`` when a username and key file are set, else ``client_credentials``."""
+        if self.salesforce_username and self.salesforce_private_key_file:
+            return "jwt"
+        return "client_credentials"
+
+    def require_credentials(self) -> None:
+        """Refuse to serve without what production needs, naming the first missing variable."""
+        missing = []
+        if not self.aircall_api_id:
+            missing.append("AIRCALL_API_ID")
+        if not self.aircall_api_token.get_secret_value():
+            missing.append("AIRCALL_API_TOKEN")
+        if not self.aircall_webhook_tokens:
+            missing.append("AIRCALL_WEBHOOK_TOKENS")
+        if not self.salesforce_client_id:
+            missing.append("SALESFORCE_CLIENT_ID")
+        if self.salesforce_auth_flow == "client_credentials":
+            if not self.salesforce_client_secret.get_secret_value():
+                missing.append("SALESFORCE_CLIENT_SECRET")
+        elif not self.salesforce_private_key_file.is_file():
+            missing.append("SALESFORCE_PRIVATE_KEY_FILE")
+        if missing:
+            raise NotConfigured(f"{missing[0]} is not set: Callbridge cannot start without it")

@@ -1,0 +1,15 @@
+"""Alembic environment: the engine comes from Callbridge (``db.migrate``), never from a URL here."""
+
+from alembic import context
+from sqlmodel import SQLModel
+
+from integrations.store import models  # noqa: F401  (registers the tables)
+
+engine = context.config.attributes["engine"]
+with engine.begin() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=SQLModel.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    context.run_migrations()

@@ -1,0 +1,59 @@
+"""What a job handler works with: the store, both clients, the settings, and its timeline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from integrations.aircall.client import AircallClient
+from integrations.salesforce.client import SalesforceClient
+from integrations.settings import Settings
+from integrations.store.models import Job, JobStep
+
+T = TypeVar("T")
+
+
+@dataclass
+class Context:
+    engine: Engine
+    settings: Settings
+    salesforce: SalesforceClient
+    aircall: AircallClient
+
+    async def db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking store code off the event loop."""
+        return await asyncio.to_thread(fn, *args)
+
+    async def sf(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a (blocking) Salesforce client call off the event loop."""
+        return await asyncio.to_thread(fn, *args)
+
+    async def record(
+        self, job: Job, service: str, action: str, sent: Any, received: Any, ok: bool = True
+    ) -> None:
+        """Add a step to the call's timeline: what we sent and what came back."""
+        await asyncio.to_thread(self._record, job, service, action, sent, received, ok)
+
+    def _record(
+        self, job: Job, service: str, action: str, sent: Any, received: Any, ok: bool
+    ) -> None:
+        with Session(self.engine) as s:
+            s.add(
+                JobStep(
+                    job_id=job.id,
+                    call_id=job.call_id,
+                    at=time.time(),
+                    service=service,
+                    action=action,
+                    sent=sent,
+                    received=received,
+                    ok=ok,
+                )
+            )
+            s.commit()

@@ -1,0 +1,87 @@
+"""Accepting a webhook: the event, the call's newest snapshot and the jobs it causes, in one
+transaction, committed before Aircall gets its 200. Nothing here calls Salesforce or Aircall.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from integrations.aircall.events import STATUS_RANK, WebhookEvent
+from integrations.phones import to_e164
+from integrations.store.db import insert_ignore, is_postgres
+from integrations.store.models import Call, Event
+from integrations.sync import queue
+
+# Events after which a call's Salesforce Task is (re)written; the rest only refresh the snapshot.
+LOG_CALL = "log_call"
+_UPDATES_LOGGED_CALL = {
+    "call.tagged",
+    "call.untagged",
+    "call.commented",
+    "call.voicemail_left",
+    "call.comm_assets_generated",
+}
+
+
+def accept(engine: Engine, event: WebhookEvent, *, region: str = "US") -> bool:
+    """Store the delivery and its work. False when it was already stored (an Aircall retry)."""
+    now = time.time()
+    with Session(engine) as s:
+        row = Event(
+            source="aircall",
+            name=event.event,
+            delivery_key=event.delivery_key,
+            call_id=event.call_id,
+            occurred_at=event.timestamp,
+            received_at=now,
+            payload=event.stored(),
+        )
+        s.add(row)
+        try:
+            s.flush()
+        except IntegrityError:
+            s.rollback()
+            return False
+        if event.event.startswith("call."):
+            call = _keep_newest(s, engine, event, region, now)
+            if event.event == "call.ended" or (call.ended and event.event in _UPDATES_LOGGED_CALL):
+                queue.enqueue(
+                    s, kind=LOG_CALL, key=f"{LOG_CALL}:{call.id}", call_id=call.id, event_id=row.id
+                )
+        s.commit()
+    return True
+
+
+def _keep_newest(s: Session, engine: Engine, event: WebhookEvent, region: str, now: float) -> Call:
+    """Deliveries come unordered and each carries the whole call: keep the newest one."""
+    data = event.data
+    rank = STATUS_RANK[data["status"]]
+    s.execute(
+        insert_ignore(
+            engine,
+            Call.__table__,
+            {"id": data["id"], "snapshot": data, "snapshot_at": -1, "updated_at": now},
+        )
+    )
+    query = select(Call).where(Call.id == data["id"])
+    if is_postgres(engine):
+        query = query.with_for_update()
+    call = s.execute(query).scalar_one()
+    if event.event == "call.ended":
+        call.ended = True
+    if (event.timestamp, rank) >= (call.snapshot_at, call.snapshot_rank):
+        user = data.get("user") or {}
+        call.snapshot = data
+        call.snapshot_at, call.snapshot_rank = event.timestamp, rank
+        call.direction, call.status = data["direction"], data["status"]
+        call.e164 = to_e164(data.get("raw_digits"), region)
+        call.agent_email = (user.get("email") or None) if isinstance(user, dict) else None
+        call.started_at = data.get("started_at")
+        call.duration = data.get("duration") or 0
+    call.updated_at = now
+    s.add(call)
+    return call

@@ -1,0 +1,202 @@
+"""The durable job queue: rows claimed with a lease, so a killed worker loses nothing.
+
+Claiming uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (several worker processes share the
+load); on SQLite the single ``UPDATE ... RETURNING`` statement is atomic under its write lock.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sqlalchemy import Engine, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from integrations.store.db import is_postgres
+from integrations.store.models import Job
+
+LIVE, NORMAL, BULK = 0, 5, 9  # priorities: insight cards and live-call work before re-syncs
+ACTIVE = ("queued", "running")
+
+
+def enqueue(
+    s: Session,
+    *,
+    kind: str,
+    key: str,
+    call_id: int | None = None,
+    event_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+    priority: int = NORMAL,
+    run_at: float | None = None,
+) -> None:
+    """Add a job unless one with the same key is unfinished.
+
+    A queued job will read the newest data when it runs; a running one may have read stale data,
+    so it is marked to run once more. Runs inside the caller's transaction.
+    """
+    for _ in range(3):
+        marked = s.execute(
+            update(Job)
+            .where(Job.dedupe_key == key, Job.status.in_(ACTIVE))
+            .values(rerun=Job.rerun | (Job.status == "running"), priority=min_(priority))
+        ).rowcount
+        if marked:
+            return
+        now = time.time()
+        job = Job(
+            kind=kind,
+            dedupe_key=key,
+            call_id=call_id,
+            event_id=event_id,
+            payload=payload or {},
+            priority=priority,
+            run_at=run_at if run_at is not None else now,
+            created_at=now,
+        )
+        try:
+            with s.begin_nested():
+                s.add(job)
+            return
+        except IntegrityError:
+            continue  # another transaction inserted the same key first: mark that one
+    raise RuntimeError(f"could not enqueue {key}")
+
+
+def min_(priority: int) -> Any:
+    """SQL for lowering a queued job's priority number (more urgent) but never raising it."""
+    return text(f"CASE WHEN priority > {int(priority)} THEN {int(priority)} ELSE priority END")
+
+
+_CLAIM = """
+UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = :lease,
+       worker = :worker, rerun = false
+WHERE id = (
+    SELECT id FROM jobs
+    WHERE ((status = 'queued' AND run_at <= :now) OR (status = 'running' AND lease_until < :now))
+      AND priority <= :max_priority
+    ORDER BY priority, run_at, id
+    LIMIT 1 {lock}
+)
+RETURNING id
+"""
+
+
+def claim(
+    engine: Engine, worker: str, *, lease_seconds: float, max_priority: int = BULK
+) -> Job | None:
+    """Take the most urgent due job (or one whose lease ran out) for ``lease_seconds``."""
+    now = time.time()
+    sql = _CLAIM.format(lock="FOR UPDATE SKIP LOCKED" if is_postgres(engine) else "")
+    with Session(engine, expire_on_commit=False) as s:
+        row = s.execute(
+            text(sql),
+            {
+                "lease": now + lease_seconds,
+                "worker": worker,
+                "now": now,
+                "max_priority": max_priority,
+            },
+        ).first()
+        s.commit()
+        if row is None:
+            return None
+        return s.get(Job, row[0])
+
+
+def _owned(job: Job) -> Any:
+    """Only the worker holding the lease may settle a job (a reclaimed one belongs to another)."""
+    return (Job.id == job.id) & (Job.worker == job.worker) & (Job.status == "running")
+
+
+def extend(engine: Engine, job: Job, lease_seconds: float) -> bool:
+    """Heartbeat: keep the lease while a slow job is still working."""
+    with Session(engine) as s:
+        done = s.execute(
+            update(Job).where(_owned(job)).values(lease_until=time.time() + lease_seconds)
+        ).rowcount
+        s.commit()
+    return bool(done)
+
+
+def finish(engine: Engine, job: Job, result: dict[str, Any] | None = None) -> None:
+    """Mark done, or queue again at once if new data arrived while it ran."""
+    now = time.time()
+    with Session(engine) as s:
+        s.execute(
+            update(Job)
+            .where(_owned(job))
+            .values(
+                status=text("CASE WHEN rerun THEN 'queued' ELSE 'done' END"),
+                run_at=now,
+                rerun=False,
+                result=result,
+                error_code=None,
+                last_error=None,
+                lease_until=None,
+                finished_at=now,
+            )
+        )
+        s.commit()
+
+
+def retry_later(
+    engine: Engine, job: Job, run_at: float, error_code: str | None, error: str
+) -> None:
+    """Put a job back for another attempt at ``run_at``, keeping what went wrong."""
+    with Session(engine) as s:
+        s.execute(
+            update(Job)
+            .where(_owned(job))
+            .values(
+                status="queued",
+                run_at=run_at,
+                lease_until=None,
+                error_code=error_code,
+                last_error=error,
+            )
+        )
+        s.commit()
+
+
+def park(engine: Engine, job: Job, error_code: str | None, error: str) -> None:
+    """Give up: the job waits, failed, with the remote's error, until a manager re-syncs it."""
+    with Session(engine) as s:
+        s.execute(
+            update(Job)
+            .where(_owned(job))
+            .values(
+                status="failed",
+                lease_until=None,
+                error_code=error_code,
+                last_error=error,
+                finished_at=time.time(),
+            )
+        )
+        s.commit()
+
+
+def resync(engine: Engine, job_id: int, priority: int = NORMAL) -> bool:
+    """Run a failed (or done) job again; the handler's idempotency prevents duplicates."""
+    with Session(engine) as s:
+        job = s.get(Job, job_id)
+        if job is None or job.status in ACTIVE:
+            return False
+        active = s.exec(
+            select(Job.id).where(Job.dedupe_key == job.dedupe_key, Job.status.in_(ACTIVE))
+        ).first()
+        if active is not None:
+            return False
+        job.status, job.run_at, job.priority, job.attempts = "queued", time.time(), priority, 0
+        s.add(job)
+        s.commit()
+    return True
+
+
+def describe_error(body: object) -> str:
+    """The remote's error body as text, verbatim when it is JSON."""
+    if isinstance(body, str):
+        return body
+    return json.dumps(body, ensure_ascii=False)

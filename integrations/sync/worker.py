@@ -1,0 +1,157 @@
+"""The queue worker: claims jobs, runs their handler, and applies the retry decision."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session
+
+from integrations.aircall.client import AircallClient, make_http
+from integrations.errors import RemoteError, RemoteRejected
+from integrations.salesforce.client import Meter, SalesforceClient, current_meter
+from integrations.settings import Settings
+from integrations.store.models import ApiUsage, Call, Job
+from integrations.sync import budget, queue, retry
+from integrations.sync.calllog import log_call
+from integrations.sync.context import Context
+from integrations.sync.intake import LOG_CALL
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Context, Job], Awaitable[dict[str, Any]]]
+HANDLERS: dict[str, Handler] = {LOG_CALL: log_call}
+IDLE_POLL = 0.05  # seconds between claims when the queue is empty
+
+
+def make_context(settings: Settings, engine: Engine) -> Context:
+    """Both clients wired to the shared budget in ``engine``."""
+
+    async def spend() -> float:
+        return await asyncio.to_thread(budget.take, engine, "aircall", settings.aircall_rate_limit)
+
+    async def hold(until: float) -> None:
+        await asyncio.to_thread(budget.block_until, engine, "aircall", until)
+
+    return Context(
+        engine=engine,
+        settings=settings,
+        salesforce=SalesforceClient(settings),
+        aircall=AircallClient(make_http(settings), spend, hold),
+    )
+
+
+class Worker:
+    """``concurrency`` claim-run loops in one process; stop() lets running jobs finish."""
+
+    def __init__(self, ctx: Context, *, concurrency: int | None = None) -> None:
+        self.ctx = ctx
+        self.concurrency = concurrency or ctx.settings.worker_concurrency
+        self.name = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.policy = retry.Policy(
+            base=ctx.settings.retry_base_seconds, max_attempts=ctx.settings.job_max_attempts
+        )
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._loop(f"{self.name}/{i}")) for i in range(self.concurrency)
+        ]
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.ctx.aircall.aclose()
+
+    async def run_until_stopped(self) -> None:
+        self.start()
+        await asyncio.gather(*self._tasks)
+
+    def _max_priority(self) -> int:
+        """Hold bulk work once the org's daily API usage passes the threshold."""
+        usage = self.ctx.salesforce.usage
+        if usage.ratio >= self.ctx.settings.salesforce_api_threshold:
+            return queue.NORMAL
+        return queue.BULK
+
+    async def _loop(self, name: str) -> None:
+        lease = self.ctx.settings.job_lease_seconds
+        while not self._stopping.is_set():
+            job = await asyncio.to_thread(
+                queue.claim,
+                self.ctx.engine,
+                name,
+                lease_seconds=lease,
+                max_priority=self._max_priority(),
+            )
+            if job is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), IDLE_POLL)
+                continue
+            await self.run(job)
+
+    async def run(self, job: Job) -> None:
+        """Run one claimed job to its next state: done, queued again, or failed."""
+        handler = HANDLERS.get(job.kind)
+        meter = Meter()
+        token = current_meter.set(meter)
+        heartbeat = asyncio.create_task(self._heartbeat(job))
+        try:
+            if handler is None:
+                raise RemoteRejected("callbridge", None, f"no handler for job kind {job.kind!r}")
+            result = await handler(self.ctx, job)
+        except Exception as exc:  # noqa: BLE001  (every failure is recorded on the job below)
+            await asyncio.to_thread(self._failed, job, exc)
+        else:
+            await asyncio.to_thread(queue.finish, self.ctx.engine, job, result)
+            log.info("job.done", extra={"job": job.id, "kind": job.kind, "call": job.call_id})
+        finally:
+            heartbeat.cancel()
+            current_meter.reset(token)
+            await asyncio.to_thread(self._account, job, meter)
+
+    async def _heartbeat(self, job: Job) -> None:
+        lease = self.ctx.settings.job_lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            await asyncio.to_thread(queue.extend, self.ctx.engine, job, lease)
+
+    def _failed(self, job: Job, exc: Exception) -> None:
+        if isinstance(exc, RemoteError):
+            code, detail = exc.error_code, queue.describe_error(exc.body)
+        else:
+            code, detail = type(exc).__name__, "".join(traceback.format_exception(exc))[-4000:]
+        run_at = retry.next_run(exc, job.attempts, time.time(), self.policy)
+        if run_at is None:
+            queue.park(self.ctx.engine, job, code, detail)
+            log.warning("job.failed", extra={"job": job.id, "kind": job.kind, "code": code})
+        else:
+            queue.retry_later(self.ctx.engine, job, run_at, code, detail)
+            log.info("job.retry", extra={"job": job.id, "code": code, "at": run_at})
+
+    def _account(self, job: Job, meter: Meter) -> None:
+        """Charge the job's Salesforce requests to its call and store the org's usage."""
+        usage = self.ctx.salesforce.usage
+        with Session(self.ctx.engine) as s:
+            if meter.requests and job.call_id is not None:
+                s.execute(
+                    update(Call)
+                    .where(Call.id == job.call_id)
+                    .values(sf_requests=Call.sf_requests + meter.requests)
+                )
+            if usage.max:
+                s.merge(
+                    ApiUsage(
+                        service="salesforce", used=usage.used, max=usage.max, updated_at=time.time()
+                    )
+                )
+            s.commit()

@@ -1,0 +1,160 @@
+"""Real servers on loopback, a real database per test, and the two emulators."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psycopg
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine
+
+if TYPE_CHECKING:
+    from integrations.aircall.emulator import Company, WebhookSender
+    from integrations.salesforce.emulator import Org
+
+from integrations.loopback import Running, serve
+from integrations.settings import Settings
+from integrations.store import db
+
+PG_ADMIN = os.environ.get("CALLBRIDGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+WEBHOOK_TOKEN = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
+    """One test CA for the session, trusted the standard way (as a deployment would)."""
+    from integrations.salesforce.emulator import make_tls
+
+    ca, cert, key = make_tls(tmp_path_factory.mktemp("tls"))
+    os.environ["SSL_CERT_FILE"] = ca
+    os.environ["REQUESTS_CA_BUNDLE"] = ca
+    return ca, cert, key
+
+
+def _postgres_url() -> Iterator[str]:
+    name = f"cb_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield (
+            PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+            + f"/{name}"
+        )
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each kind: the store and queue tests run on both."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'callbridge.db'}"
+    else:
+        yield from _postgres_url()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'callbridge.db'}"
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = db.make_engine(database_url)
+    db.migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def org() -> Org:
+    from integrations.salesforce.emulator import Org
+
+    return Org(sosl_delay=0.0)
+
+
+@pytest.fixture
+def salesforce(org: Org, tls: tuple[str, str, str]) -> Iterator[Running]:
+    from integrations.salesforce.emulator import create_app as salesforce_app
+
+    _ca, cert, key = tls
+    with serve(
+        salesforce_app(org), ssl_certfile=cert, ssl_keyfile=key, url_host="localhost"
+    ) as srv:
+        yield srv
+
+
+@pytest.fixture
+def company() -> Company:
+    from integrations.aircall.emulator import Company
+
+    return Company()
+
+
+@pytest.fixture
+def aircall(company: Company) -> Iterator[Running]:
+    from integrations.aircall.emulator import create_app as aircall_app
+
+    with serve(aircall_app(company)) as srv:
+        yield srv
+
+
+def make_settings(
+    salesforce: Running, aircall: Running, org: Org, database_url: str, **extra: object
+) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "aircall_api_url": aircall.url,
+        "aircall_api_id": "emulator-id",
+        "aircall_api_token": SecretStr("emulator-token"),
+        "aircall_webhook_tokens": [SecretStr(WEBHOOK_TOKEN)],
+        "salesforce_login_url": salesforce.url,
+        "salesforce_client_id": org.client_id,
+        "salesforce_client_secret": SecretStr(org.client_secret),
+        "salesforce_org_id": org.org_id,
+        "salesforce_timeout_seconds": 2.0,
+        "retry_base_seconds": 0.05,
+        "job_lease_seconds": 3.0,
+    }
+    values.update(extra)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def settings(salesforce: Running, aircall: Running, org: Org, database_url: str) -> Settings:
+    return make_settings(salesforce, aircall, org, database_url)
+
+
+@dataclass
+class Stack:
+    """The app with its in-process worker, both emulators, and a webhook sender aimed at it."""
+
+    app: Running
+    settings: Settings
+    engine: Engine
+    org: Org
+    company: Company
+    sender: WebhookSender
+
+
+@pytest.fixture
+def stack(settings: Settings, engine: Engine, org: Org, company: Company) -> Iterator[Stack]:
+    from integrations.aircall.emulator import WebhookSender
+    from web.app import create_app
+
+    with serve(create_app(settings, engine=engine)) as app:
+        # The webhook's token is the one our settings hold, as after a real set-up.
+        company.add_webhook(f"{app.url}/webhooks/aircall", token=WEBHOOK_TOKEN)
+        sender = WebhookSender(company)
+        sender.start()
+        try:
+            yield Stack(app, settings, engine, org, company, sender)
+        finally:
+            sender.stop()

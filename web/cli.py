@@ -1,0 +1,102 @@
+"""The ``callbridge`` command: serve, worker, migrate, emulate, demo. Reads Settings once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+import click
+import uvicorn
+from pydantic import ValidationError
+
+from integrations import logs
+from integrations.errors import NotConfigured
+from integrations.settings import Settings
+from integrations.store import db
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise click.ClickException(f"{name}: {first['msg']}") from None
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True)
+def main(log_level: str) -> None:
+    """Callbridge: Aircall and Salesforce kept in sync, in real time."""
+    logs.setup(log_level.upper())
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    settings = _settings()
+    db.migrate(db.make_engine(settings.database_url))
+    click.echo("database is up to date")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--no-worker", is_flag=True, help="Serve the web tier only; run `callbridge worker` beside it."
+)
+def serve(host: str, port: int, no_worker: bool) -> None:
+    """Run the app (and, by default, the queue worker) for production."""
+    from web.app import create_app
+
+    settings = _settings()
+    try:
+        settings.require_credentials()
+    except NotConfigured as exc:
+        raise click.ClickException(str(exc)) from None
+    engine = db.make_engine(settings.database_url)
+    db.migrate(engine)
+    app = create_app(settings, engine=engine, worker=not no_worker)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        ws="websockets",
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+@main.command()
+@click.option(
+    "--concurrency", type=int, default=None, help="Jobs run at once (WORKER_CONCURRENCY)."
+)
+def worker(concurrency: int | None) -> None:
+    """Run a queue worker process (add as many as the load needs)."""
+    from integrations.sync.worker import Worker, make_context
+
+    settings = _settings()
+    try:
+        settings.require_credentials()
+    except NotConfigured as exc:
+        raise click.ClickException(str(exc)) from None
+    engine = db.make_engine(settings.database_url)
+    db.migrate(engine)
+
+    async def run() -> None:
+        running = Worker(make_context(settings, engine), concurrency=concurrency)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        running.start()
+        await stop.wait()
+        await running.stop()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

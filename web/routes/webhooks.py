@@ -1,0 +1,34 @@
+"""Webhook receivers. Verify, parse, store, answer: no Salesforce or Aircall call in here."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from integrations.aircall import events
+from integrations.sync import intake
+from web.errors import BodyTooLarge
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it passes ``limit`` bytes (declared or actual)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def aircall(request: Request) -> Response:
+    settings = request.app.state.settings
+    event = events.parse(await read_body(request, events.MAX_BODY), settings.aircall_webhook_tokens)
+    stored = await run_in_threadpool(
+        intake.accept, request.app.state.engine, event, region=settings.default_region
+    )
+    return JSONResponse({"ok": True, "duplicate": not stored})
