@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     job_lease_seconds: float = 60.0
     job_max_attempts: int = 12
 
+    # The browser side (issue 5).
+    session_secret: SecretStr = SecretStr("")  # empty: one is generated and kept in the database
+    session_cookie_secure: bool | None = None  # None: Secure when the request came over https
+    session_max_age_seconds: int = 12 * 3600
+    salesforce_instance_url: str = ""  # base of record links; empty: SALESFORCE_LOGIN_URL
+    live_poll_seconds: float = 0.5  # how often dashboards look for finished sync jobs
+
     @field_validator("aircall_webhook_tokens", mode="before")
     @classmethod
     def _split_tokens(cls, value: object) -> object:
@@ -56,6 +63,18 @@ class Settings(BaseSettings):
     @classmethod
     def _bare_version(cls, value: str) -> str:
         return value.removeprefix("v")
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters long")
+        return value
+
+    @property
+    def record_base_url(self) -> str:
+        """Where a Salesforce record id becomes a link a manager can open."""
+        return (self.salesforce_instance_url or self.salesforce_login_url).rstrip("/")
 
     @property
     def salesforce_auth_flow(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -144,12 +145,15 @@ class Stack:
     sender: WebhookSender
 
 
-@pytest.fixture
-def stack(settings: Settings, engine: Engine, org: Org, company: Company) -> Iterator[Stack]:
+@contextmanager
+def running_stack(
+    settings: Settings, engine: Engine, org: Org, company: Company, *, worker: bool = True
+) -> Iterator[Stack]:
+    """Serve the app (with or without its in-process worker) and aim Aircall's webhooks at it."""
     from integrations.aircall.emulator import WebhookSender
     from web.app import create_app
 
-    with serve(create_app(settings, engine=engine)) as app:
+    with serve(create_app(settings, engine=engine, worker=worker)) as app:
         # The webhook's token is the one our settings hold, as after a real set-up.
         company.add_webhook(f"{app.url}/webhooks/aircall", token=WEBHOOK_TOKEN)
         sender = WebhookSender(company)
@@ -158,3 +162,9 @@ def stack(settings: Settings, engine: Engine, org: Org, company: Company) -> Ite
             yield Stack(app, settings, engine, org, company, sender)
         finally:
             sender.stop()
+
+
+@pytest.fixture
+def stack(settings: Settings, engine: Engine, org: Org, company: Company) -> Iterator[Stack]:
+    with running_stack(settings, engine, org, company) as running:
+        yield running

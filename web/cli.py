@@ -63,7 +63,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
         host=host,
         port=port,
         log_level="warning",
-        ws="websockets",
+        ws="websockets-sansio",
         proxy_headers=True,
         server_header=False,
     )
@@ -96,6 +96,21 @@ def worker(concurrency: int | None) -> None:
         await running.stop()
 
     asyncio.run(run())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--data-dir", default="demo-data", show_default=True, type=click.Path())
+@click.option("--calls", default=500, show_default=True, help="Calls to generate.")
+@click.option("--pace", default=0.05, show_default=True, help="Real seconds per call second.")
+def demo(host: str, port: int, data_dir: str, calls: int, pace: float) -> None:
+    """The app with emulated Aircall and Salesforce, seeded data and live call traffic."""
+    from pathlib import Path
+
+    from web import demo as demo_module
+
+    demo_module.run(host, port, Path(data_dir), calls, pace)
 
 
 if __name__ == "__main__":

@@ -71,7 +71,12 @@ class AircallClient:
         except ValueError:
             body = response.text[:2000]
         if response.status_code == 429:
-            until = reset_time(response.headers.get("X-AircallApi-Reset"), time.time())
+            now = time.time()
+            retry_after = response.headers.get("Retry-After", "")
+            if retry_after.isdigit():
+                until = now + int(retry_after)
+            else:
+                until = reset_time(response.headers.get("X-AircallApi-Reset"), now)
             await self._blocker(until)
             raise RemoteUnavailable("aircall", 429, body, retry_at=until)
         if response.status_code >= 500:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,8 @@ from pydantic import SecretStr
 from integrations.errors import BadInput, BadToken
 
 MAX_BODY = 1024 * 1024  # Aircall's payloads are a few KiB; refuse anything over 1 MiB
+
+_NAME = re.compile(r"[a-z][a-z0-9_.]{0,79}")  # call.ended, user.created.v2, summary.created
 
 # Order of a call's life, so two snapshots taken in the same second can still be ranked.
 STATUS_RANK = {"initial": 0, "answered": 1, "done": 2}
@@ -72,17 +75,17 @@ def parse(body: bytes, tokens: list[SecretStr]) -> WebhookEvent:
         raise BadToken("unknown webhook token")
     event, resource = envelope.get("event"), envelope.get("resource")
     timestamp, data = envelope.get("timestamp"), envelope.get("data")
-    if not isinstance(event, str) or not 0 < len(event) <= 80:
-        raise BadInput("event must be a non-empty string")
-    if not isinstance(resource, str) or len(resource) > 80:
-        raise BadInput("resource must be a string")
-    if not _is_int(timestamp) or timestamp < 0:
+    if not isinstance(event, str) or not _NAME.fullmatch(event):
+        raise BadInput("event must be an event name such as call.ended")
+    if not isinstance(resource, str) or not (resource == "" or _NAME.fullmatch(resource)):
+        raise BadInput("resource must be a resource name such as call")
+    if not _is_int(timestamp) or not 0 <= timestamp < 2**53:
         raise BadInput("timestamp must be UNIX seconds")
     if not isinstance(data, dict):
         raise BadInput("data must be an object")
     if event.startswith("call."):
         _check_call(data)
-    if not _is_int(data.get("id", 0)) or not 0 <= data.get("id", 0) < 2**63:
+    if "id" in data and (not _is_int(data["id"]) or not 0 <= data["id"] < 2**63):
         raise BadInput("data.id must be an integer")
     canonical = json.dumps(
         {"event": event, "timestamp": timestamp, "data": data},
@@ -101,15 +104,20 @@ def parse(body: bytes, tokens: list[SecretStr]) -> WebhookEvent:
 
 def _check_call(data: dict[str, Any]) -> None:
     """The fields the pipeline relies on; everything else Aircall sends is kept as is."""
-    if not _is_int(data.get("id")) or data["id"] <= 0:
+    if not _is_int(data.get("id")) or not 0 < data["id"] < 2**63:
         raise BadInput("data.id must be a positive integer for call events")
     if data.get("direction") not in ("inbound", "outbound"):
         raise BadInput("data.direction must be inbound or outbound")
-    if data.get("status") not in STATUS_RANK:
+    if not isinstance(data.get("status"), str) or data["status"] not in STATUS_RANK:
         raise BadInput("data.status must be initial, answered or done")
-    for key in ("started_at", "answered_at", "ended_at", "duration"):
-        if data.get(key) is not None and not _is_int(data[key]):
-            raise BadInput(f"data.{key} must be an integer")
+    for key, top in (
+        ("started_at", 2**53),
+        ("answered_at", 2**53),
+        ("ended_at", 2**53),
+        ("duration", 2**31),
+    ):
+        if data.get(key) is not None and not (_is_int(data[key]) and 0 <= data[key] < top):
+            raise BadInput(f"data.{key} must be a non-negative integer")
     for key in ("user", "contact", "number"):
         if data.get(key) is not None and not isinstance(data[key], dict):
             raise BadInput(f"data.{key} must be an object")

@@ -86,6 +86,7 @@ class SalesforceClient:
         self._session = _Session(settings.salesforce_timeout_seconds)
         self._session.hooks["response"].append(self._on_response)
         self._sf: Salesforce | None = None
+        self._instance_url = ""
         self._login_lock = threading.Lock()
         self.usage = Usage()
 
@@ -107,6 +108,7 @@ class SalesforceClient:
         with self._login_lock:
             if self._sf is None or self._sf is stale:
                 token = self._token_source()
+                self._instance_url = token.instance_url.rstrip("/")
                 self._sf = Salesforce(
                     instance_url=token.instance_url,
                     session_id=token.access_token,
@@ -137,7 +139,15 @@ class SalesforceClient:
                 "salesforce", None, f"{type(exc).__name__}: {exc}", ambiguous=True
             ) from exc
 
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._session.close()
+
     # -- operations -------------------------------------------------------------------------
+
+    def record_url(self, record_id: str) -> str:
+        """A link to the record in the org (known once we hold a token)."""
+        return f"{self._instance_url}/{record_id}"
 
     def search_phone(self, e164: str) -> list[dict[str, Any]]:
         """Contacts and Leads whose phone fields hold this number (SOSL; one request)."""

@@ -18,7 +18,7 @@ class Event(SQLModel, table=True):
     name: str = Field(max_length=80)  # call.ended, contact.created, ...
     delivery_key: str = Field(max_length=64, unique=True)  # sha256 of the delivery: retries collide
     call_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
-    occurred_at: int = 0  # the envelope's timestamp (UNIX s)
+    occurred_at: int = Field(default=0, sa_type=BigInteger)  # the envelope's timestamp (UNIX s)
     received_at: float
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
@@ -30,13 +30,13 @@ class Call(SQLModel, table=True):
 
     id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     snapshot: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    snapshot_at: int = 0  # envelope timestamp of the snapshot kept
+    snapshot_at: int = Field(default=0, sa_type=BigInteger)  # envelope timestamp of the snapshot
     snapshot_rank: int = 0  # status order, breaks ties between events of the same second
     direction: str = Field(default="", max_length=10)
     status: str = Field(default="", max_length=10)
     e164: str | None = Field(default=None, max_length=20, index=True)
     agent_email: str | None = Field(default=None, max_length=254, index=True)
-    started_at: int | None = Field(default=None, index=True)
+    started_at: int | None = Field(default=None, sa_type=BigInteger, index=True)
     duration: int = 0
     ended: bool = False  # call.ended seen: the call's data is complete and it can be logged
     sf_requests: int = 0  # Salesforce API requests spent on this call

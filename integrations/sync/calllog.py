@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from integrations.store.models import Call, Job, SyncLink
 from integrations.sync.context import Context
 from integrations.sync.mapping import task_fields
-from integrations.sync.matching import Match, agent_user, find_caller
+from integrations.sync.matching import Match, agent_user, caller_matches, choose
 
 ACTION = "A09"
 NOT_UPDATEABLE = {"TaskSubtype"}  # create-only in Salesforce
@@ -58,11 +58,12 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
     max_age = settings.caller_cache_seconds
     who: Match | None = None
     if e164:
-        who = await ctx.sf(
-            lambda: find_caller(
+        matches = await ctx.sf(
+            lambda: caller_matches(
                 ctx.engine, ctx.salesforce, e164, region=settings.default_region, max_age=max_age
             )
         )
+        who = choose(matches)
     owner = None
     if agent_email:
         owner = await ctx.sf(

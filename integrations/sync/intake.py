@@ -18,6 +18,7 @@ from integrations.sync import queue
 
 # Events after which a call's Salesforce Task is (re)written; the rest only refresh the snapshot.
 LOG_CALL = "log_call"
+INSIGHT_CARD = "insight_card"
 _UPDATES_LOGGED_CALL = {
     "call.tagged",
     "call.untagged",
@@ -48,12 +49,28 @@ def accept(engine: Engine, event: WebhookEvent, *, region: str = "US") -> bool:
             return False
         if event.event.startswith("call."):
             call = _keep_newest(s, engine, event, region, now)
+            if event.event == "call.answered" and call.status == "answered":
+                queue.enqueue(
+                    s,
+                    kind=INSIGHT_CARD,
+                    key=f"{INSIGHT_CARD}:{call.id}",
+                    call_id=call.id,
+                    event_id=row.id,
+                    priority=queue.LIVE,
+                )
             if event.event == "call.ended" or (call.ended and event.event in _UPDATES_LOGGED_CALL):
                 queue.enqueue(
                     s, kind=LOG_CALL, key=f"{LOG_CALL}:{call.id}", call_id=call.id, event_id=row.id
                 )
         s.commit()
     return True
+
+
+def _email(value: object) -> str | None:
+    """An agent's email as we index it; anything that is not one is left out."""
+    if isinstance(value, str) and "@" in value and len(value) <= 254 and value.isprintable():
+        return value.strip().lower()
+    return None
 
 
 def _keep_newest(s: Session, engine: Engine, event: WebhookEvent, region: str, now: float) -> Call:
@@ -79,7 +96,7 @@ def _keep_newest(s: Session, engine: Engine, event: WebhookEvent, region: str, n
         call.snapshot_at, call.snapshot_rank = event.timestamp, rank
         call.direction, call.status = data["direction"], data["status"]
         call.e164 = to_e164(data.get("raw_digits"), region)
-        call.agent_email = (user.get("email") or None) if isinstance(user, dict) else None
+        call.agent_email = _email(user.get("email"))
         call.started_at = data.get("started_at")
         call.duration = data.get("duration") or 0
     call.updated_at = now

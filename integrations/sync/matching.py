@@ -55,19 +55,19 @@ def choose(matches: list[dict[str, Any]]) -> Match | None:
     return None
 
 
-def find_caller(
+def caller_matches(
     engine: Engine, sf: SalesforceClient, e164: str, *, region: str, max_age: float
-) -> Match | None:
-    """The caller's record, from the cache when fresh, else one SOSL search."""
+) -> list[dict[str, Any]]:
+    """The caller's records, from the cache when fresh, else one SOSL search."""
     with Session(engine) as s:
         cached = s.get(CallerMatch, e164)
         if cached is not None and time.time() - cached.fetched_at < max_age:
-            return choose(cached.matches)
+            return cached.matches
     matches = confirmed(sf.search_phone(e164), e164, region)
     with Session(engine) as s:
         s.merge(CallerMatch(e164=e164, matches=matches, fetched_at=time.time()))
         s.commit()
-    return choose(matches)
+    return matches
 
 
 def remember_caller(engine: Engine, e164: str, match: Match) -> None:

@@ -23,12 +23,13 @@ from integrations.store.models import ApiUsage, Call, Job
 from integrations.sync import budget, queue, retry
 from integrations.sync.calllog import log_call
 from integrations.sync.context import Context
-from integrations.sync.intake import LOG_CALL
+from integrations.sync.insight import insight_card
+from integrations.sync.intake import INSIGHT_CARD, LOG_CALL
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Context, Job], Awaitable[dict[str, Any]]]
-HANDLERS: dict[str, Handler] = {LOG_CALL: log_call}
+HANDLERS: dict[str, Handler] = {LOG_CALL: log_call, INSIGHT_CARD: insight_card}
 IDLE_POLL = 0.05  # seconds between claims when the queue is empty
 
 
@@ -71,6 +72,7 @@ class Worker:
         self._stopping.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.ctx.aircall.aclose()
+        self.ctx.salesforce.close()
 
     async def run_until_stopped(self) -> None:
         self.start()

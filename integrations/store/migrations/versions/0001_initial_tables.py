@@ -2,12 +2,13 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 13:37:07.080911
+Create Date: 2026-11-25 13:42:30.916130
 """
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
+
 
 revision = "0001"
 down_revision = None
@@ -43,13 +44,13 @@ def upgrade() -> None:
         "calls",
         sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("snapshot", sa.JSON(), nullable=False),
-        sa.Column("snapshot_at", sa.Integer(), nullable=False),
+        sa.Column("snapshot_at", sa.BigInteger(), nullable=False),
         sa.Column("snapshot_rank", sa.Integer(), nullable=False),
         sa.Column("direction", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column("e164", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
         sa.Column("agent_email", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True),
-        sa.Column("started_at", sa.Integer(), nullable=True),
+        sa.Column("started_at", sa.BigInteger(), nullable=True),
         sa.Column("duration", sa.Integer(), nullable=False),
         sa.Column("ended", sa.Boolean(), nullable=False),
         sa.Column("sf_requests", sa.Integer(), nullable=False),
@@ -68,7 +69,7 @@ def upgrade() -> None:
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
         sa.Column("delivery_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("call_id", sa.BigInteger(), nullable=True),
-        sa.Column("occurred_at", sa.Integer(), nullable=False),
+        sa.Column("occurred_at", sa.BigInteger(), nullable=False),
         sa.Column("received_at", sa.Float(), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id"),

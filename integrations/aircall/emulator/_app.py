@@ -1,0 +1,508 @@
+"""The Aircall REST API (``/v1``) over a :class:`Company`, plus ``/__emulator`` controls.
+
+Requests to ``/v1`` pass an edge first, as at Aircall: authentication (401/403 with
+``{"message"}``), the per-company rate limit (429), injected faults; every authenticated
+answer carries the three ``X-AircallApi-*`` headers. Handlers parse, call one company method
+and render; business errors arrive as :class:`AircallError` and leave as
+``{"error","troubleshoot"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextvars
+import json
+import logging
+import re
+import secrets
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._catalogue import MAX_PAGEABLE_ITEMS, MAX_PER_PAGE
+from ._company import Company
+from ._errors import AircallError, BadRequest
+from ._faults import Fault
+
+_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_dropping: contextvars.ContextVar[bool] = contextvars.ContextVar("dropping", default=False)
+
+
+class _QuietDrops(logging.Filter):
+    """Hide uvicorn's complaint about the response we cut on purpose (a ``drop`` fault)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _dropping.get()
+
+
+def create_app(company: Company | None = None) -> Starlette:
+    """The emulator app; its company is ``app.state.company``."""
+    company = company or Company()
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietDrops) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(_QuietDrops())
+    app = Starlette(
+        routes=_ROUTES,
+        middleware=[Middleware(_Edge, company=company)],
+        exception_handlers={
+            AircallError: _aircall_error,
+            HTTPException: _edge_not_found,
+        },
+    )
+    app.state.company = company
+    return app
+
+
+# -- edge -------------------------------------------------------------------------------------
+
+
+class _Edge:
+    """Authentication, rate limit and fault injection in front of ``/v1``."""
+
+    def __init__(self, app: ASGIApp, company: Company) -> None:
+        self.app = app
+        self.company = company
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith("/__emulator/"):
+            await self.app(scope, receive, send)
+            return
+        if not path.startswith("/v1/"):
+            await _message(404, "Not Found")(scope, receive, send)
+            return
+        authorization = Headers(scope=scope).get("authorization")
+        if authorization is None:
+            await _message(401, "Unauthorized")(scope, receive, send)
+            return
+        if not self._authorized(authorization):
+            await _message(403, "Forbidden")(scope, receive, send)
+            return
+        admitted, rate_headers = self.company.admit_request()
+        if not admitted:
+            body = {
+                "error": "Too Many Requests",
+                "troubleshoot": "Rate limit reached, retry after the reset time",
+            }
+            await JSONResponse(body, 429, headers=rate_headers)(scope, receive, send)
+            return
+        fault = self.company.faults.take(scope["method"], path)
+        if fault is not None and fault.kind == "drop":
+            _dropping.set(True)
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            return  # uvicorn closes the connection on a response left unfinished
+        if fault is not None and fault.kind == "status":
+            await _fault_response(fault, rate_headers)(scope, receive, send)
+            return
+        if fault is not None:
+            await asyncio.sleep(fault.delay)
+
+        async def send_with_rate_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in rate_headers.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_rate_headers)
+
+    def _authorized(self, authorization: str) -> bool:
+        scheme, _, encoded = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        expected = f"{self.company.api_id}:{self.company.api_token}"
+        return secrets.compare_digest(decoded.encode(), expected.encode())
+
+
+def _message(status: int, text: str) -> Response:
+    return JSONResponse({"message": text}, status)
+
+
+def _fault_response(fault: Fault, rate_headers: dict[str, str]) -> Response:
+    headers = dict(rate_headers)
+    if fault.status == 429:
+        headers["X-AircallApi-Remaining"] = "0"
+        if fault.reset is not None:
+            headers["X-AircallApi-Reset"] = str(fault.reset)
+    if isinstance(fault.body, str):
+        return Response(fault.body, fault.status, headers=headers)
+    body = fault.body
+    if body is None:
+        body = {"error": _REASONS.get(fault.status, "Error"), "troubleshoot": "Injected fault"}
+    return JSONResponse(body, fault.status, headers=headers)
+
+
+_REASONS = {
+    400: "Bad Request",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+async def _aircall_error(request: Request, exc: AircallError) -> Response:
+    return JSONResponse(exc.body(), exc.status)
+
+
+async def _edge_not_found(request: Request, exc: Exception) -> Response:
+    """Unknown routes and methods: the gateway's 404, not the application's."""
+    return _message(404, "Not Found")
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _company(request: Request) -> Company:
+    return request.app.state.company
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if raw and media_type != "application/json":
+        raise BadRequest("Send the body as JSON, with Content-Type: application/json.")
+    try:
+        body = json.loads(raw) if raw else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest("The body must be JSON.") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return body
+
+
+def _int(request: Request, name: str, default: int | None = None) -> int | None:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(f"'{name}' must be an integer.") from None
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "false").lower() == "true"
+
+
+def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.query_params.get(name)
+    if value is not None and value not in allowed:
+        raise BadRequest(f"'{name}' must be one of {', '.join(allowed)}.")
+    return value
+
+
+def _ordered(request: Request, items: list[dict]) -> list[dict]:
+    """``order=asc`` (default) or ``desc`` on the list's natural order."""
+    return items[::-1] if _choice(request, "order", ("asc", "desc")) == "desc" else items
+
+
+def _page(request: Request, items: list[dict], key: str) -> JSONResponse:
+    """One page with Aircall's ``meta``; at most 10,000 items can be reached by paging."""
+    page = _int(request, "page", 1)
+    per_page = _int(request, "per_page", 20)
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise BadRequest(f"per_page must be between 1 and {MAX_PER_PAGE}.")
+    if page < 1:
+        raise BadRequest("page must be 1 or more.")
+    if page * per_page > MAX_PAGEABLE_ITEMS:
+        raise BadRequest(
+            f"Only the first {MAX_PAGEABLE_ITEMS} items can be paged: narrow the search "
+            "with from and to."
+        )
+    start = (page - 1) * per_page
+    chunk = items[start : start + per_page]
+    has_next = start + per_page < len(items) and (page + 1) * per_page <= MAX_PAGEABLE_ITEMS
+
+    def link(number: int) -> str:
+        return str(request.url.include_query_params(page=number, per_page=per_page))
+
+    meta = {
+        "count": len(chunk),
+        "total": len(items),
+        "current_page": page,
+        "per_page": per_page,
+        "next_page_link": link(page + 1) if has_next else None,
+        "previous_page_link": link(page - 1) if page > 1 else None,
+    }
+    return JSONResponse({key: chunk, "meta": meta})
+
+
+def _in_window(request: Request, items: list[dict], field: str) -> list[dict]:
+    """``from``/``to`` (UNIX seconds, inclusive) on ``field``."""
+    low, high = _int(request, "from"), _int(request, "to")
+    return [
+        item
+        for item in items
+        if (low is None or item[field] >= low) and (high is None or item[field] <= high)
+    ]
+
+
+# -- calls ------------------------------------------------------------------------------------
+
+
+async def ping(request: Request) -> Response:
+    return JSONResponse({"ping": "pong"})
+
+
+async def list_calls(request: Request) -> Response:
+    calls = _company(request).list_calls(
+        fetch_contact=_flag(request, "fetch_contact"),
+        started_from=_int(request, "from"),
+        started_to=_int(request, "to"),
+    )
+    return _page(request, _ordered(request, calls), "calls")
+
+
+async def search_calls(request: Request) -> Response:
+    tag_values = request.query_params.getlist("tags[]") + request.query_params.getlist("tags")
+    try:
+        tag_ids = [int(value) for value in tag_values]
+    except ValueError:
+        raise BadRequest("'tags[]' must hold tag ids.") from None
+    calls = _company(request).list_calls(
+        fetch_contact=_flag(request, "fetch_contact"),
+        started_from=_int(request, "from"),
+        started_to=_int(request, "to"),
+        direction=_choice(request, "direction", ("inbound", "outbound")),
+        user_id=_int(request, "user_id"),
+        phone_number=request.query_params.get("phone_number"),
+        tag_ids=tag_ids,
+    )
+    return _page(request, _ordered(request, calls), "calls")
+
+
+async def get_call(request: Request) -> Response:
+    call = _company(request).call(
+        request.path_params["call_id"], fetch_contact=_flag(request, "fetch_contact")
+    )
+    return JSONResponse({"call": call})
+
+
+async def comment_call(request: Request) -> Response:
+    body = await _body(request)
+    _company(request).comment(request.path_params["call_id"], body.get("content"))
+    return Response(status_code=201)
+
+
+async def tag_call(request: Request) -> Response:
+    body = await _body(request)
+    _company(request).tag_by_ids(request.path_params["call_id"], body.get("tags"))
+    return Response(status_code=201)
+
+
+async def insight_card(request: Request) -> Response:
+    body = await _body(request)
+    _company(request).add_insight_card(request.path_params["call_id"], body.get("contents"))
+    return Response(status_code=201)
+
+
+# -- tags -------------------------------------------------------------------------------------
+
+
+async def list_tags(request: Request) -> Response:
+    return _page(request, _company(request).list_tags(), "tags")
+
+
+async def create_tag(request: Request) -> Response:
+    body = await _body(request)
+    name, color = body.get("name"), body.get("color")
+    if not isinstance(name, str) or not name.strip():
+        raise BadRequest("'name' is required.")
+    if not isinstance(color, str) or not _COLOR.match(color):
+        raise BadRequest("'color' is required, as #RRGGBB.")
+    return JSONResponse({"tag": _company(request).add_tag(name.strip(), color)}, 201)
+
+
+# -- contacts ---------------------------------------------------------------------------------
+
+
+async def list_contacts(request: Request) -> Response:
+    order_by = _choice(request, "order_by", ("created_at", "updated_at")) or "created_at"
+    contacts = sorted(_company(request).list_contacts(), key=lambda c: (c[order_by], c["id"]))
+    return _page(request, _ordered(request, _in_window(request, contacts, order_by)), "contacts")
+
+
+async def search_contacts(request: Request) -> Response:
+    phone_number = request.query_params.get("phone_number")
+    email = request.query_params.get("email")
+    if phone_number is None and email is None:
+        raise BadRequest("Search contacts by 'phone_number' and/or 'email'.")
+    order_by = _choice(request, "order_by", ("created_at", "updated_at")) or "created_at"
+    contacts = sorted(
+        _company(request).search_contacts(phone_number, email), key=lambda c: (c[order_by], c["id"])
+    )
+    return _page(request, _ordered(request, _in_window(request, contacts, order_by)), "contacts")
+
+
+def _scalars(body: dict[str, Any]) -> dict[str, Any]:
+    fields = {}
+    for key in ("first_name", "last_name", "company_name", "information"):
+        if key in body:
+            if body[key] is not None and not isinstance(body[key], str):
+                raise BadRequest(f"'{key}' must be a string.")
+            fields[key] = body[key]
+    return fields
+
+
+async def create_contact(request: Request) -> Response:
+    body = await _body(request)
+    if "phone_numbers" not in body:
+        raise BadRequest("'phone_numbers' is mandatory.")
+    contact = _company(request).create_contact(
+        _scalars(body), body["phone_numbers"], body.get("emails", [])
+    )
+    return JSONResponse({"contact": contact}, 201)
+
+
+async def get_contact(request: Request) -> Response:
+    return JSONResponse({"contact": _company(request).contact(request.path_params["contact_id"])})
+
+
+async def update_contact(request: Request) -> Response:
+    body = await _body(request)
+    contact = _company(request).update_contact(request.path_params["contact_id"], body)
+    return JSONResponse({"contact": contact})
+
+
+async def delete_contact(request: Request) -> Response:
+    _company(request).delete_contact(request.path_params["contact_id"])
+    return Response(status_code=204)
+
+
+# -- users and the Power Dialer ---------------------------------------------------------------
+
+
+async def list_users(request: Request) -> Response:
+    users = [
+        {k: v for k, v in user.items() if k != "numbers"} for user in _company(request).list_users()
+    ]
+    return _page(request, sorted(users, key=lambda user: user["id"]), "users")
+
+
+async def get_user(request: Request) -> Response:
+    return JSONResponse({"user": _company(request).user(request.path_params["user_id"])})
+
+
+async def queue_dialer_numbers(request: Request) -> Response:
+    body = await _body(request)
+    _company(request).queue_dialer_numbers(
+        request.path_params["user_id"], body.get("phone_numbers")
+    )
+    return Response(status_code=204)
+
+
+async def dialer_numbers(request: Request) -> Response:
+    return JSONResponse(
+        {"numbers": _company(request).dialer_numbers(request.path_params["user_id"])}
+    )
+
+
+# -- webhooks ---------------------------------------------------------------------------------
+
+
+async def list_webhooks(request: Request) -> Response:
+    return _page(request, _company(request).list_webhooks(), "webhooks")
+
+
+async def create_webhook(request: Request) -> Response:
+    body = await _body(request)
+    custom_name = body.get("custom_name", "Webhook")
+    if not isinstance(custom_name, str):
+        raise BadRequest("'custom_name' must be a string.")
+    webhook = _company(request).create_webhook(body.get("url"), body.get("events"), custom_name)
+    return JSONResponse({"webhook": webhook}, 201)
+
+
+async def get_webhook(request: Request) -> Response:
+    return JSONResponse({"webhook": _company(request).webhook(request.path_params["webhook_id"])})
+
+
+async def update_webhook(request: Request) -> Response:
+    body = await _body(request)
+    webhook = _company(request).update_webhook(
+        request.path_params["webhook_id"], body, request.query_params.get("events_action")
+    )
+    return JSONResponse({"webhook": webhook})
+
+
+async def delete_webhook(request: Request) -> Response:
+    _company(request).delete_webhook(request.path_params["webhook_id"])
+    return Response(status_code=204)
+
+
+# -- emulator controls (no auth) --------------------------------------------------------------
+
+
+async def add_fault(request: Request) -> Response:
+    body = await _body(request)
+    try:
+        fault = Fault(**body)
+    except (TypeError, ValueError, re.error) as exc:
+        raise BadRequest(f"Not a fault: {exc}") from None
+    _company(request).faults.add(fault)
+    return JSONResponse({"faults": len(_company(request).faults)}, 201)
+
+
+async def clear_faults(request: Request) -> Response:
+    _company(request).faults.clear()
+    return Response(status_code=204)
+
+
+async def insight_cards(request: Request) -> Response:
+    return JSONResponse({"insight_cards": _company(request).snapshot()["insight_cards"]})
+
+
+async def state(request: Request) -> Response:
+    return JSONResponse(_company(request).snapshot())
+
+
+_ROUTES = [
+    Route("/v1/ping", ping),
+    Route("/v1/calls", list_calls),
+    Route("/v1/calls/search", search_calls),
+    Route("/v1/calls/{call_id:int}", get_call),
+    Route("/v1/calls/{call_id:int}/comments", comment_call, methods=["POST"]),
+    Route("/v1/calls/{call_id:int}/tags", tag_call, methods=["POST"]),
+    Route("/v1/calls/{call_id:int}/insight_cards", insight_card, methods=["POST"]),
+    Route("/v1/tags", list_tags),
+    Route("/v1/tags", create_tag, methods=["POST"]),
+    Route("/v1/contacts", list_contacts),
+    Route("/v1/contacts", create_contact, methods=["POST"]),
+    Route("/v1/contacts/search", search_contacts),
+    Route("/v1/contacts/{contact_id:int}", get_contact),
+    Route("/v1/contacts/{contact_id:int}", update_contact, methods=["POST"]),
+    Route("/v1/contacts/{contact_id:int}", delete_contact, methods=["DELETE"]),
+    Route("/v1/users", list_users),
+    Route("/v1/users/{user_id:int}", get_user),
+    Route("/v1/users/{user_id:int}/dialer_campaign/phone_numbers", dialer_numbers),
+    Route(
+        "/v1/users/{user_id:int}/dialer_campaign/phone_numbers",
+        queue_dialer_numbers,
+        methods=["POST"],
+    ),
+    Route("/v1/webhooks", list_webhooks),
+    Route("/v1/webhooks", create_webhook, methods=["POST"]),
+    Route("/v1/webhooks/{webhook_id}", get_webhook),
+    Route("/v1/webhooks/{webhook_id}", update_webhook, methods=["PUT"]),
+    Route("/v1/webhooks/{webhook_id}", delete_webhook, methods=["DELETE"]),
+    Route("/__emulator/faults", add_fault, methods=["POST"]),
+    Route("/__emulator/faults", clear_faults, methods=["DELETE"]),
+    Route("/__emulator/insight_cards", insight_cards),
+    Route("/__emulator/state", state),
+]

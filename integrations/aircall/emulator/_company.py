@@ -1,0 +1,559 @@
+"""In-memory state of one Aircall company: people, numbers, contacts, tags, webhooks, calls.
+
+Every public method takes the company lock, so tests may drive it from any thread while the
+REST app and the webhook sender use it from their event loops. Objects are stored in the shape
+the REST API returns them; webhook payloads are derived from them at the moment of the event.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._calls import CallLifecycle
+from ._catalogue import (
+    ALL_EVENTS,
+    API_HOST,
+    DEFAULT_TAGS,
+    MAX_CONTACT_DETAILS,
+    MAX_WEBHOOKS,
+    display,
+    e164,
+    iso,
+)
+from ._deliveries import DeliveryLog
+from ._errors import BadRequest, NotFound, Unprocessable
+from ._faults import FaultPlan
+
+_USER_SHORT_KEYS = (
+    "id",
+    "direct_link",
+    "name",
+    "email",
+    "available",
+    "availability_status",
+    "language",
+    "wrap_up_time",
+)
+_CONTACT_SCALARS = ("first_name", "last_name", "company_name", "information")
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class Company(CallLifecycle, DeliveryLog):
+    """One Aircall company; its calls' lifecycle is in :class:`CallLifecycle`, webhook
+    bookkeeping in :class:`DeliveryLog`."""
+
+    def __init__(
+        self,
+        *,
+        api_id: str = "emulator-id",
+        api_token: str = "emulator-token",  # noqa: S107 - a fake for the fake API
+        rate_limit: int = 120,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(clock)
+        self.api_id = api_id
+        self.api_token = api_token
+        self.rate_limit = rate_limit
+        self.requests_made = 0
+        self.faults = FaultPlan()
+        self.users: dict[int, dict] = {}
+        self.numbers: dict[int, dict] = {}
+        self.tags: dict[int, dict] = {}
+        self.contacts: dict[int, dict] = {}
+        self.dialer_campaigns: dict[int, list[str]] = {}
+        self._dialer_entries: dict[int, list[dict]] = {}
+        self._ids = {
+            kind: itertools.count(start)
+            for kind, start in (
+                ("user", 731_401),
+                ("number", 397_301),
+                ("tag", 2_725_501),
+                ("contact", 482_884_001),
+                ("detail", 1_818_273_001),
+                ("call", 1_780_836_701),
+                ("comment", 24_923_401),
+                ("summary", 9_100_001),
+                ("dialer", 5_500_001),
+            )
+        }
+        self._window = (-1, 0)  # (minute number, requests counted in it)
+        for name, color, description in DEFAULT_TAGS:
+            self._new_tag(name, color, description)
+
+    def _next_id(self, kind: str) -> int:
+        return next(self._ids[kind])
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    # -- rate limit ---------------------------------------------------------------------------
+
+    def admit_request(self) -> tuple[bool, dict[str, str]]:
+        """Count one API request against the per-company budget.
+
+        A fixed window per UTC minute (``floor(now / 60)``), reset at the next minute boundary:
+        simpler than a rolling window, and no more lenient within one window. Refused requests
+        are not counted. Returns whether it is admitted and the ``X-AircallApi-*`` headers.
+        """
+        with self._lock:
+            now = self.clock()
+            minute = int(now // 60)
+            used = self._window[1] if self._window[0] == minute else 0
+            allowed = used < self.rate_limit
+            if allowed:
+                used += 1
+                self.requests_made += 1
+            self._window = (minute, used)
+            headers = {
+                "X-AircallApi-Limit": str(self.rate_limit),
+                "X-AircallApi-Remaining": str(max(self.rate_limit - used, 0)),
+                "X-AircallApi-Reset": str((minute + 1) * 60),
+            }
+            return allowed, headers
+
+    # -- users, numbers, tags -----------------------------------------------------------------
+
+    def add_user(self, name: str, email: str) -> dict:
+        with self._lock:
+            user_id = self._next_id("user")
+            user = {
+                "id": user_id,
+                "direct_link": f"{API_HOST}/v1/users/{user_id}",
+                "name": name,
+                "email": email,
+                "available": True,
+                "availability_status": "available",
+                "language": "en-US",
+                "wrap_up_time": 0,
+                "created_at": iso(self.clock()),
+                "time_zone": "America/New_York",
+                "numbers": [_number_short(number) for number in self.numbers.values()],
+            }
+            self.users[user_id] = user
+            for number in self.numbers.values():
+                number["users"].append(self._user_short(user_id))
+            return copy.deepcopy(user)
+
+    def add_number(
+        self, name: str, digits: str, country: str = "US", time_zone: str = "America/New_York"
+    ) -> dict:
+        with self._lock:
+            number_id = self._next_id("number")
+            number = {
+                "id": number_id,
+                "direct_link": f"{API_HOST}/v1/numbers/{number_id}",
+                "name": name,
+                "digits": display(digits),
+                "country": country,
+                "time_zone": time_zone,
+                "open": True,
+                "availability_status": "open",
+                "is_ivr": False,
+                "live_recording_activated": True,
+                "priority": None,
+                "created_at": iso(self.clock()),
+                "messages": {},
+                "users": [self._user_short(user_id) for user_id in self.users],
+            }
+            self.numbers[number_id] = number
+            for user in self.users.values():
+                user["numbers"].append(_number_short(number))
+            return copy.deepcopy(number)
+
+    def add_tag(self, name: str, color: str = "#00B388") -> dict:
+        with self._lock:
+            return copy.deepcopy(self._new_tag(name, color, None))
+
+    def _new_tag(self, name: str, color: str, description: str | None) -> dict:
+        if not name.strip():
+            raise BadRequest("Tag name can't be blank.")
+        if self._tag_named(name) is not None:
+            raise BadRequest(f"Tag name '{name}' has already been taken.")
+        tag_id = self._next_id("tag")
+        tag = {
+            "id": tag_id,
+            "direct_link": f"{API_HOST}/v1/tags/{tag_id}",
+            "name": name,
+            "color": color,
+            "description": description,
+        }
+        self.tags[tag_id] = tag
+        return tag
+
+    def _tag_named(self, name: str) -> dict | None:
+        """Tag names are unique company-wide, compared without case."""
+        wanted = name.strip().casefold()
+        return next((t for t in self.tags.values() if t["name"].casefold() == wanted), None)
+
+    def _user(self, user_id: int) -> dict:
+        try:
+            return self.users[user_id]
+        except KeyError:
+            raise NotFound(f"User {user_id} not found.") from None
+
+    def _user_short(self, user_id: int) -> dict:
+        user = self._user(user_id)
+        return {key: user[key] for key in _USER_SHORT_KEYS}
+
+    def user(self, user_id: int) -> dict:
+        with self._lock:
+            return copy.deepcopy(self._user(user_id))
+
+    def list_users(self) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(list(self.users.values()))
+
+    def list_tags(self) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(list(self.tags.values()))
+
+    # -- contacts -----------------------------------------------------------------------------
+
+    def add_contact(
+        self,
+        first_name: str | None,
+        last_name: str | None,
+        phones: list[str],
+        emails: Iterable[str] = (),
+        company_name: str | None = None,
+        information: str | None = None,
+    ) -> dict:
+        """A shared contact, as the Phone app would create it; fires ``contact.created``."""
+        return self.create_contact(
+            {
+                "first_name": first_name,
+                "last_name": last_name,
+                "company_name": company_name,
+                "information": information,
+            },
+            [{"label": "Work", "value": phone} for phone in phones],
+            [{"label": "Office", "value": email} for email in emails],
+        )
+
+    def create_contact(
+        self, fields: dict[str, Any], phone_numbers: list[dict], emails: list[dict]
+    ) -> dict:
+        """``POST /v1/contacts``: ``phone_numbers`` entries need ``label`` and ``value``."""
+        _check_details(phone_numbers, "phone_numbers", required=True)
+        _check_details(emails, "emails", required=False)
+        for entry in phone_numbers:
+            if e164(entry["value"]) is None:
+                raise BadRequest(f"Phone number '{entry['value']}' is invalid.")
+        for entry in emails:
+            if "@" not in entry["value"]:
+                raise BadRequest(f"Email '{entry['value']}' is invalid.")
+        with self._lock:
+            contact_id = self._next_id("contact")
+            now = self._now()
+            contact = {
+                "id": contact_id,
+                "direct_link": f"{API_HOST}/v1/contacts/{contact_id}",
+                **{key: fields.get(key) for key in _CONTACT_SCALARS},
+                "is_shared": True,
+                "created_at": now,
+                "updated_at": now,
+                "phone_numbers": [self._detail(entry) for entry in phone_numbers],
+                "emails": [self._detail(entry) for entry in emails],
+            }
+            self.contacts[contact_id] = contact
+            self._emit("contact.created", "contact", _contact_payload(contact))
+            return copy.deepcopy(contact)
+
+    def _detail(self, entry: dict) -> dict:
+        return {"id": self._next_id("detail"), "label": entry["label"], "value": entry["value"]}
+
+    def _contact(self, contact_id: int) -> dict:
+        try:
+            return self.contacts[contact_id]
+        except KeyError:
+            raise NotFound(f"Contact {contact_id} not found.") from None
+
+    def contact(self, contact_id: int) -> dict:
+        with self._lock:
+            return copy.deepcopy(self._contact(contact_id))
+
+    def update_contact(self, contact_id: int, fields: dict[str, Any]) -> dict:
+        """``POST /v1/contacts/{id}``: scalar fields only; fires ``contact.updated``."""
+        unknown = set(fields) - set(_CONTACT_SCALARS)
+        if unknown:
+            raise BadRequest(
+                f"Only {', '.join(_CONTACT_SCALARS)} can be updated here "
+                f"(phone numbers and emails have their own endpoints); got {sorted(unknown)}."
+            )
+        for key, value in fields.items():
+            if value is not None and not isinstance(value, str):
+                raise BadRequest(f"'{key}' must be a string.")
+        with self._lock:
+            contact = self._contact(contact_id)
+            contact.update(fields)
+            contact["updated_at"] = max(self._now(), contact["updated_at"])
+            self._emit("contact.updated", "contact", _contact_payload(contact))
+            return copy.deepcopy(contact)
+
+    def delete_contact(self, contact_id: int) -> None:
+        """Fires ``contact.deleted`` with the last state, details already emptied."""
+        with self._lock:
+            contact = self.contacts.pop(contact_id, None)
+            if contact is None:
+                raise NotFound(f"Contact {contact_id} not found.")
+            contact.update(phone_numbers=[], emails=[], updated_at=self._now())
+            self._emit("contact.deleted", "contact", _contact_payload(contact))
+
+    def list_contacts(self) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(list(self.contacts.values()))
+
+    def search_contacts(self, phone_number: str | None, email: str | None) -> list[dict]:
+        """Contacts matching every key given.
+
+        Phone rule: both sides are reduced to E.164 (spaces, dashes and brackets ignored, a
+        missing ``+`` added) and must be equal; no partial match. A query that is not a phone
+        number matches nothing. Emails compare without case.
+        """
+        wanted_phone = e164(phone_number) if phone_number is not None else None
+        with self._lock:
+            found = []
+            for contact in self.contacts.values():
+                if phone_number is not None and (
+                    wanted_phone is None
+                    or all(e164(p["value"]) != wanted_phone for p in contact["phone_numbers"])
+                ):
+                    continue
+                if email is not None and all(
+                    e["value"].casefold() != email.strip().casefold() for e in contact["emails"]
+                ):
+                    continue
+                found.append(copy.deepcopy(contact))
+            return found
+
+    def _contact_for_phone(self, phone: str | None) -> dict | None:
+        """The contact Aircall shows for a caller: the oldest one holding that number."""
+        if phone is None:
+            return None
+        for contact in self.contacts.values():
+            if any(e164(p["value"]) == phone for p in contact["phone_numbers"]):
+                return contact
+        return None
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    def add_webhook(
+        self,
+        url: str,
+        events: list[str] | None = None,
+        custom_name: str = "Webhook",
+        *,
+        token: str | None = None,
+    ) -> dict:
+        """A webhook for tests and the demo: plain http is allowed to loopback hosts only, and
+        ``token`` (32 hex characters) may be chosen so a receiver can be configured first."""
+        return self.create_webhook(url, events, custom_name, token=token, allow_loopback_http=True)
+
+    def create_webhook(
+        self,
+        url: str,
+        events: list[str] | None,
+        custom_name: str = "Webhook",
+        *,
+        token: str | None = None,
+        allow_loopback_http: bool = False,
+    ) -> dict:
+        _check_webhook_url(url, allow_loopback_http)
+        chosen = _check_events(events)
+        if token is not None and not re.fullmatch(r"[0-9a-f]{32}", token):
+            raise BadRequest("A webhook token is 32 lowercase hexadecimal characters.")
+        with self._lock:
+            if len(self.webhooks) >= MAX_WEBHOOKS:
+                raise BadRequest(f"A company can have at most {MAX_WEBHOOKS} webhooks.")
+            webhook_id = str(uuid.uuid4())
+            webhook = {
+                "webhook_id": webhook_id,
+                "direct_link": f"{API_HOST}/v1/webhooks/{webhook_id}",
+                "created_at": iso(self.clock()),
+                "url": url,
+                "active": True,
+                "events": chosen,
+                "token": token or secrets.token_hex(16),
+                "custom_name": custom_name,
+            }
+            self._register_webhook(webhook)
+            return copy.deepcopy(webhook)
+
+    def _webhook(self, webhook_id: str) -> dict:
+        try:
+            return self.webhooks[webhook_id]
+        except KeyError:
+            raise NotFound(f"Webhook {webhook_id} not found.") from None
+
+    def webhook(self, webhook_id: str) -> dict:
+        with self._lock:
+            return copy.deepcopy(self._webhook(webhook_id))
+
+    def list_webhooks(self) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(list(self.webhooks.values()))
+
+    def update_webhook(
+        self, webhook_id: str, changes: dict[str, Any], events_action: str | None = None
+    ) -> dict:
+        """``PUT /v1/webhooks/{id}``. As Aircall does, a PUT without ``events`` resets the
+        webhook to all events; ``events_action=add|remove`` edits the list instead."""
+        unknown = set(changes) - {"url", "custom_name", "events", "active"}
+        if unknown:
+            raise BadRequest(f"Unknown webhook fields: {sorted(unknown)}.")
+        if "url" in changes:
+            _check_webhook_url(changes["url"], allow_loopback_http=False)
+        if "active" in changes and not isinstance(changes["active"], bool):
+            raise BadRequest("'active' must be true or false.")
+        if events_action not in (None, "add", "remove"):
+            raise BadRequest("events_action must be 'add' or 'remove'.")
+        given = changes.get("events")
+        with self._lock:
+            webhook = self._webhook(webhook_id)
+            if events_action is None:
+                events = _check_events(given)
+            else:
+                if not given:
+                    raise BadRequest("events_action needs a non-empty 'events' list.")
+                listed = _check_events(given)
+                if events_action == "add":
+                    events = webhook["events"] + [e for e in listed if e not in webhook["events"]]
+                else:
+                    events = [e for e in webhook["events"] if e not in listed]
+            webhook["events"] = events
+            for key in ("url", "custom_name"):
+                if key in changes:
+                    webhook[key] = changes[key]
+            if "active" in changes:
+                self._set_active(webhook_id, changes["active"])
+            return copy.deepcopy(webhook)
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        with self._lock:
+            self._webhook(webhook_id)
+            del self.webhooks[webhook_id]
+
+    # -- dialer -------------------------------------------------------------------------------
+
+    def queue_dialer_numbers(self, user_id: int, phone_numbers: list[str]) -> None:
+        """Power Dialer queue of a user. A number already queued is refused (422, as real
+        clients report "already imported"), and then nothing of the request is added."""
+        if not isinstance(phone_numbers, list) or not phone_numbers:
+            raise BadRequest("'phone_numbers' must be a non-empty list.")
+        normalised = []
+        for value in phone_numbers:
+            number = e164(value) if isinstance(value, str) else None
+            if number is None:
+                raise BadRequest(f"Phone number '{value}' is invalid.")
+            normalised.append(number)
+        with self._lock:
+            self._user(user_id)
+            queued = self.dialer_campaigns.setdefault(user_id, [])
+            entries = self._dialer_entries.setdefault(user_id, [])
+            duplicates = [n for n in normalised if n in queued]
+            if duplicates or len(set(normalised)) != len(normalised):
+                raise Unprocessable(f"Phone numbers already imported: {duplicates or normalised}.")
+            for number in normalised:
+                queued.append(number)
+                entries.append(
+                    {
+                        "id": self._next_id("dialer"),
+                        "number": number,
+                        "called": False,
+                        "created_at": iso(self.clock()),
+                    }
+                )
+
+    def dialer_numbers(self, user_id: int) -> list[dict]:
+        """The queue; 404 when the user has no campaign (nothing ever queued)."""
+        with self._lock:
+            self._user(user_id)
+            if user_id not in self._dialer_entries:
+                raise NotFound(f"User {user_id} has no dialer campaign.")
+            return copy.deepcopy(self._dialer_entries[user_id])
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        """Everything the emulator holds, JSON-ready (``GET /__emulator/state``)."""
+        with self._lock:
+            return copy.deepcopy(
+                {
+                    "requests_made": self.requests_made,
+                    "rate_limit": self.rate_limit,
+                    "users": list(self.users.values()),
+                    "numbers": list(self.numbers.values()),
+                    "tags": list(self.tags.values()),
+                    "contacts": list(self.contacts.values()),
+                    "calls": list(self.calls.values()),
+                    "webhooks": list(self.webhooks.values()),
+                    "insight_cards": self.insight_cards,
+                    "dialer_campaigns": {str(k): v for k, v in self.dialer_campaigns.items()},
+                    "deliveries": [
+                        {k: v for k, v in d.items() if k != "envelope"} for d in self.deliveries
+                    ],
+                }
+            )
+
+
+def _number_short(number: dict) -> dict:
+    """A number as embedded in users and calls: without its ``users``."""
+    return copy.deepcopy({key: value for key, value in number.items() if key != "users"})
+
+
+def _contact_payload(contact: dict) -> dict:
+    """A contact as ``contact.*`` webhooks carry it: the newest description of those events
+    gives ``created_at``/``updated_at`` as ISO strings, unlike REST's integers."""
+    data = copy.deepcopy(contact)
+    for key in ("created_at", "updated_at"):
+        data[key] = iso(data[key]).split(".")[0] + "Z"
+    return data
+
+
+def _check_details(entries: object, name: str, *, required: bool) -> None:
+    if not isinstance(entries, list):
+        raise BadRequest(f"'{name}' must be a list of {{label, value}} objects.")
+    if required and not entries:
+        raise BadRequest(f"'{name}' is mandatory and needs at least one entry.")
+    if len(entries) > MAX_CONTACT_DETAILS:
+        raise BadRequest(f"'{name}' can hold at most {MAX_CONTACT_DETAILS} entries.")
+    for entry in entries:
+        if (
+            not isinstance(entry, dict)
+            or set(entry) != {"label", "value"}
+            or not all(isinstance(entry[k], str) and entry[k].strip() for k in ("label", "value"))
+        ):
+            raise BadRequest(f"Each entry of '{name}' needs a 'label' and a 'value', nothing else.")
+
+
+def _check_webhook_url(url: object, allow_loopback_http: bool) -> None:
+    if not isinstance(url, str):
+        raise BadRequest("'url' is required.")
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise BadRequest(f"'{url}' is not a valid URL.")
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and allow_loopback_http and parts.hostname in _LOOPBACK_HOSTS:
+        return
+    raise BadRequest("Webhook URL must use HTTPS.")
+
+
+def _check_events(events: object) -> list[str]:
+    """The subscribed events; none or an empty list means every event."""
+    if events is None or events == []:
+        return list(ALL_EVENTS)
+    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+        raise BadRequest("'events' must be a list of event names.")
+    invalid = sorted(set(events) - set(ALL_EVENTS))
+    if invalid:
+        raise BadRequest(f"Invalid events: {', '.join(invalid)}.")
+    return list(dict.fromkeys(events))

@@ -1,0 +1,281 @@
+"""The HTTP face of the emulator: OAuth token endpoint, data API, control API, fault injection."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import parse_qsl, unquote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import api, auth
+from .errors import ApiError, bad_request, not_found
+from .faults import Fault
+from .org import Org
+from .wire import MISSING, ApiRequest, version_of
+
+JSON_TYPE = "application/json;charset=UTF-8"
+SESSION_INVALID = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+LIMIT_EXCEEDED = [
+    {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
+]
+DATA_PREFIX = "/services/data/"
+CONTROL_PREFIX = "/__emulator"
+
+
+def _json(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
+    if status in (204, 304):
+        return Response(status_code=status, headers=headers)
+    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return Response(content, status_code=status, headers=headers, media_type=JSON_TYPE)
+
+
+def _limit_header(org: Org) -> dict[str, str]:
+    return {"Sforce-Limit-Info": f"api-usage={org.api_used}/{org.api_max}"}
+
+
+def _data_version(path: str) -> str | None:
+    """The API version of a data path, or None for anything else (versions root included)."""
+    if not path.startswith(DATA_PREFIX):
+        return None
+    return version_of(path[len(DATA_PREFIX) :].split("/", 1)[0])
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() in ("bearer", "oauth") and token.strip():
+        return token.strip()
+    return None
+
+
+# -- routes ----------------------------------------------------------------------------------
+
+
+async def token(request: Request) -> Response:
+    org: Org = request.app.state.org
+    body = await request.body()
+    form: dict[str, str] = {}
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/x-www-form-urlencoded":
+        for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+            form.setdefault(key, value)
+    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    headers = {"Cache-Control": "no-cache,must-revalidate,max-age=0,no-store,private"}
+    try:
+        answer = auth.issue(org, form, request.headers.get("authorization"), host)
+    except auth.OAuthError as exc:
+        return _json(400, exc.body, headers)
+    return _json(200, answer, headers)
+
+
+async def versions(request: Request) -> Response:
+    return _json(200, api.versions())
+
+
+async def data(request: Request) -> Response:
+    """Every ``/services/data/vXX.X/...`` call: auth, allocation, then the REST resource."""
+    org: Org = request.app.state.org
+    access = _bearer(request)
+    if access is None or not org.check_token(access):
+        return _json(401, SESSION_INVALID, {"WWW-Authenticate": "Token"})
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+    segments = raw_path.decode("latin-1").split("?")[0].split("/")[3:]
+    version = version_of(segments[0]) if segments else None
+    if version is None:
+        return _json(404, not_found().body(), _limit_header(org))
+    if not org.count_call():
+        return _json(403, LIMIT_EXCEEDED, _limit_header(org))
+    segments = [unquote(s) for s in segments[1:]]
+    while segments and segments[-1] == "":
+        segments.pop()
+    try:
+        body = await _read_json(request)
+    except ApiError as exc:
+        return _json(exc.status, exc.body(), _limit_header(org))
+    reply = api.handle(
+        org,
+        ApiRequest(
+            method=request.method,
+            segments=segments,
+            version=version,
+            params=request.query_params.multi_items(),
+            body=body,
+            headers={k.lower(): v for k, v in request.headers.items()},
+        ),
+    )
+    return _json(reply.status, reply.body, {**reply.headers, **_limit_header(org)})
+
+
+async def _read_json(request: Request) -> object:
+    raw = await request.body()
+    if not raw.strip():
+        return MISSING
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise ApiError(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            f"Content type '{content_type or 'none'}' not supported; the emulator speaks JSON only",
+        )
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f" at [line:{exc.lineno}, column:{exc.colno}]" if isinstance(exc, json.JSONDecodeError) else ""  # fmt: skip
+        raise bad_request(
+            "JSON_PARSER_ERROR", f"Unexpected character in the JSON body{where}"
+        ) from None
+
+
+# -- control API (no auth: loopback test tooling) ------------------------------------------
+
+
+async def control_records(request: Request) -> Response:
+    org: Org = request.app.state.org
+    sobject = request.path_params["sobject"]
+    try:
+        if request.method == "GET":
+            return JSONResponse(org.records(sobject))
+        fields = json.loads(await request.body() or b"{}")
+        return JSONResponse({"id": org.insert(sobject, fields)}, status_code=201)
+    except ApiError as exc:
+        return JSONResponse(exc.body(), status_code=exc.status)
+    except json.JSONDecodeError:
+        return JSONResponse({"error": "body must be JSON"}, status_code=400)
+
+
+async def control_faults(request: Request) -> Response:
+    org: Org = request.app.state.org
+    if request.method == "DELETE":
+        org.faults.clear()
+        return Response(status_code=204)
+    if request.method == "GET":
+        return JSONResponse([f.to_json() for f in org.faults.pending()])
+    try:
+        fault = Fault.from_json(json.loads(await request.body() or b"null"))
+    except (ValueError, TypeError) as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    org.faults.add(fault)
+    return JSONResponse(fault.to_json(), status_code=201)
+
+
+async def control_revoke(request: Request) -> Response:
+    request.app.state.org.revoke_tokens()
+    return Response(status_code=204)
+
+
+async def control_state(request: Request) -> Response:
+    org: Org = request.app.state.org
+    if request.method == "PATCH":
+        try:
+            changes = json.loads(await request.body() or b"{}")
+            for key in changes:
+                if key not in ("api_used", "api_max", "sosl_delay", "query_batch_size"):
+                    raise ValueError(f"cannot set {key}")
+            for key, value in changes.items():
+                setattr(org, key, value)
+        except (ValueError, TypeError, AttributeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+    return JSONResponse(
+        {
+            "api_used": org.api_used,
+            "api_max": org.api_max,
+            "org_id": org.org_id,
+            "run_as_user_id": org.run_as_user_id,
+            "sosl_delay": org.sosl_delay,
+            "query_batch_size": org.query_batch_size,
+        }
+    )
+
+
+# -- faults ------------------------------------------------------------------------------------
+
+
+class FaultLayer:
+    """ASGI layer before routing: applies a matching ``Fault`` of ``app.state.org``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        org: Org = scope["app"].state.org  # read per request: tests may swap the org
+        fault = org.faults.take(scope["method"], path)
+        if fault is None:
+            await self.app(scope, receive, send)
+        elif fault.kind == "status":
+            await self._answer(org, fault, path, send)
+        elif fault.kind == "drop":
+            await self._drop(send)
+        elif fault.kind == "after_commit_delay":
+            held: list[Message] = []
+
+            async def hold(message: Message) -> None:
+                held.append(message)
+
+            await self.app(scope, receive, hold)
+            await asyncio.sleep(fault.delay)
+            for message in held:
+                await send(message)
+        else:
+            if fault.kind == "delay":
+                await asyncio.sleep(fault.delay)
+            elif fault.kind == "expire_session":
+                org.revoke_tokens()
+            await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _answer(org: Org, fault: Fault, path: str, send: Send) -> None:
+        headers: list[tuple[bytes, bytes]] = []
+        # A refusal from the instance (4xx) costs a call; an edge failure (5xx) does not.
+        if _data_version(path) and fault.status < 500 and org.count_call():
+            limit = _limit_header(org)["Sforce-Limit-Info"]
+            headers.append((b"sforce-limit-info", limit.encode()))
+        if isinstance(fault.body, str):
+            content = fault.body.encode("utf-8")
+            headers.append((b"content-type", b"text/plain;charset=UTF-8"))
+        elif fault.body is None:
+            content = b""
+        else:
+            content = json.dumps(fault.body).encode("utf-8")
+            headers.append((b"content-type", JSON_TYPE.encode()))
+        headers.append((b"content-length", str(len(content)).encode()))
+        await send({"type": "http.response.start", "status": fault.status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+    @staticmethod
+    async def _drop(send: Send) -> None:
+        """Start a response, send part of it, and return: the server then cuts the connection."""
+        headers = [(b"content-type", JSON_TYPE.encode()), (b"content-length", b"512")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'[{"id":', "more_body": True})
+
+
+def create_app(org: Org | None = None) -> Starlette:
+    """The emulator as a Starlette app; ``app.state.org`` is its ``Org``."""
+    org = org or Org()
+    data_methods = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"]
+    app = Starlette(
+        routes=[
+            Route("/services/oauth2/token", token, methods=["POST"]),
+            Route("/services/data", versions, methods=["GET"]),
+            Route("/services/data/", versions, methods=["GET"]),
+            Route("/services/data/{rest:path}", data, methods=data_methods),
+            Route(
+                f"{CONTROL_PREFIX}/records/{{sobject}}", control_records, methods=["GET", "POST"]
+            ),
+            Route(f"{CONTROL_PREFIX}/faults", control_faults, methods=["GET", "POST", "DELETE"]),
+            Route(f"{CONTROL_PREFIX}/revoke", control_revoke, methods=["POST"]),
+            Route(f"{CONTROL_PREFIX}/state", control_state, methods=["GET", "PATCH"]),
+        ],
+    )
+    app.router.redirect_slashes = False
+    app.state.org = org
+    app.add_middleware(FaultLayer)
+    return app

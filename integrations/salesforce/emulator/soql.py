@@ -1,0 +1,626 @@
+"""The SOQL subset Callbridge uses, parsed strictly: anything else is MALFORMED_QUERY.
+
+Supported: ``SELECT`` fields (one level of parent relationship, e.g. ``Owner.Name``, ``Who.Name``)
+or ``COUNT()``, ``FROM``, ``WHERE`` with ``= != <> < > <= >= LIKE IN NOT IN``, ``AND``/``OR``/``NOT``
+and parentheses (AND and OR may not be mixed without parentheses, as in Salesforce), string
+literals with backslash escapes, unquoted date and datetime literals, ``null``/``true``/``false``,
+``ORDER BY`` (ASC/DESC, NULLS FIRST/LAST), ``LIMIT``, ``OFFSET``. Unsupported syntax never widens a
+match: it is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..ids import InvalidId, normalize
+from .errors import ApiError, bad_request
+from .schema import ID_TYPES, NUMBER_TYPES, TEXT_TYPES, FieldDef, SObjectDef
+from .values import parse_date, parse_datetime
+
+if TYPE_CHECKING:
+    from .org import Org
+
+MAX_OFFSET = 2000
+KEYWORDS = frozenset(
+    "SELECT FROM WHERE AND OR NOT IN LIKE ORDER BY ASC DESC NULLS FIRST LAST LIMIT OFFSET NULL "
+    "TRUE FALSE GROUP HAVING WITH FOR USING INCLUDES EXCLUDES TYPEOF RETURNING FIND".split()
+)
+# Fields readable through a polymorphic relationship (Who, What, Owner of a Lead): the "Name" entity.
+POLYMORPHIC_FIELDS = ("Id", "Name", "Type", "FirstName", "LastName", "Email", "Phone", "Title",
+                      "Alias", "IsActive", "Username")  # fmt: skip
+
+_TOKEN = re.compile(
+    r"""(?P<space>\s+)
+      | (?P<datetime>\d{4}-\d{2}-\d{2}T[0-9:.+\-Z]*)
+      | (?P<date>\d{4}-\d{2}-\d{2})(?![0-9A-Za-z_])
+      | (?P<number>-?\d+(?:\.\d+)?)(?![0-9A-Za-z_])
+      | (?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
+      | (?P<op>!=|<>|<=|>=|=|<|>)
+      | (?P<punct>[(),])
+      | (?P<string>')
+    """,
+    re.VERBOSE,
+)
+_DATETIME_LITERAL = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:\d{2})")
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
+
+
+@dataclass
+class Token:
+    kind: str  # ident, string, number, date, datetime, op, punct, eof
+    text: str
+    pos: int
+
+    @property
+    def upper(self) -> str:
+        return self.text.upper() if self.kind == "ident" else ""
+
+
+def position(text: str, pos: int) -> tuple[int, int, str]:
+    """(row, column, line) of a character offset, 1-based, as Salesforce reports them."""
+    before = text[:pos]
+    row = before.count("\n") + 1
+    col = pos - (before.rfind("\n") + 1) + 1
+    return row, col, text.splitlines()[row - 1] if text.strip() else text
+
+
+def located(text: str, pos: int, code: str, detail: str) -> ApiError:
+    row, col, line = position(text, pos)
+    message = f"{line}\n{' ' * (col - 1)}^\nERROR at Row:{row}:Column:{col}\n{detail}"
+    return bad_request(code, message)
+
+
+def tokenize(text: str, start: int = 0, end: int | None = None) -> list[Token]:
+    end = len(text) if end is None else end
+    tokens: list[Token] = []
+    pos = start
+    while pos < end:
+        match = _TOKEN.match(text, pos, end)
+        if match is None:
+            raise located(text, pos, "MALFORMED_QUERY", f"unexpected token: '{text[pos]}'")
+        kind = match.lastgroup or ""
+        if kind == "space":
+            pos = match.end()
+            continue
+        if kind == "string":
+            close = pos + 1
+            while close < end and text[close] != "'":
+                close += 2 if text[close] == "\\" else 1
+            if close >= end:
+                raise located(text, pos, "MALFORMED_QUERY", "unterminated string literal")
+            tokens.append(Token("string", text[pos + 1 : close], pos))
+            pos = close + 1
+            continue
+        if kind == "datetime" and not _DATETIME_LITERAL.fullmatch(match.group()):
+            raise located(text, pos, "MALFORMED_QUERY", f"unexpected token: '{match.group()}'")
+        tokens.append(Token(kind, match.group(), pos))
+        pos = match.end()
+    tokens.append(Token("eof", "", end))
+    return tokens
+
+
+def decode_string(raw: str, *, like: bool) -> list[tuple[str, bool]]:
+    """Decode a literal's escapes into (char, is_wildcard) pairs; wildcards only in LIKE."""
+    out: list[tuple[str, bool]] = []
+    i = 0
+    while i < len(raw):
+        char = raw[i]
+        if char == "\\":
+            nxt = raw[i + 1] if i + 1 < len(raw) else ""
+            if nxt in _ESCAPES:
+                out.append((_ESCAPES[nxt], False))
+            elif like and nxt in "%_":
+                out.append((nxt, False))
+            else:
+                raise ValueError(f"invalid escape sequence \\{nxt}")
+            i += 2
+            continue
+        out.append((char, like and char in "%_"))
+        i += 1
+    return out
+
+
+# -- the parsed query -----------------------------------------------------------------------
+
+
+@dataclass
+class Path:
+    """A selected or filtered field: direct, or one hop through a relationship."""
+
+    text: str
+    field: FieldDef  # the field on the queried object (the lookup, for a relationship)
+    target_field: str | None = None  # field name on the parent, for a relationship
+    target_type: str = "string"  # the parent field's type, for a relationship
+
+    @property
+    def type(self) -> str:
+        return self.target_type if self.target_field else self.field.type
+
+    @property
+    def key(self) -> str:
+        return f"{self.field.name}.{self.target_field}" if self.target_field else self.field.name
+
+
+Condition = Callable[[dict], bool]
+
+
+@dataclass
+class Query:
+    sobject: SObjectDef
+    count: bool = False
+    paths: list[Path] = field(default_factory=list)
+    where: Condition | None = None
+    order: list[tuple[Path, bool, bool]] = field(default_factory=list)  # path, desc, nulls first
+    limit: int | None = None
+    offset: int | None = None
+
+
+class Parser:
+    """Recursive-descent parser over the token list; ``org`` resolves objects and fields."""
+
+    def __init__(self, org: Org, text: str, tokens: list[Token]) -> None:
+        self.org = org
+        self.text = text
+        self.tokens = tokens
+        self.i = 0
+
+    # token helpers
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def advance(self) -> Token:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def error(self, tok: Token | None = None, detail: str | None = None) -> ApiError:
+        tok = tok or self.tok
+        shown = tok.text if tok.kind != "eof" else "<EOF>"
+        return located(
+            self.text, tok.pos, "MALFORMED_QUERY", detail or f"unexpected token: '{shown}'"
+        )
+
+    def keyword(self, *words: str) -> bool:
+        if self.tok.upper in words:
+            self.i += 1
+            return True
+        return False
+
+    def expect(self, word: str) -> Token:
+        if self.tok.upper != word:
+            raise self.error()
+        return self.advance()
+
+    def expect_punct(self, char: str) -> None:
+        if self.tok.kind != "punct" or self.tok.text != char:
+            raise self.error()
+        self.i += 1
+
+    # grammar
+    def parse_query(self) -> Query:
+        self.expect("SELECT")
+        count = False
+        raw_paths: list[Token] = []
+        if self.tok.upper == "COUNT" and self.tokens[self.i + 1].text == "(":
+            self.i += 2
+            self.expect_punct(")")
+            count = True
+        else:
+            while True:
+                tok = self.tok
+                if tok.kind != "ident" or tok.upper in KEYWORDS:
+                    raise self.error()
+                nxt = self.tokens[self.i + 1]
+                if nxt.kind == "punct" and nxt.text == "(":
+                    raise self.error(tok, f"unsupported function: '{tok.text}'")
+                raw_paths.append(self.advance())
+                if not (self.tok.kind == "punct" and self.tok.text == ","):
+                    break
+                self.i += 1
+        self.expect("FROM")
+        name_tok = self.advance()
+        if name_tok.kind != "ident" or name_tok.upper in KEYWORDS or "." in name_tok.text:
+            raise self.error(name_tok)
+        obj = self.org.find_sobject(name_tok.text)
+        if obj is None:
+            raise located(
+                self.text,
+                name_tok.pos,
+                "INVALID_TYPE",
+                f"sObject type '{name_tok.text}' is not supported. If you are attempting to use a "
+                "custom object, be sure to append the '__c' after the entity name. Please reference "
+                "your WSDL or the describe call for the appropriate names.",
+            )
+        query = Query(obj, count=count)
+        seen: set[str] = set()
+        for tok in raw_paths:
+            path = self.resolve(obj, tok)
+            if path.key.lower() in seen:
+                raise located(
+                    self.text, tok.pos, "MALFORMED_QUERY", f"duplicate field selected: {tok.text}"
+                )
+            seen.add(path.key.lower())
+            query.paths.append(path)
+        self.parse_tail(query)
+        if self.tok.kind != "eof":
+            raise self.error()
+        return query
+
+    def parse_tail(self, query: Query) -> None:
+        """WHERE / ORDER BY / LIMIT / OFFSET, in that order (also used inside SOSL RETURNING)."""
+        if self.keyword("WHERE"):
+            query.where = self.parse_or(query.sobject)
+        if self.keyword("ORDER"):
+            self.expect("BY")
+            while True:
+                tok = self.advance()
+                if tok.kind != "ident" or tok.upper in KEYWORDS:
+                    raise self.error(tok)
+                path = self.resolve(query.sobject, tok)
+                if not path.target_field and not path.field.sortable:
+                    raise located(
+                        self.text, tok.pos, "INVALID_FIELD",
+                        f"field '{path.field.name}' can not be sorted in a query call",
+                    )  # fmt: skip
+                desc = False
+                if self.keyword("DESC"):
+                    desc = True
+                else:
+                    self.keyword("ASC")
+                nulls_first = not desc
+                if self.keyword("NULLS"):
+                    if self.keyword("FIRST"):
+                        nulls_first = True
+                    else:
+                        self.expect("LAST")
+                        nulls_first = False
+                query.order.append((path, desc, nulls_first))
+                if not (self.tok.kind == "punct" and self.tok.text == ","):
+                    break
+                self.i += 1
+        if self.keyword("LIMIT"):
+            query.limit = self.parse_count()
+        if self.keyword("OFFSET"):
+            tok = self.tok
+            query.offset = self.parse_count()
+            if query.offset > MAX_OFFSET:
+                raise located(
+                    self.text, tok.pos, "NUMBER_OUTSIDE_VALID_RANGE",
+                    f"Maximum SOQL offset allowed is {MAX_OFFSET}",
+                )  # fmt: skip
+
+    def parse_count(self) -> int:
+        tok = self.advance()
+        if tok.kind != "number" or not tok.text.isdigit():
+            raise self.error(tok)
+        return int(tok.text)
+
+    def resolve(self, obj: SObjectDef, tok: Token) -> Path:
+        parts = tok.text.split(".")
+        if len(parts) == 1:
+            f = obj.field(parts[0])
+            if f is None:
+                raise located(
+                    self.text, tok.pos, "INVALID_FIELD",
+                    f"No such column '{parts[0]}' on entity '{obj.name}'. If you are attempting to "
+                    "use a custom field, be sure to append the '__c' after the custom field name. "
+                    "Please reference your WSDL or the describe call for the appropriate names.",
+                )  # fmt: skip
+            return Path(tok.text, f)
+        if len(parts) > 2:
+            raise located(
+                self.text, tok.pos, "MALFORMED_QUERY",
+                "relationship paths of more than one level are not supported by the emulator",
+            )  # fmt: skip
+        rel = obj.relationship(parts[0])
+        if rel is None:
+            raise located(
+                self.text, tok.pos, "INVALID_FIELD",
+                f"Didn't understand relationship '{parts[0]}' in field path. If you are attempting "
+                "to use a custom relationship, be sure to append the '__r' after the custom "
+                "relationship name. Please reference your WSDL or the describe call for the "
+                "appropriate names.",
+            )  # fmt: skip
+        targets = [self.org.find_sobject(name) for name in rel.reference_to]
+        if len(targets) == 1 and targets[0] is not None:
+            target_field = targets[0].field(parts[1])
+            if target_field is None:
+                raise located(
+                    self.text, tok.pos, "INVALID_FIELD",
+                    f"No such column '{parts[1]}' on entity '{targets[0].name}'. If you are "
+                    "attempting to use a custom field, be sure to append the '__c' after the "
+                    "custom field name. Please reference your WSDL or the describe call for the "
+                    "appropriate names.",
+                )  # fmt: skip
+            return Path(tok.text, rel, target_field.name, target_field.type)
+        wanted = next((n for n in POLYMORPHIC_FIELDS if n.lower() == parts[1].lower()), None)
+        if wanted is None:
+            raise located(
+                self.text, tok.pos, "INVALID_FIELD",
+                f"No such column '{parts[1]}' on entity 'Name'. If you are attempting to use a "
+                "custom field, be sure to append the '__c' after the custom field name. Please "
+                "reference your WSDL or the describe call for the appropriate names.",
+            )  # fmt: skip
+        kind = {"Id": "id", "IsActive": "boolean", "Email": "email", "Phone": "phone"}
+        return Path(tok.text, rel, wanted, kind.get(wanted, "string"))
+
+    def parse_or(self, obj: SObjectDef) -> Condition:
+        first = self.parse_unary(obj)
+        parts = [first]
+        joiner = None
+        while self.tok.upper in ("AND", "OR"):
+            word = self.tok.upper
+            if joiner is not None and word != joiner:
+                raise self.error()  # Salesforce requires parentheses to mix AND and OR
+            joiner = word
+            self.i += 1
+            parts.append(self.parse_unary(obj))
+        if joiner == "AND":
+            return lambda rec: all(part(rec) for part in parts)
+        if joiner == "OR":
+            return lambda rec: any(part(rec) for part in parts)
+        return first
+
+    def parse_unary(self, obj: SObjectDef) -> Condition:
+        if self.keyword("NOT"):
+            inner = self.parse_unary(obj)
+            return lambda rec: not inner(rec)
+        if self.tok.kind == "punct" and self.tok.text == "(":
+            self.i += 1
+            inner = self.parse_or(obj)
+            self.expect_punct(")")
+            return inner
+        return self.parse_comparison(obj)
+
+    def parse_comparison(self, obj: SObjectDef) -> Condition:
+        tok = self.advance()
+        if tok.kind != "ident" or tok.upper in KEYWORDS:
+            raise self.error(tok)
+        path = self.resolve(obj, tok)
+        if not path.target_field and not path.field.filterable:
+            raise located(
+                self.text, tok.pos, "INVALID_FIELD",
+                f"field '{path.field.name}' can not be filtered in a query call",
+            )  # fmt: skip
+        getter = value_getter(self.org, path)
+        negate_in = False
+        op_tok = self.tok
+        if op_tok.kind == "op":
+            self.i += 1
+            op = "!=" if op_tok.text == "<>" else op_tok.text
+        elif self.keyword("LIKE"):
+            op = "LIKE"
+        elif self.keyword("IN"):
+            op = "IN"
+        elif op_tok.upper == "NOT" and self.tokens[self.i + 1].upper == "IN":
+            self.i += 2
+            op, negate_in = "IN", True
+        else:
+            raise self.error()
+        if op == "IN":
+            self.expect_punct("(")
+            values = [self.parse_literal(path, "=")]
+            while self.tok.kind == "punct" and self.tok.text == ",":
+                self.i += 1
+                values.append(self.parse_literal(path, "="))
+            self.expect_punct(")")
+            if negate_in:
+                return lambda rec: all(not _equal(getter(rec), v) for v in values)
+            return lambda rec: any(_equal(getter(rec), v) for v in values)
+        if op == "LIKE":
+            if path.type not in TEXT_TYPES:
+                raise located(
+                    self.text, op_tok.pos, "INVALID_QUERY_FILTER_OPERATOR",
+                    f"invalid operator on {path.type} field: LIKE",
+                )  # fmt: skip
+            lit = self.advance()
+            if lit.kind != "string":
+                raise self.error(lit)
+            pattern = self.like_pattern(lit)
+            return lambda rec: isinstance(v := getter(rec), str) and bool(pattern.fullmatch(v))
+        value = self.parse_literal(path, op)
+        if op == "=":
+            return lambda rec: _equal(getter(rec), value)
+        if op == "!=":
+            return lambda rec: not _equal(getter(rec), value)
+        compare = {
+            "<": lambda a, b: a < b,
+            ">": lambda a, b: a > b,
+            "<=": lambda a, b: a <= b,
+            ">=": lambda a, b: a >= b,
+        }[op]
+        if path.type in ID_TYPES:  # ids order by their case-sensitive 15-char form
+            return lambda rec: (v := getter(rec)) is not None and compare(v[:15], value)
+        return lambda rec: (v := getter(rec)) is not None and compare(v, value)
+
+    def like_pattern(self, tok: Token) -> re.Pattern[str]:
+        try:
+            chars = decode_string(tok.text, like=True)
+        except ValueError as exc:
+            raise located(
+                self.text, tok.pos, "MALFORMED_QUERY", f"Invalid string literal: {exc}"
+            ) from None
+        regex = "".join((".*" if c == "%" else ".") if wild else re.escape(c) for c, wild in chars)
+        return re.compile(regex, re.IGNORECASE | re.DOTALL)
+
+    def parse_literal(self, path: Path, op: str) -> object:
+        """A typed literal for ``path``; quoting and type errors as Salesforce words them."""
+        tok = self.advance()
+        name = path.target_field or path.field.name
+        kind = path.type
+
+        def wrong(expected: str, quoted: bool) -> ApiError:
+            enclosed = (
+                "should be enclosed in quotes" if quoted else "should not be enclosed in quotes"
+            )
+            return located(
+                self.text, tok.pos, "INVALID_FIELD",
+                f"value of filter criterion for field '{name}' must be of type {expected} and "
+                f"{enclosed}",
+            )  # fmt: skip
+
+        if tok.kind == "ident" and tok.upper == "NULL":
+            if op not in ("=", "!="):
+                raise located(
+                    self.text, tok.pos, "INVALID_QUERY_FILTER_OPERATOR",
+                    f"invalid operator on null value: {op}",
+                )  # fmt: skip
+            return None
+        if kind in ID_TYPES:
+            if tok.kind != "string":
+                raise wrong("id", True)
+            text = "".join(c for c, _ in self.decoded(tok))
+            try:
+                return normalize(text)[:15] if op not in ("=", "!=") else normalize(text)
+            except InvalidId:
+                raise located(
+                    self.text, tok.pos, "INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {text}"
+                ) from None
+        if kind in TEXT_TYPES:
+            if tok.kind != "string":
+                raise wrong("string", True)
+            return "".join(c for c, _ in self.decoded(tok)).lower()
+        if kind == "boolean":
+            if tok.kind != "ident" or tok.upper not in ("TRUE", "FALSE"):
+                raise wrong("boolean", False)
+            if op not in ("=", "!="):
+                raise located(
+                    self.text, tok.pos, "INVALID_QUERY_FILTER_OPERATOR",
+                    f"invalid operator on boolean field: {op}",
+                )  # fmt: skip
+            return tok.upper == "TRUE"
+        if kind in NUMBER_TYPES:
+            if tok.kind != "number":
+                raise wrong("double" if kind != "int" else "int", False)
+            return float(tok.text)
+        if kind == "date":
+            if tok.kind != "date":
+                raise wrong("date", False)
+            return parse_date(tok.text).isoformat()  # type: ignore[union-attr]
+        if kind == "datetime":
+            if tok.kind != "datetime":
+                raise wrong("dateTime", False)
+            moment = parse_datetime(tok.text)
+            if moment is None:
+                raise self.error(tok)
+            return moment
+        raise self.error(tok, f"fields of type {kind} cannot be filtered by the emulator")
+
+    def decoded(self, tok: Token) -> list[tuple[str, bool]]:
+        try:
+            return decode_string(tok.text, like=False)
+        except ValueError as exc:
+            raise located(
+                self.text, tok.pos, "MALFORMED_QUERY", f"Invalid string literal: {exc}"
+            ) from None
+
+
+def value_getter(org: Org, path: Path) -> Callable[[dict], object]:
+    """Value of ``path`` on a stored record, normalised for comparison."""
+    kind = path.type
+
+    def norm(value: object) -> object:
+        if value is None:
+            return None
+        if kind in TEXT_TYPES:
+            return str(value).lower()
+        if kind in NUMBER_TYPES:
+            return float(value)  # type: ignore[arg-type]
+        if kind == "datetime":
+            return parse_datetime(value)  # type: ignore[arg-type]
+        return value
+
+    if not path.target_field:
+        name = path.field.name
+        return lambda rec: norm(rec.get(name))
+    lookup_name = path.field.name
+    target = path.target_field
+    return lambda rec: norm(parent_value(org, rec.get(lookup_name), target))
+
+
+def parent_value(org: Org, parent_id: object, field_name: str) -> object:
+    if not parent_id:
+        return None
+    found = org.lookup(parent_id)  # type: ignore[arg-type]
+    if found is None:
+        return None
+    sobject, rec = found
+    if field_name == "Type":
+        return sobject
+    return rec.get(field_name)
+
+
+def _equal(value: object, literal: object) -> bool:
+    if value is None or literal is None:
+        return value is None and literal is None
+    return value == literal
+
+
+# -- execution ------------------------------------------------------------------------------
+
+
+def parse(org: Org, text: str) -> Query:
+    if not text.strip():
+        raise bad_request("MALFORMED_QUERY", "A query string has to be specified")
+    parser = Parser(org, text, tokenize(text))
+    return parser.parse_query()
+
+
+def order_rows(query: Query, org: Org, rows: list[dict]) -> list[dict]:
+    """Stable multi-key sort; text case-insensitive, nulls placed per NULLS FIRST/LAST."""
+    for path, desc, nulls_first in reversed(query.order):
+        get = value_getter(org, path)
+        null_rank = (1 if nulls_first else 0) if desc else (0 if nulls_first else 1)
+
+        def key(rec: dict, get=get, null_rank=null_rank, is_id=path.type in ID_TYPES) -> tuple:
+            value = get(rec)
+            if value is None:
+                return (null_rank, 0)
+            return (1 - null_rank, value[:15] if is_id else value)  # type: ignore[index]
+
+        rows = sorted(rows, key=key, reverse=desc)
+    return rows
+
+
+def select(org: Org, query: Query, *, include_deleted: bool) -> list[dict]:
+    """Stored records matching the query, ordered, with OFFSET and LIMIT applied."""
+    rows = [
+        rec
+        for rec in org.table(query.sobject.name)
+        if (include_deleted or not rec.get("IsDeleted"))
+        and (query.where is None or query.where(rec))
+    ]
+    if query.order:
+        rows = order_rows(query, org, rows)
+    if query.offset:
+        rows = rows[query.offset :]
+    if query.limit is not None:
+        rows = rows[: query.limit]
+    return rows
+
+
+def render_row(org: Org, query: Query, rec: dict, version: str) -> dict:
+    """A result row: attributes, then the selected fields; parents nested under their name."""
+    out: dict = {"attributes": org.attributes(query.sobject.name, rec["Id"], version)}
+    for path in query.paths:
+        lookup = path.field
+        if not path.target_field:
+            out[lookup.name] = rec.get(lookup.name)
+            continue
+        rel = lookup.relationship_name or lookup.name
+        parent_id = rec.get(lookup.name)
+        found = org.lookup(parent_id) if parent_id else None
+        if found is None:
+            out.setdefault(rel, None)
+            continue
+        sobject, parent = found
+        nested = out.get(rel) or {"attributes": org.attributes(sobject, parent["Id"], version)}
+        nested[path.target_field] = (
+            sobject if path.target_field == "Type" else parent.get(path.target_field)
+        )
+        out[rel] = nested
+    return out

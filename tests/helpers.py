@@ -1,0 +1,73 @@
+"""Small shared steps for tests that drive the whole stack."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from integrations.loopback import wait_for
+from integrations.store.models import Event, Job
+
+AGENT_EMAIL = "jane.agent@example.com"
+
+
+def envelope(event: str, data: dict[str, Any], token: str, timestamp: int | None = None) -> bytes:
+    """A delivery shaped exactly like Aircall's: five keys, the token in the body."""
+    body = {
+        "resource": event.split(".")[0],
+        "event": event,
+        "timestamp": timestamp if timestamp is not None else int(time.time()),
+        "token": token,
+        "data": data,
+    }
+    return json.dumps(body).encode()
+
+
+def post_webhook(base_url: str, body: bytes, **headers: str) -> httpx.Response:
+    return httpx.post(
+        f"{base_url}/webhooks/aircall",
+        content=body,
+        headers={"content-type": "application/json", **headers},
+        timeout=10,
+    )
+
+
+def jobs(engine: Engine, kind: str | None = None) -> list[Job]:
+    with Session(engine) as s:
+        query = select(Job).order_by(Job.id)
+        if kind:
+            query = query.where(Job.kind == kind)
+        return list(s.exec(query))
+
+
+def events(engine: Engine) -> list[Event]:
+    with Session(engine) as s:
+        return list(s.exec(select(Event).order_by(Event.id)))
+
+
+def settled(engine: Engine, kind: str, count: int = 1, timeout: float = 20.0) -> list[Job]:
+    """Wait until ``count`` jobs of ``kind`` exist and none is queued or running."""
+
+    def check() -> list[Job] | None:
+        found = jobs(engine, kind)
+        if len(found) >= count and all(j.status in ("done", "failed") for j in found):
+            return found
+        return None
+
+    return wait_for(check, timeout=timeout)  # type: ignore[return-value]
+
+
+def answered_inbound_call(company: Any, number_id: int, user_id: int, caller: str) -> int:
+    """An inbound call from ``caller``, answered by the agent, hung up and ended."""
+    call = company.start_call(
+        direction="inbound", external=caller, number_id=number_id, user_id=user_id
+    )
+    company.answer(call["id"], user_id=user_id)
+    company.hangup(call["id"])
+    company.end(call["id"])
+    return call["id"]

@@ -1,0 +1,185 @@
+"""Every retry path, proved against the emulators' fault injection: final Salesforce state and
+the job's state, never "a function was called"."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from sqlalchemy import Engine
+
+from integrations.aircall.emulator import Company
+from integrations.aircall.emulator import Fault as AircallFault
+from integrations.loopback import wait_for
+from integrations.salesforce.emulator import Fault, Org
+from integrations.settings import Settings
+from integrations.store.models import Job
+from integrations.sync import queue
+from tests.conftest import WEBHOOK_TOKEN, Stack, running_stack
+from tests.helpers import AGENT_EMAIL, answered_inbound_call, jobs, settled
+
+TASK_CREATE = r"/sobjects/Task/?$"
+
+
+def _call(stack: Stack) -> int:
+    agent = stack.company.add_user("Jane Agent", AGENT_EMAIL)
+    number = stack.company.add_number("Support line", "+1 212 555 0199")
+    stack.org.insert("Contact", {"LastName": "Jennings", "Phone": "+14155550100"})
+    call_id = answered_inbound_call(stack.company, number["id"], agent["id"], "+14155550100")
+    stack.sender.drain(timeout=10)
+    return call_id
+
+
+def _log_job(stack: Stack) -> Job:
+    (job,) = settled(stack.engine, "log_call")
+    return job
+
+
+def test_503_then_success(stack: Stack) -> None:
+    stack.org.faults.add(
+        Fault(
+            method="POST",
+            path=TASK_CREATE,
+            kind="status",
+            status=503,
+            body="<html>Service Unavailable</html>",
+            times=2,
+        )
+    )
+    call_id = _call(stack)
+    job = _log_job(stack)
+    assert (job.status, job.attempts) == ("done", 3)
+    (task,) = stack.org.records("Task")
+    assert task["CallObject"] == str(call_id)
+
+
+def test_unable_to_lock_row_is_retried(stack: Stack) -> None:
+    body = [
+        {
+            "message": "unable to obtain exclusive access to this record or 1 records: 003",
+            "errorCode": "UNABLE_TO_LOCK_ROW",
+            "fields": [],
+        }
+    ]
+    stack.org.faults.add(Fault(method="POST", path=TASK_CREATE, status=400, body=body))
+    _call(stack)
+    job = _log_job(stack)
+    assert (job.status, job.attempts) == ("done", 2)
+    assert len(stack.org.records("Task")) == 1
+
+
+def test_expired_session_logs_in_again_once(stack: Stack) -> None:
+    stack.org.faults.add(Fault(method="POST", path=TASK_CREATE, kind="expire_session"))
+    _call(stack)
+    job = _log_job(stack)
+    assert (job.status, job.attempts) == ("done", 1)  # re-authenticated inside the attempt
+    assert len(stack.org.records("Task")) == 1
+
+
+def test_timeout_after_salesforce_created_the_task_does_not_duplicate(stack: Stack) -> None:
+    # The Task is committed, then the answer takes longer than our 2 s client timeout.
+    stack.org.faults.add(
+        Fault(method="POST", path=TASK_CREATE, kind="after_commit_delay", delay=3.0)
+    )
+    call_id = _call(stack)
+    job = _log_job(stack)
+    assert job.status == "done"
+    assert job.attempts == 2
+    (task,) = stack.org.records("Task")
+    assert task["CallObject"] == str(call_id)
+    assert job.result["id"] == task["Id"]
+
+
+def test_dropped_connection_after_create_does_not_duplicate(stack: Stack) -> None:
+    stack.org.faults.add(Fault(method="POST", path=TASK_CREATE, kind="drop"))
+    _call(stack)
+    job = _log_job(stack)
+    assert job.status == "done"
+    assert len(stack.org.records("Task")) == 1
+
+
+def test_permanent_error_is_parked_verbatim_and_resync_fixes_it(stack: Stack) -> None:
+    body = [
+        {
+            "message": "Call Type: bad value for restricted picklist field: Inbound",
+            "errorCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            "fields": ["CallType"],
+        }
+    ]
+    stack.org.faults.add(Fault(method="POST", path=TASK_CREATE, status=400, body=body))
+    _call(stack)
+    job = _log_job(stack)
+    assert (job.status, job.attempts) == ("failed", 1)
+    assert job.error_code == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    assert "bad value for restricted picklist field: Inbound" in job.last_error
+    assert stack.org.records("Task") == []
+    assert queue.resync(stack.engine, job.id)
+    wait_for(lambda: jobs(stack.engine, "log_call")[0].status == "done", timeout=10)
+    assert len(stack.org.records("Task")) == 1
+
+
+def test_aircall_429_waits_for_the_reset_then_sends_the_card(stack: Stack) -> None:
+    agent = stack.company.add_user("Jane Agent", AGENT_EMAIL)
+    number = stack.company.add_number("Support line", "+1 212 555 0199")
+    reset = int(time.time()) + 2
+    stack.company.faults.add(
+        AircallFault(method="POST", path=r"/insight_cards$", kind="status", status=429, reset=reset)
+    )
+    call = stack.company.start_call(
+        direction="inbound", external="+14155550100", number_id=number["id"], user_id=agent["id"]
+    )
+    stack.company.answer(call["id"], user_id=agent["id"])
+    stack.sender.drain(timeout=10)
+    wait_for(lambda: stack.company.insight_cards, timeout=15)
+    (card,) = stack.company.insight_cards
+    assert card["call_id"] == call["id"]
+    assert card["received_at"] >= reset
+    (job,) = settled(stack.engine, "insight_card")
+    assert (job.status, job.attempts) == ("done", 2)
+
+
+def test_worker_killed_between_claim_and_completion(
+    settings: Settings, engine: Engine, org: Org, company: Company
+) -> None:
+    """A real worker process is SIGKILLed mid-job; its lease runs out and the job runs again."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "AIRCALL_API_URL": settings.aircall_api_url,
+        "AIRCALL_API_ID": settings.aircall_api_id,
+        "AIRCALL_API_TOKEN": settings.aircall_api_token.get_secret_value(),
+        "AIRCALL_WEBHOOK_TOKENS": WEBHOOK_TOKEN,
+        "SALESFORCE_LOGIN_URL": settings.salesforce_login_url,
+        "SALESFORCE_CLIENT_ID": settings.salesforce_client_id,
+        "SALESFORCE_CLIENT_SECRET": settings.salesforce_client_secret.get_secret_value(),
+        "JOB_LEASE_SECONDS": "2",
+    }
+    # The Task is created, but the answer comes late: the worker dies while it waits.
+    org.faults.add(Fault(method="POST", path=TASK_CREATE, kind="after_commit_delay", delay=30.0))
+    with running_stack(settings, engine, org, company, worker=False) as stack:
+        doomed = subprocess.Popen(
+            [sys.executable, "-m", "web.cli", "--log-level", "WARNING", "worker"], env=env
+        )
+        try:
+            call_id = _call(stack)
+            wait_for(lambda: org.records("Task"), timeout=20)  # the create reached Salesforce
+            (claimed,) = jobs(engine, "log_call")
+            assert claimed.status == "running"
+        finally:
+            doomed.send_signal(signal.SIGKILL)
+            doomed.wait(timeout=10)
+        survivor = subprocess.Popen(
+            [sys.executable, "-m", "web.cli", "--log-level", "WARNING", "worker"], env=env
+        )
+        try:
+            (job,) = settled(engine, "log_call", timeout=30)
+        finally:
+            survivor.send_signal(signal.SIGTERM)
+            survivor.wait(timeout=20)
+    assert (job.status, job.attempts) == ("done", 2)
+    (task,) = org.records("Task")
+    assert task["CallObject"] == str(call_id)
+    assert job.result["id"] == task["Id"]

@@ -1,0 +1,140 @@
+"""``callbridge demo``: the app with both emulators, seeded data and generated calls.
+
+A newcomer with no credentials watches calls flow from the Aircall emulator into the
+Salesforce emulator. Everything runs on loopback; production code paths are used throughout.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from contextlib import ExitStack
+from datetime import date, timedelta
+from pathlib import Path
+
+import click
+from pydantic import SecretStr
+
+from integrations.aircall.emulator import Company, WebhookSender
+from integrations.aircall.emulator import create_app as aircall_app
+from integrations.aircall.traffic import generate_calls
+from integrations.loopback import serve
+from integrations.salesforce.emulator import Org, make_tls
+from integrations.salesforce.emulator import create_app as salesforce_app
+from integrations.settings import Settings
+from integrations.store import db
+
+AGENTS = [("Maya Patel", "maya@callbridge.demo"), ("Leo Martin", "leo@callbridge.demo")]
+MANAGER = ("Sam Rivera", "sam@callbridge.demo")
+
+
+def seed_salesforce(org: Org) -> list[str]:
+    """Users, an account with contacts and an open opportunity, and some leads."""
+    for name, email in [*AGENTS, MANAGER]:
+        org.add_user(name, email)
+    account = org.insert("Account", {"Name": "Acme Corp", "Phone": "+1 415 555 0100"})
+    contacts = [
+        ("Gary", "Jennings", "(415) 555-0101"),
+        ("Priya", "Shah", "+14155550102"),
+        ("Tom", "Becker", "415.555.0103"),
+    ]
+    for first, last, phone in contacts:
+        org.insert(
+            "Contact",
+            {
+                "FirstName": first,
+                "LastName": last,
+                "Phone": phone,
+                "AccountId": account,
+                "Email": f"{first.lower()}@acme.example",
+            },
+        )
+    org.insert(
+        "Opportunity",
+        {
+            "Name": "Acme Corp - 50 seats",
+            "StageName": "Prospecting",
+            "AccountId": account,
+            "CloseDate": (date.today() + timedelta(days=30)).isoformat(),
+        },
+    )
+    leads = [("Ana", "Lopez", "Globex", "+1 212 555 0104"), ("Ken", "Ito", "Initech", "2125550105")]
+    for first, last, company, phone in leads:
+        org.insert(
+            "Lead", {"FirstName": first, "LastName": last, "Company": company, "Phone": phone}
+        )
+    phones = [phone for *_, phone in contacts] + [phone for *_, phone in leads]
+    return [*phones, "+1 646 555 0106", "+44 20 7946 0107"]  # the last two are unknown
+
+
+def seed_aircall(company: Company) -> tuple[list[int], int]:
+    agents = [company.add_user(name, email)["id"] for name, email in AGENTS]
+    number = company.add_number("Sales line", "+1 415 555 0199", country="US")
+    return agents, number["id"]
+
+
+def run(host: str, port: int, data_dir: Path, calls: int, pace: float) -> None:
+    """Start everything, print where to look, and stream calls until Ctrl-C."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ca, cert, key = make_tls(data_dir / "tls")
+    # The demo trusts its own emulator CA the standard way, as a deployment trusts a custom CA.
+    os.environ["SSL_CERT_FILE"] = ca
+    os.environ["REQUESTS_CA_BUNDLE"] = ca
+    org, company = Org(), Company()
+    callers = seed_salesforce(org)
+    agents, number_id = seed_aircall(company)
+    token = secrets.token_hex(16)
+
+    with ExitStack() as stack:
+        sf = stack.enter_context(
+            serve(salesforce_app(org), ssl_certfile=cert, ssl_keyfile=key, url_host="localhost")
+        )
+        ac = stack.enter_context(serve(aircall_app(company)))
+        settings = Settings(
+            _env_file=None,
+            database_url=f"sqlite:///{data_dir / 'callbridge.db'}",
+            aircall_api_url=ac.url,
+            aircall_api_id=company.api_id,
+            aircall_api_token=SecretStr(company.api_token),
+            aircall_webhook_tokens=[SecretStr(token)],
+            salesforce_login_url=sf.url,
+            salesforce_client_id=org.client_id,
+            salesforce_client_secret=SecretStr(org.client_secret),
+            salesforce_org_id=org.org_id,
+        )
+        engine = db.make_engine(settings.database_url)
+        db.migrate(engine)
+        from web.app import create_app
+
+        app = stack.enter_context(serve(create_app(settings, engine=engine), host=host, port=port))
+        company.add_webhook(f"{app.url}/webhooks/aircall", token=token)
+        sender = stack.enter_context(WebhookSender(company))
+        click.echo(
+            f"\nCallbridge demo running.\n"
+            f"  Open            {app.url}/\n"
+            f"  Salesforce Tasks {sf.url}/__emulator/records/Task\n"
+            f"  Aircall         {ac.url}/__emulator/state\n"
+            f"Press Ctrl-C to stop.\n"
+        )
+        traffic = threading.Thread(
+            target=generate_calls,
+            kwargs={
+                "company": company,
+                "sender": sender,
+                "callers": callers,
+                "agents": agents,
+                "number_id": number_id,
+                "count": calls,
+                "seed": 7,
+                "time_scale": pace,
+            },
+            daemon=True,
+        )
+        traffic.start()
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            click.echo("stopping")
