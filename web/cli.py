@@ -99,6 +99,50 @@ def worker(concurrency: int | None) -> None:
 
 
 @main.command()
+@click.argument("service", type=click.Choice(["aircall", "salesforce"]))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=0, type=int, help="0 picks a free port.")
+@click.option("--tls-dir", default="emulator-tls", show_default=True, type=click.Path())
+def emulate(service: str, host: str, port: int, tls_dir: str) -> None:
+    """Run the Aircall or Salesforce emulator alone, on loopback, until Ctrl-C."""
+    import threading
+    from pathlib import Path
+
+    from integrations.loopback import serve
+
+    if service == "aircall":
+        from integrations.aircall.emulator import Company, create_app
+
+        company = Company()
+        server = serve(create_app(company), host=host, port=port)
+        details = f"API id {company.api_id}, API token {company.api_token}"
+    else:
+        from integrations.salesforce.emulator import Org, make_tls
+        from integrations.salesforce.emulator import create_app as sf_app
+
+        org = Org()
+        ca, cert, key = make_tls(Path(tls_dir))
+        server = serve(
+            sf_app(org),
+            host=host,
+            port=port,
+            ssl_certfile=cert,
+            ssl_keyfile=key,
+            url_host="localhost",
+        )
+        details = (
+            f"client id {org.client_id}, client secret {org.client_secret}, "
+            f"org id {org.org_id}, CA {ca} (use as SSL_CERT_FILE and REQUESTS_CA_BUNDLE)"
+        )
+    with server as running:
+        click.echo(f"{service} emulator at {running.url}: {details}")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            click.echo("stopping")
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--data-dir", default="demo-data", show_default=True, type=click.Path())

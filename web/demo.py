@@ -21,6 +21,7 @@ from integrations.aircall.emulator import Company, WebhookSender
 from integrations.aircall.emulator import create_app as aircall_app
 from integrations.aircall.traffic import generate_calls
 from integrations.loopback import serve
+from integrations.phones import to_e164
 from integrations.salesforce.emulator import Org, make_tls
 from integrations.salesforce.emulator import create_app as salesforce_app
 from integrations.settings import Settings
@@ -65,8 +66,10 @@ def seed_salesforce(org: Org) -> list[str]:
         org.insert(
             "Lead", {"FirstName": first, "LastName": last, "Company": company, "Phone": phone}
         )
+    # Salesforce holds these in assorted formats; Aircall shows callers in international form.
     phones = [phone for *_, phone in contacts] + [phone for *_, phone in leads]
-    return [*phones, "+1 646 555 0106", "+44 20 7946 0107"]  # the last two are unknown
+    known = [to_e164(phone, "US") for phone in phones]
+    return [*known, "+16465550106", "+442079460107"]  # the last two are unknown
 
 
 def seed_aircall(company: Company) -> tuple[list[int], int]:

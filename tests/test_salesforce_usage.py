@@ -1,0 +1,112 @@
+"""Salesforce's daily API allocation: requests counted per call, and bulk work held back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlmodel import Session, select
+
+from integrations.loopback import Running, wait_for
+from integrations.salesforce.client import SalesforceClient
+from integrations.salesforce.emulator import Org
+from integrations.store.models import ApiUsage, Call, Job
+from integrations.sync import queue
+from tests.conftest import Stack, make_settings
+from tests.helpers import AGENT_EMAIL, answered_inbound_call, jobs, settled
+
+
+def _requests_by_call(stack: Stack) -> dict[int, int]:
+    with Session(stack.engine) as s:
+        return {call.id: call.sf_requests for call in s.exec(select(Call).order_by(Call.id))}
+
+
+def test_a_known_caller_costs_one_request_per_logged_call(stack: Stack) -> None:
+    agent = stack.company.add_user("Jane Agent", AGENT_EMAIL)
+    number = stack.company.add_number("Support line", "+1 212 555 0199")
+    stack.org.add_user("Jane Agent", AGENT_EMAIL)
+    stack.org.insert("Contact", {"LastName": "Jennings", "Phone": "+14155550100"})
+    used_before = stack.org.api_used
+    for n in range(4):
+        answered_inbound_call(stack.company, number["id"], agent["id"], "+14155550100")
+        stack.sender.drain(timeout=10)
+        settled(stack.engine, "log_call", count=n + 1)
+    spent = list(_requests_by_call(stack).values())
+    # First call: search the caller, find the agent's User, create the Task. Then: the create.
+    assert spent == [3, 1, 1, 1]
+    assert stack.org.api_used - used_before == sum(spent)
+    assert len(stack.org.records("Task")) == 4
+    with Session(stack.engine) as s:
+        usage = s.get(ApiUsage, "salesforce")
+        assert (usage.used, usage.max) == (stack.org.api_used, stack.org.api_max)
+
+
+def test_bulk_work_waits_while_the_org_is_near_its_daily_limit(stack: Stack) -> None:
+    agent = stack.company.add_user("Jane Agent", AGENT_EMAIL)
+    number = stack.company.add_number("Support line", "+1 212 555 0199")
+    stack.org.api_used = int(stack.org.api_max * 0.95)
+    answered_inbound_call(stack.company, number["id"], agent["id"], "+14155550100")
+    stack.sender.drain(timeout=10)
+    (logged,) = settled(stack.engine, "log_call")  # live work still runs
+    assert logged.status == "done"
+    with Session(stack.engine) as s:
+        s.add(
+            Job(
+                kind="log_call",
+                dedupe_key="bulk:1",
+                call_id=logged.call_id,
+                priority=queue.BULK,
+                run_at=0.0,
+                created_at=0.0,
+            )
+        )
+        s.commit()
+    answered_inbound_call(stack.company, number["id"], agent["id"], "+14155550101")
+    stack.sender.drain(timeout=10)
+    wait_for(lambda: len([j for j in jobs(stack.engine) if j.status == "done"]) == 2, timeout=10)
+    held = [j for j in jobs(stack.engine) if j.dedupe_key == "bulk:1"]
+    assert held[0].status == "queued"
+    stack.org.api_used = 0  # the rolling window moved on
+    answered_inbound_call(stack.company, number["id"], agent["id"], "+14155550102")
+    stack.sender.drain(timeout=10)
+    wait_for(
+        lambda: [j for j in jobs(stack.engine) if j.dedupe_key == "bulk:1"][0].status == "done",
+        timeout=10,
+    )
+
+
+def test_jwt_bearer_flow_reaches_the_data_api(
+    tmp_path: Path, tls: tuple[str, str, str], aircall: Running, sqlite_url: str
+) -> None:
+    from integrations.loopback import serve
+    from integrations.salesforce.emulator import create_app
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    org = Org(jwt_public_key_pem=public, jwt_username="integration@acme.example")
+    _ca, cert, keyfile = tls
+    with serve(create_app(org), ssl_certfile=cert, ssl_keyfile=keyfile, url_host="localhost") as sf:
+        settings = make_settings(
+            sf,
+            aircall,
+            org,
+            sqlite_url,
+            salesforce_username="integration@acme.example",
+            salesforce_private_key_file=pem,
+        )
+        assert settings.salesforce_auth_flow == "jwt"
+        client = SalesforceClient(settings)
+        record_id = client.create("Contact", {"LastName": "Jwt"})
+        assert org.get("Contact", record_id)["LastName"] == "Jwt"
+        client.close()
