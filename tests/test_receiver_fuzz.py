@@ -60,9 +60,9 @@ def receiver(database_url: str, engine: Engine) -> Iterator[tuple[httpx.Client, 
         database_url=database_url,
         aircall_webhook_tokens=[SecretStr(WEBHOOK_TOKEN)],
     )
-    with serve(create_app(app_settings, engine=engine, worker=False)) as running:
-        with httpx.Client(base_url=running.url, timeout=10) as client:
-            yield client, engine
+    app = create_app(app_settings, engine=engine, worker=False)
+    with serve(app) as running, httpx.Client(base_url=running.url, timeout=10) as client:
+        yield client, engine
 
 
 def _stored(engine: Engine) -> int:

@@ -6,6 +6,7 @@ in direct-session mode on a ``requests.Session`` that trusts the emulator's CA.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Iterator
@@ -138,7 +139,9 @@ def error_of(exc: SalesforceError) -> dict:
 def test_ids_carry_the_salesforce_checksum() -> None:
     assert to18("001R00000064wdt") == "001R00000064wdtIAA"
     fresh = new_id("00T")
-    assert len(fresh) == 18 and fresh.startswith("00T") and is_id(fresh)
+    assert len(fresh) == 18
+    assert fresh.startswith("00T")
+    assert is_id(fresh)
     assert normalize(fresh.lower()) == fresh
     assert normalize(fresh[:15]) == fresh
     assert not is_id("001R00000064wdtIAB")
@@ -153,8 +156,10 @@ def test_client_credentials_token_has_the_contract_fields(emulator: Emulator, or
     assert tok["token_type"] == "Bearer"
     assert tok["access_token"].startswith(org.org_id[:15] + "!")
     assert tok["id"].endswith(f"/id/{org.org_id}/{org.run_as_user_id}")
-    assert isinstance(tok["issued_at"], str) and tok["issued_at"].isdigit()
-    assert "refresh_token" not in tok and "expires_in" not in tok
+    assert isinstance(tok["issued_at"], str)
+    assert tok["issued_at"].isdigit()
+    assert "refresh_token" not in tok
+    assert "expires_in" not in tok
 
 
 def test_client_credentials_accepts_http_basic_client_auth(emulator: Emulator, org: Org) -> None:
@@ -303,7 +308,8 @@ def test_limit_info_header_counts_each_call_and_limits_agree(
     second = raw(sf, "GET", "/services/data/v59.0/query", params={"q": "SELECT Id FROM Lead"})
     assert first.headers["Sforce-Limit-Info"] == f"api-usage=1/{org.api_max}"
     assert second.headers["Sforce-Limit-Info"] == f"api-usage=2/{org.api_max}"
-    assert first.history == [] and second.status_code == 200
+    assert first.history == []
+    assert second.status_code == 200
     limits = raw(sf, "GET", "/services/data/v59.0/limits/")
     assert limits.json()["DailyApiRequests"] == {"Max": org.api_max, "Remaining": org.api_max - 3}
     assert limits.headers["Sforce-Limit-Info"] == f"api-usage=3/{org.api_max}"
@@ -328,7 +334,8 @@ def test_versions_root_paths_and_unknown_resources(
     emulator: Emulator, org: Org, sf: simple_salesforce.Salesforce
 ) -> None:
     root = httpx.get(f"{emulator.url}/services/data/", verify=emulator.ca)
-    assert root.status_code == 200 and "Sforce-Limit-Info" not in root.headers
+    assert root.status_code == 200
+    assert "Sforce-Limit-Info" not in root.headers
     assert {"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"} in root.json()
     assert raw(sf, "GET", "/services/data/v58.0/limits").status_code == 200
     unknown_version = raw(sf, "GET", "/services/data/v99.0/limits/")
@@ -349,9 +356,11 @@ def test_versions_root_paths_and_unknown_resources(
 
 def test_create_get_update_delete_round_trip(org: Org, sf: simple_salesforce.Salesforce) -> None:
     created = sf.Lead.create({"LastName": "Lee", "Company": "ACME", "Phone": "+14155550100"})
-    assert created["success"] is True and created["errors"] == []
+    assert created["success"] is True
+    assert created["errors"] == []
     lead_id = created["id"]
-    assert lead_id.startswith("00Q") and is_id(lead_id)
+    assert lead_id.startswith("00Q")
+    assert is_id(lead_id)
     got = sf.Lead.get(lead_id)
     assert got["attributes"] == {
         "type": "Lead",
@@ -359,8 +368,10 @@ def test_create_get_update_delete_round_trip(org: Org, sf: simple_salesforce.Sal
     }
     assert got["Status"] == "Open - Not Contacted"
     assert got["OwnerId"] == org.run_as_user_id
-    assert got["Email"] is None and got["IsDeleted"] is False
-    assert DATETIME.fullmatch(got["CreatedDate"]) and DATETIME.fullmatch(got["SystemModstamp"])
+    assert got["Email"] is None
+    assert got["IsDeleted"] is False
+    assert DATETIME.fullmatch(got["CreatedDate"])
+    assert DATETIME.fullmatch(got["SystemModstamp"])
     assert sf.Lead.get(lead_id[:15])["Id"] == lead_id
     assert sf.Lead.get(lead_id, params={"fields": "Id,Phone"}) == {
         "attributes": got["attributes"],
@@ -414,12 +425,14 @@ def test_defaults_and_computed_fields(org: Org, sf: simple_salesforce.Salesforce
         }
     )["id"]
     task = org.get("Task", task_id)
-    assert task["Priority"] == "Normal" and task["IsClosed"] is True
+    assert task["Priority"] == "Normal"
+    assert task["IsClosed"] is True
     assert task["AccountId"] == account_id
     assert task["OwnerId"] == org.run_as_user_id
     assert org.get("Contact", contact_id)["Name"] == "Gary Jennings"
     open_task = org.get("Task", sf.Task.create({"Subject": "Later"})["id"])
-    assert open_task["Status"] == "Not Started" and open_task["IsClosed"] is False
+    assert open_task["Status"] == "Not Started"
+    assert open_task["IsClosed"] is False
     event = org.get(
         "Event",
         sf.Event.create(
@@ -447,14 +460,29 @@ def _seed_people(org: Org) -> dict[str, str]:
         ("Contact", {"FirstName": "Pat"}, "REQUIRED_FIELD_MISSING", ["LastName"]),
         ("Account", {"Phone": "1"}, "REQUIRED_FIELD_MISSING", ["Name"]),
         ("Opportunity", {}, "REQUIRED_FIELD_MISSING", ["Name", "StageName", "CloseDate"]),
-        ("Event", {"Subject": "x"}, "REQUIRED_FIELD_MISSING", ["ActivityDateTime", "DurationInMinutes"]),  # fmt: skip
+        (
+            "Event",
+            {"Subject": "x"},
+            "REQUIRED_FIELD_MISSING",
+            ["ActivityDateTime", "DurationInMinutes"],
+        ),
         ("Lead", {"LastName": "x", "Company": "y", "Foo": 1}, "INVALID_FIELD", None),
         ("Task", {"Id": "00T000000000001AAA"}, "INVALID_FIELD", None),
         ("Task", {"IsClosed": True}, "INVALID_FIELD_FOR_INSERT_UPDATE", ["IsClosed"]),
         ("Task", {"Subject": "x" * 256}, "STRING_TOO_LONG", ["Subject"]),
         ("Task", {"Status": "Done"}, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", ["Status"]),
-        ("Task", {"CallType": "outbound"}, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", ["CallType"]),  # fmt: skip
-        ("Opportunity", {"Name": "x", "StageName": "Won", "CloseDate": "2024-03-01"}, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", ["StageName"]),  # fmt: skip
+        (
+            "Task",
+            {"CallType": "outbound"},
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            ["CallType"],
+        ),
+        (
+            "Opportunity",
+            {"Name": "x", "StageName": "Won", "CloseDate": "2024-03-01"},
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            ["StageName"],
+        ),
         ("Task", {"CallDurationInSeconds": "17"}, "JSON_PARSER_ERROR", None),
         ("Task", {"ActivityDate": "2024-13-01"}, "JSON_PARSER_ERROR", None),
         ("Task", {"ReminderDateTime": "2024-03-01T10:00:00"}, "JSON_PARSER_ERROR", None),
@@ -462,10 +490,20 @@ def _seed_people(org: Org) -> dict[str, str]:
         ("Task", {"WhatId": "{contact}"}, "FIELD_INTEGRITY_EXCEPTION", ["WhatId"]),
         ("Task", {"WhatId": "invalid"}, "MALFORMED_ID", ["WhatId"]),
         ("Task", {"WhoId": "{missing_contact}"}, "INVALID_CROSS_REFERENCE_KEY", ["WhoId"]),
-        ("Task", {"WhoId": "{lead}", "WhatId": "{account}"}, "FIELD_INTEGRITY_EXCEPTION", ["WhoId", "WhatId"]),  # fmt: skip
+        (
+            "Task",
+            {"WhoId": "{lead}", "WhatId": "{account}"},
+            "FIELD_INTEGRITY_EXCEPTION",
+            ["WhoId", "WhatId"],
+        ),
         ("Task", {"OwnerId": "{inactive}"}, "INACTIVE_OWNER_OR_USER", None),
         ("Task", {"OwnerId": "{account}"}, "FIELD_INTEGRITY_EXCEPTION", ["OwnerId"]),
-        ("Lead", {"LastName": "x", "Company": "y", "Email": "not-an-email"}, "INVALID_EMAIL_ADDRESS", ["Email"]),  # fmt: skip
+        (
+            "Lead",
+            {"LastName": "x", "Company": "y", "Email": "not-an-email"},
+            "INVALID_EMAIL_ADDRESS",
+            ["Email"],
+        ),
         ("User", {"LastName": "x"}, "INVALID_TYPE_FOR_OPERATION", None),
     ],
 )
@@ -536,10 +574,16 @@ def test_seeding_validates_like_the_api(org: Org) -> None:
 def test_upsert_only_on_external_id_fields(org: Org, sf: simple_salesforce.Salesforce) -> None:
     org.add_field("Task", "Aircall_Call_Id__c", "string", externalId=True, length=64)
     first = sf.Task.upsert("Aircall_Call_Id__c/call-1", {"Subject": "Call"}, raw_response=True)
-    assert first.status_code == 201 and first.json()["created"] is True
+    assert first.status_code == 201
+    assert first.json()["created"] is True
     again = sf.Task.upsert("Aircall_Call_Id__c/call-1", {"Subject": "Call 2"}, raw_response=True)
     assert again.status_code == 200
-    assert again.json() == {"id": first.json()["id"], "success": True, "errors": [], "created": False}
+    assert again.json() == {
+        "id": first.json()["id"],
+        "success": True,
+        "errors": [],
+        "created": False,
+    }
     assert [t["Subject"] for t in org.records("Task")] == ["Call 2"]
 
     with pytest.raises(SalesforceResourceNotFound) as caught:
@@ -559,19 +603,41 @@ def test_upsert_only_on_external_id_fields(org: Org, sf: simple_salesforce.Sales
 
 def test_describe_reports_fields_and_fresh_org_picklists(sf: simple_salesforce.Salesforce) -> None:
     task = sf.Task.describe()
-    assert task["name"] == "Task" and task["keyPrefix"] == "00T"
+    assert task["name"] == "Task"
+    assert task["keyPrefix"] == "00T"
     fields = {f["name"]: f for f in task["fields"]}
-    for key in ("name", "label", "type", "length", "createable", "updateable", "nillable",
-                "defaultedOnCreate", "defaultValue", "externalId", "idLookup", "filterable",
-                "custom", "referenceTo", "relationshipName", "picklistValues",
-                "restrictedPicklist", "soapType"):  # fmt: skip
+    for key in (
+        "name",
+        "label",
+        "type",
+        "length",
+        "createable",
+        "updateable",
+        "nillable",
+        "defaultedOnCreate",
+        "defaultValue",
+        "externalId",
+        "idLookup",
+        "filterable",
+        "custom",
+        "referenceTo",
+        "relationshipName",
+        "picklistValues",
+        "restrictedPicklist",
+        "soapType",
+    ):
         assert key in fields["Subject"]
     status = fields["Status"]
     assert [v["value"] for v in status["picklistValues"]] == [
-        "Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred",
-    ]  # fmt: skip
+        "Not Started",
+        "In Progress",
+        "Completed",
+        "Waiting on someone else",
+        "Deferred",
+    ]
     assert [v["value"] for v in status["picklistValues"] if v["defaultValue"]] == ["Not Started"]
-    assert status["restrictedPicklist"] is True and status["defaultedOnCreate"] is True
+    assert status["restrictedPicklist"] is True
+    assert status["defaultedOnCreate"] is True
     assert fields["WhoId"]["referenceTo"] == ["Contact", "Lead"]
     assert fields["WhoId"]["relationshipName"] == "Who"
     assert fields["TaskSubtype"]["updateable"] is False
@@ -585,6 +651,27 @@ def test_describe_reports_fields_and_fresh_org_picklists(sf: simple_salesforce.S
     everything = {o["name"]: o for o in sf.describe()["sobjects"]}
     assert everything["Lead"]["keyPrefix"] == "00Q"
     assert {"Account", "Contact", "Opportunity", "Event", "User", "Organization"} <= set(everything)
+
+
+def test_get_updated_and_get_deleted(org: Org, sf: simple_salesforce.Salesforce) -> None:
+    kept = sf.Lead.create({"LastName": "Kept", "Company": "x"})["id"]
+    gone = sf.Lead.create({"LastName": "Gone", "Company": "x"})["id"]
+    sf.Lead.delete(gone)
+    now = dt.datetime.now(dt.UTC)
+    start, end = now - dt.timedelta(minutes=5), now + dt.timedelta(minutes=2)
+    # Stamps are whole seconds and coverage stops at the current second: wait for it to pass.
+    updated = wait_for(lambda: (r := sf.Lead.updated(start, end))["ids"] and r)
+    assert updated["ids"] == [kept]
+    assert DATETIME.fullmatch(updated["latestDateCovered"])
+    deleted = sf.Lead.deleted(start, end)
+    assert [r["id"] for r in deleted["deletedRecords"]] == [gone]
+    for bad_start, bad_end in (
+        (now, now - dt.timedelta(hours=1)),
+        (now - dt.timedelta(days=31), now),
+    ):
+        with pytest.raises(SalesforceMalformedRequest) as caught:
+            sf.Lead.updated(bad_start, bad_end)
+        assert error_of(caught.value)["errorCode"] == "INVALID_REPLICATION_DATE"
 
 
 # -- SOQL ------------------------------------------------------------------------------------
@@ -614,36 +701,53 @@ def _names(result: dict) -> list[str]:
 def test_soql_filters_and_ordering(org: Org, sf: simple_salesforce.Salesforce) -> None:
     _seed_leads(org)
     q = "SELECT LastName FROM Lead WHERE "
-    assert _names(sf.query(q + "Company = 'acme' ORDER BY LastName")) == ["Able", "Carter", "O'Neil"]  # fmt: skip
+    assert _names(sf.query(q + "Company = 'acme' ORDER BY LastName")) == [
+        "Able",
+        "Carter",
+        "O'Neil",
+    ]
     assert _names(sf.query(q + "Company != 'ACME' ORDER BY LastName DESC")) == ["Dunn", "Baker"]
     assert _names(sf.query(q + "LeadSource IN ('Web', 'Other') ORDER BY LastName")) == [
-        "Able", "Baker", "Dunn",
-    ]  # fmt: skip
+        "Able",
+        "Baker",
+        "Dunn",
+    ]
     assert _names(sf.query(q + "LeadSource NOT IN ('Web') ORDER BY LastName")) == [
-        "Baker", "Carter", "O'Neil",
-    ]  # fmt: skip
+        "Baker",
+        "Carter",
+        "O'Neil",
+    ]
     assert _names(sf.query(q + "Phone LIKE '%0101'")) == ["Carter"]
     assert _names(sf.query(q + "LastName = 'O\\'Neil'")) == ["O'Neil"]
     assert _names(
-        sf.query(q + "(Company = 'ACME' AND LeadSource = null) OR LastName = 'Baker' ORDER BY LastName")  # fmt: skip
+        sf.query(
+            q + "(Company = 'ACME' AND LeadSource = null) OR LastName = 'Baker' ORDER BY LastName"
+        )
     ) == ["Baker", "Carter"]
     assert _names(
         sf.query("SELECT LastName FROM Lead ORDER BY LeadSource DESC NULLS LAST, LastName LIMIT 3")
     ) == ["Able", "Dunn", "O'Neil"]
     assert _names(
-        sf.query("SELECT LastName FROM Lead ORDER BY LeadSource NULLS FIRST, LastName LIMIT 2 OFFSET 1")  # fmt: skip
+        sf.query(
+            "SELECT LastName FROM Lead ORDER BY LeadSource NULLS FIRST, LastName LIMIT 2 OFFSET 1"
+        )
     ) == ["Baker", "O'Neil"]
     assert sf.query("SELECT COUNT() FROM Lead WHERE Company = 'ACME'") == {
-        "totalSize": 3, "done": True, "records": [],
-    }  # fmt: skip
+        "totalSize": 3,
+        "done": True,
+        "records": [],
+    }
 
 
 def test_soql_parent_relationships(org: Org, sf: simple_salesforce.Salesforce) -> None:
     account = org.insert("Account", {"Name": "ACME"})
     contact = org.insert("Contact", {"LastName": "Jennings", "AccountId": account})
     org.insert("Task", {"Subject": "Call", "WhoId": contact})
-    row = sf.query("SELECT Id, Who.Name, Who.Type, Owner.Name, Account.Name FROM Task")["records"][0]
-    assert row["Who"]["Name"] == "Jennings" and row["Who"]["Type"] == "Contact"
+    row = sf.query("SELECT Id, Who.Name, Who.Type, Owner.Name, Account.Name FROM Task")["records"][
+        0
+    ]
+    assert row["Who"]["Name"] == "Jennings"
+    assert row["Who"]["Type"] == "Contact"
     assert row["Owner"]["Name"] == "Integration User"
     assert row["Account"]["Name"] == "ACME"
     found = sf.query("SELECT LastName FROM Contact WHERE Account.Name = 'ACME'")
@@ -657,7 +761,9 @@ def test_soql_paging_with_next_records_url(org: Org, sf: simple_salesforce.Sales
     for n in range(7):
         org.insert("Task", {"Subject": f"T{n}"})
     first = sf.query("SELECT Subject FROM Task ORDER BY Subject")
-    assert first["totalSize"] == 7 and first["done"] is False and len(first["records"]) == 3
+    assert first["totalSize"] == 7
+    assert first["done"] is False
+    assert len(first["records"]) == 3
     assert first["nextRecordsUrl"].startswith("/services/data/v59.0/query/")
     second = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
     assert [r["Subject"] for r in second["records"]] == ["T3", "T4", "T5"]
@@ -672,9 +778,10 @@ def test_soql_datetime_literals_are_unquoted(org: Org, sf: simple_salesforce.Sal
     _seed_leads(org)
     since = "2000-01-01T00:00:00Z"
     assert sf.query(f"SELECT Id FROM Lead WHERE SystemModstamp > {since}")["totalSize"] == 5
-    assert sf.query("SELECT Id FROM Lead WHERE CreatedDate > 2999-01-01T00:00:00+01:00")[
-        "totalSize"
-    ] == 0
+    assert (
+        sf.query("SELECT Id FROM Lead WHERE CreatedDate > 2999-01-01T00:00:00+01:00")["totalSize"]
+        == 0
+    )
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.query(f"SELECT Id FROM Lead WHERE CreatedDate > '{since}'")
     assert error_of(caught.value)["errorCode"] == "INVALID_FIELD"
@@ -690,7 +797,10 @@ def test_soql_datetime_literals_are_unquoted(org: Org, sf: simple_salesforce.Sal
         ("DELETE FROM Lead", "MALFORMED_QUERY"),
         ("UPDATE Lead SET LastName = 'x'", "MALFORMED_QUERY"),
         ("SELECT Id FRM Lead", "MALFORMED_QUERY"),
-        ("SELECT Id FROM Lead WHERE LastName = 'a' AND Company = 'b' OR Phone = 'c'", "MALFORMED_QUERY"),  # fmt: skip
+        (
+            "SELECT Id FROM Lead WHERE LastName = 'a' AND Company = 'b' OR Phone = 'c'",
+            "MALFORMED_QUERY",
+        ),
         ("SELECT Id FROM Lead WHERE LastName INCLUDES ('a')", "MALFORMED_QUERY"),
         ("SELECT Id FROM Lead GROUP BY Company", "MALFORMED_QUERY"),
         ("SELECT Id FROM Lead WHERE CreatedDate > LAST_N_DAYS:7", "MALFORMED_QUERY"),
@@ -751,6 +861,29 @@ def test_soql_string_literal_round_trip(emulator: Emulator) -> None:
     round_trip()
 
 
+def test_arbitrary_query_text_is_answered_never_crashes(emulator: Emulator) -> None:
+    """Hostile SOQL and SOSL get a 200 or a 400 error array, never a 5xx."""
+    org = emulator.use(Org())
+    org.insert("Contact", {"LastName": "Jennings", "Phone": "+14155550100"})
+    sf = emulator.salesforce(org)
+    fragments = st.sampled_from(
+        ["SELECT", "Id", "Name", ",", "FROM", "Contact", "WHERE", "=", "'x'", "(", ")", "AND",
+         "OR", "NOT", "IN", "LIKE", "ORDER BY", "LIMIT", "5", "null", "Owner.Name", "FIND",
+         "{", "}", "\\+", "RETURNING", "2024-03-01T00:00:00Z", "'", "COUNT()", "Phone"]
+    )  # fmt: skip
+    text = st.one_of(st.text(max_size=40), st.lists(fragments, max_size=12).map(" ".join))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(text=text, resource=st.sampled_from(["query", "search"]))
+    def answered(text: str, resource: str) -> None:
+        response = raw(sf, "GET", f"/services/data/v59.0/{resource}/", params={"q": text})
+        assert response.status_code in (200, 400), response.text
+        if response.status_code == 400:
+            assert set(response.json()[0]) >= {"errorCode", "message"}
+
+    answered()
+
+
 # -- SOSL ------------------------------------------------------------------------------------
 
 
@@ -784,7 +917,9 @@ def test_sosl_searches_custom_phone_fields_and_names(
     org: Org, sf: simple_salesforce.Salesforce
 ) -> None:
     org.add_field("Contact", "Aircall_Phone__c", "phone")
-    contact = org.insert("Contact", {"LastName": "Jennings", "Aircall_Phone__c": "+33 1 23 45 67 89"})
+    contact = org.insert(
+        "Contact", {"LastName": "Jennings", "Aircall_Phone__c": "+33 1 23 45 67 89"}
+    )
     found = sf.search("FIND {\\+33123456789} IN PHONE FIELDS RETURNING Contact(Id)")
     assert [r["Id"] for r in found["searchRecords"]] == [contact]
     by_name = sf.search("FIND {jenn*} IN NAME FIELDS RETURNING Contact(Id, Name)")
@@ -794,14 +929,16 @@ def test_sosl_searches_custom_phone_fields_and_names(
 @pytest.mark.parametrize(
     ("sosl", "message"),
     [
-        ("FIND +14155550100 IN PHONE FIELDS RETURNING Contact(Id)",
-         "No search term found. The search term must be enclosed in braces."),
+        (
+            "FIND +14155550100 IN PHONE FIELDS RETURNING Contact(Id)",
+            "No search term found. The search term must be enclosed in braces.",
+        ),
         ("FIND {+14155550100} IN PHONE FIELDS RETURNING Contact(Id)", None),
         ("FIND {(415) 555-0100} IN PHONE FIELDS RETURNING Contact(Id)", None),
         ("FIND {4155550100} IN PHONE FIELDS RETURNING Contact(Id) WHERE", None),
         ("FIND {a} RETURNING Contact(Id)", None),
     ],
-)  # fmt: skip
+)
 def test_sosl_syntax_errors_are_malformed_search(
     sf: simple_salesforce.Salesforce, sosl: str, message: str | None
 ) -> None:
@@ -818,7 +955,9 @@ def test_sosl_index_lags_api_writes(org: Org, sf: simple_salesforce.Salesforce) 
     created = sf.Lead.create({"LastName": "Fresh", "Company": "x", "Phone": "4155550122"})["id"]
     sosl = "FIND {4155550122} IN PHONE FIELDS RETURNING Lead(Id)"
     assert sf.search(sosl)["searchRecords"] == []
-    assert [r["Id"] for r in sf.query("SELECT Id FROM Lead WHERE Phone = '4155550122'")["records"]] == [created]  # fmt: skip
+    assert [
+        r["Id"] for r in sf.query("SELECT Id FROM Lead WHERE Phone = '4155550122'")["records"]
+    ] == [created]
     seeded_hits = sf.search("FIND {4155550111} IN PHONE FIELDS RETURNING Lead(Id)")
     assert [r["Id"] for r in seeded_hits["searchRecords"]] == [seeded]
     wait_for(lambda: sf.search(sosl)["searchRecords"], timeout=5)
@@ -842,7 +981,8 @@ def test_composite_resolves_references_and_counts_once(
             "compositeRequest": [
                 {
                     "method": "GET",
-                    "url": "/services/data/v59.0/query/?q=SELECT+Id+FROM+Contact+WHERE+Phone+%3D+%27%2B14155550100%27+LIMIT+1",
+                    "url": "/services/data/v59.0/query/?q=SELECT+Id+FROM+Contact+WHERE+Phone"
+                    "+%3D+%27%2B14155550100%27+LIMIT+1",
                     "referenceId": "who",
                 },
                 {
@@ -867,7 +1007,8 @@ def test_composite_resolves_references_and_counts_once(
     task_id = items[1]["body"]["id"]
     assert items[1]["httpHeaders"] == {"Location": f"/services/data/v59.0/sobjects/Task/{task_id}"}
     task = org.get("Task", task_id)
-    assert task["WhoId"] == contact and task["CallDisposition"] == "answered"
+    assert task["WhoId"] == contact
+    assert task["CallDisposition"] == "answered"
 
 
 def test_composite_all_or_none_rolls_back(org: Org, sf: simple_salesforce.Salesforce) -> None:
@@ -906,8 +1047,10 @@ def test_composite_all_or_none_rolls_back(org: Org, sf: simple_salesforce.Salesf
         "message": "The transaction was rolled back since another operation in the same "
         "transaction failed.",
     }
-    assert items[0]["body"] == [halted] and items[2]["body"] == [halted]
-    assert org.records("Account") == [] and org.records("Lead") == []
+    assert items[0]["body"] == [halted]
+    assert items[2]["body"] == [halted]
+    assert org.records("Account") == []
+    assert org.records("Lead") == []
 
 
 def test_composite_unresolved_reference(org: Org, sf: simple_salesforce.Salesforce) -> None:
@@ -953,7 +1096,11 @@ def test_composite_envelope_limits(sf: simple_salesforce.Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest):
         sf.restful("composite", method="POST", json={"compositeRequest": [item]})
     too_many = [
-        {"method": "GET", "url": "/services/data/v59.0/sobjects/Task/describe", "referenceId": f"r{n}"}  # fmt: skip
+        {
+            "method": "GET",
+            "url": "/services/data/v59.0/sobjects/Task/describe",
+            "referenceId": f"r{n}",
+        }
         for n in range(26)
     ]
     with pytest.raises(SalesforceMalformedRequest):
@@ -980,7 +1127,9 @@ def test_collections_all_or_none(org: Org, sf: simple_salesforce.Salesforce) -> 
     update = sf.restful(
         "composite/sobjects",
         method="PATCH",
-        json={"records": [{"attributes": {"type": "Task"}, "Id": partial[0]["id"], "Subject": "new"}]},  # fmt: skip
+        json={
+            "records": [{"attributes": {"type": "Task"}, "Id": partial[0]["id"], "Subject": "new"}]
+        },
     )
     assert update == [{"id": partial[0]["id"], "success": True, "errors": []}]
     assert org.get("Task", partial[0]["id"])["Subject"] == "new"
@@ -995,16 +1144,25 @@ def test_status_fault_answers_without_doing_the_work(
     org.faults.add(Fault(method="POST", path=r"/sobjects/Task/?$", status=503, body="Down"))
     with pytest.raises(SalesforceGeneralError) as caught:
         sf.Task.create({"Subject": "x"})
-    assert caught.value.status == 503 and caught.value.content == "Down"
-    assert org.records("Task") == [] and org.api_used == 0
-    lock = [{"message": "unable to obtain exclusive access to this record", "errorCode": "UNABLE_TO_LOCK_ROW", "fields": []}]  # fmt: skip
+    assert caught.value.status == 503
+    assert caught.value.content == "Down"
+    assert org.records("Task") == []
+    assert org.api_used == 0
+    lock = [
+        {
+            "message": "unable to obtain exclusive access to this record",
+            "errorCode": "UNABLE_TO_LOCK_ROW",
+            "fields": [],
+        }
+    ]
     org.faults.add(Fault(path=r"/sobjects/Task", status=400, body=lock, times=2))
     for _ in range(2):
         with pytest.raises(SalesforceMalformedRequest) as caught:
             sf.Task.create({"Subject": "x"})
         assert caught.value.content == lock
     assert sf.Task.create({"Subject": "x"})["success"] is True
-    assert len(org.records("Task")) == 1 and org.api_used == 3
+    assert len(org.records("Task")) == 1
+    assert org.api_used == 3
 
 
 def test_drop_fault_breaks_the_connection(org: Org, sf: simple_salesforce.Salesforce) -> None:
@@ -1017,7 +1175,9 @@ def test_drop_fault_breaks_the_connection(org: Org, sf: simple_salesforce.Salesf
 def test_after_commit_delay_leaves_an_ambiguous_committed_write(
     org: Org, sf: simple_salesforce.Salesforce
 ) -> None:
-    org.faults.add(Fault(method="POST", path=r"/sobjects/Task/?$", kind="after_commit_delay", delay=1.0))  # fmt: skip
+    org.faults.add(
+        Fault(method="POST", path=r"/sobjects/Task/?$", kind="after_commit_delay", delay=1.0)
+    )
     with pytest.raises(requests.exceptions.Timeout):
         raw(sf, "POST", "/services/data/v59.0/sobjects/Task/", json={"Subject": "x"}, timeout=0.2)
     assert [t["Subject"] for t in org.records("Task")] == ["x"]
@@ -1044,13 +1204,20 @@ def test_control_api(emulator: Emulator, org: Org, sf: simple_salesforce.Salesfo
     refused = httpx.post(f"{base}/records/Lead", json={}, verify=emulator.ca)
     assert refused.status_code == 400
     assert refused.json()[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
-    fault = {"path": "/query", "status": 500, "body": [{"errorCode": "UNKNOWN_EXCEPTION", "message": "boom"}]}  # fmt: skip
+    fault = {
+        "path": "/query",
+        "status": 500,
+        "body": [{"errorCode": "UNKNOWN_EXCEPTION", "message": "boom"}],
+    }
     assert httpx.post(f"{base}/faults", json=fault, verify=emulator.ca).status_code == 201
     assert httpx.delete(f"{base}/faults", verify=emulator.ca).status_code == 204
     assert sf.query("SELECT Id FROM Lead")["totalSize"] == 1
-    assert httpx.post(f"{base}/faults", json={"kind": "nope"}, verify=emulator.ca).status_code == 400
+    assert (
+        httpx.post(f"{base}/faults", json={"kind": "nope"}, verify=emulator.ca).status_code == 400
+    )
     state = httpx.get(f"{base}/state", verify=emulator.ca).json()
-    assert state["api_used"] == 1 and state["org_id"] == org.org_id
+    assert state["api_used"] == 1
+    assert state["org_id"] == org.org_id
     assert httpx.post(f"{base}/revoke", verify=emulator.ca).status_code == 204
     with pytest.raises(SalesforceExpiredSession):
         sf.query("SELECT Id FROM Lead")
@@ -1064,4 +1231,5 @@ def test_no_429_or_retry_after_on_refusals(emulator: Emulator) -> None:
         sf.limits()
     assert caught.value.status == 403
     response = raw(sf, "GET", "/services/data/v59.0/limits/")
-    assert response.status_code == 403 and "Retry-After" not in response.headers
+    assert response.status_code == 403
+    assert "Retry-After" not in response.headers

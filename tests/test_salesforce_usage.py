@@ -71,7 +71,7 @@ def test_bulk_work_waits_while_the_org_is_near_its_daily_limit(stack: Stack) -> 
     answered_inbound_call(stack.company, number["id"], agent["id"], "+14155550102")
     stack.sender.drain(timeout=10)
     wait_for(
-        lambda: [j for j in jobs(stack.engine) if j.dedupe_key == "bulk:1"][0].status == "done",
+        lambda: next(j for j in jobs(stack.engine) if j.dedupe_key == "bulk:1").status == "done",
         timeout=10,
     )
 
