@@ -30,7 +30,8 @@ def test_wheel_ships_migrations_templates_and_static(tmp_path: Path) -> None:
     work = tmp_path / "elsewhere"
     work.mkdir()
     script = (
-        "import sys; sys.path = [p for p in sys.path if 'work/main' not in p or 'site-packages' in p]; "
+        "import sys; "
+        "sys.path = [p for p in sys.path if 'work/main' not in p or 'site-packages' in p]; "
         f"sys.path.insert(0, {str(site)!r}); "
         "import web.cli, integrations; "
         f"assert integrations.__file__.startswith({str(site)!r}), integrations.__file__; "
