@@ -71,11 +71,11 @@ def _alembic_config(engine: Engine) -> Config:
 
 def migrate(engine: Engine) -> None:
     """Apply every migration not yet applied."""
-    command.upgrade(_alembic_config(engine), "head")
+    command.upgrade(_alembic_config(engine), "heads")
 
 
 def is_current(engine: Engine) -> bool:
-    """True when the database is reachable and at the newest migration."""
-    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+    """True when the database is reachable and at the newest migrations."""
+    heads = set(ScriptDirectory.from_config(_alembic_config(engine)).get_heads())
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision() == head
+        return set(MigrationContext.configure(connection).get_current_heads()) == heads
