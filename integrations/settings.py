@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -36,7 +36,25 @@ class Settings(BaseSettings):
     salesforce_timeout_seconds: float = 30.0
     salesforce_api_threshold: float = 0.9
 
-    salesforce_time_zone: str = "UTC"  # the org's zone: a Task's ActivityDate is its local date
+    # The org's zone: a Task's ActivityDate is its local date. Empty: the org's own setting
+    # (Organization.TimeZoneSidKey), read once.
+    salesforce_time_zone: str = ""
+
+    # Call-log lifecycle: when the Task is created, and its Status per call type ("" = not logged).
+    task_logged_at: Literal["answer", "end"] = "answer"
+    log_answered: str = "Completed"
+    log_missed: str = "Completed"
+    log_voicemail: str = "Completed"
+    log_outbound_unanswered: str = "Completed"
+
+    # Matching a caller to Salesforce records.
+    match_priority: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["Contact", "Lead", "Account"]
+    )
+    match_multiple: Literal["newest", "review"] = "newest"
+    log_only_matched: bool = False
+    salesforce_phone_fields: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    create_unknown_callers: Literal["none", "lead", "contact"] = "none"
 
     default_region: str = "US"
     retry_base_seconds: float = 2.0
@@ -57,6 +75,13 @@ class Settings(BaseSettings):
     def _split_tokens(cls, value: object) -> object:
         if isinstance(value, str):
             return [token.strip() for token in value.split(",") if token.strip()]
+        return value
+
+    @field_validator("match_priority", "salesforce_phone_fields", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
         return value
 
     @field_validator("salesforce_api_version")

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from integrations.loopback import wait_for
-from integrations.store.models import Event, Job
+from integrations.store.models import Event, Job, JobStep
 
 AGENT_EMAIL = "jane.agent@example.com"
 
@@ -60,6 +60,12 @@ def settled(engine: Engine, kind: str, count: int = 1, timeout: float = 20.0) ->
         return None
 
     return wait_for(check, timeout=timeout)  # type: ignore[return-value]
+
+
+def steps(engine: Engine, action: str) -> list[JobStep]:
+    """The timeline entries for ``action`` (e.g. "create Task"), oldest first."""
+    with Session(engine) as s:
+        return list(s.exec(select(JobStep).where(JobStep.action == action).order_by(JobStep.id)))
 
 
 def answered_inbound_call(company: Any, number_id: int, user_id: int, caller: str) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -61,7 +62,8 @@ OTHER_PRIVATE_PEM, _ = _rsa_pair()
 @dataclass
 class Emulator:
     url: str
-    ca: str
+    ca: str  # CA file for requests sessions
+    tls: ssl.SSLContext  # the same CA for httpx (a path for verify= is deprecated in httpx 0.28)
     app: Starlette
     sessions: list[requests.Session] = field(default_factory=list)
 
@@ -76,7 +78,7 @@ class Emulator:
             "client_secret": org.client_secret,
         }
         data.update(form)
-        response = httpx.post(f"{self.url}/services/oauth2/token", data=data, verify=self.ca)
+        response = httpx.post(f"{self.url}/services/oauth2/token", data=data, verify=self.tls)
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -102,7 +104,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         ca, cert, key = make_tls(tmp_path_factory.mktemp("tls"))
         app = create_app(Org())
         with serve(app, ssl_certfile=cert, ssl_keyfile=key, url_host="localhost") as srv:
-            yield Emulator(srv.url, ca, app)
+            yield Emulator(srv.url, ca, ssl.create_default_context(cafile=ca), app)
 
 
 @pytest.fixture(autouse=True)
@@ -167,7 +169,7 @@ def test_client_credentials_accepts_http_basic_client_auth(emulator: Emulator, o
         f"{emulator.url}/services/oauth2/token",
         data={"grant_type": "client_credentials"},
         auth=(org.client_id, org.client_secret),
-        verify=emulator.ca,
+        verify=emulator.tls,
     )
     assert response.status_code == 200
     assert response.json()["instance_url"] == emulator.url
@@ -211,7 +213,7 @@ def test_token_request_failures_are_400_oauth_errors(
     emulator: Emulator, org: Org, form: dict, basic: tuple | None, expected: dict
 ) -> None:
     response = httpx.post(
-        f"{emulator.url}/services/oauth2/token", data=form, auth=basic, verify=emulator.ca
+        f"{emulator.url}/services/oauth2/token", data=form, auth=basic, verify=emulator.tls
     )
     assert response.status_code == 400
     assert response.json() == expected
@@ -232,7 +234,7 @@ def _jwt_token(emulator: Emulator, assertion: str) -> httpx.Response:
     return httpx.post(
         f"{emulator.url}/services/oauth2/token",
         data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion},
-        verify=emulator.ca,
+        verify=emulator.tls,
     )
 
 
@@ -286,7 +288,7 @@ def test_data_calls_without_a_live_token_get_the_exact_401(
 ) -> None:
     url = f"{emulator.url}/services/data/v59.0/limits/"
     for headers in ({}, {"Authorization": "Bearer 00Dbogus!token"}):
-        response = httpx.get(url, headers=headers, verify=emulator.ca)
+        response = httpx.get(url, headers=headers, verify=emulator.tls)
         assert response.status_code == 401
         assert response.json() == SESSION_INVALID
     org.revoke_tokens()
@@ -333,7 +335,7 @@ def test_exhausted_allocation_is_403_request_limit_exceeded(emulator: Emulator) 
 def test_versions_root_paths_and_unknown_resources(
     emulator: Emulator, org: Org, sf: simple_salesforce.Salesforce
 ) -> None:
-    root = httpx.get(f"{emulator.url}/services/data/", verify=emulator.ca)
+    root = httpx.get(f"{emulator.url}/services/data/", verify=emulator.tls)
     assert root.status_code == 200
     assert "Sforce-Limit-Info" not in root.headers
     assert {"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"} in root.json()
@@ -1091,20 +1093,28 @@ def test_composite_unresolved_reference(org: Org, sf: simple_salesforce.Salesfor
     assert [t["Subject"] for t in org.records("Task")] == ["independent"]
 
 
-def test_composite_envelope_limits(sf: simple_salesforce.Salesforce) -> None:
-    item = {"method": "GET", "url": "/services/data/v59.0/limits/", "referenceId": "x"}
-    with pytest.raises(SalesforceMalformedRequest):
-        sf.restful("composite", method="POST", json={"compositeRequest": [item]})
-    too_many = [
-        {
-            "method": "GET",
-            "url": "/services/data/v59.0/sobjects/Task/describe",
-            "referenceId": f"r{n}",
-        }
-        for n in range(26)
-    ]
-    with pytest.raises(SalesforceMalformedRequest):
-        sf.restful("composite", method="POST", json={"compositeRequest": too_many})
+def _subrequests(url: str, count: int) -> list[dict]:
+    return [{"method": "GET", "url": url, "referenceId": f"r{n}"} for n in range(count)]
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        _subrequests("/services/data/v59.0/limits/", 1),  # not a composite-able resource
+        _subrequests("/services/data/v59.0/composite", 1),  # no nesting
+        _subrequests("/services/data/v59.0/sobjects/Task/describe", 26),  # over 25
+        _subrequests("/services/data/v59.0/query/?q=SELECT+Id+FROM+Task", 6),  # over 5 queries
+        [{"method": "get", "url": "/services/data/v59.0/sobjects/Task/", "referenceId": "x"}],
+        [{"method": "GET", "url": "/services/data/v59.0/sobjects/Task/", "referenceId": "-x"}],
+    ],
+)
+def test_malformed_composite_envelopes_run_nothing(
+    org: Org, sf: simple_salesforce.Salesforce, items: list[dict]
+) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.restful("composite", method="POST", json={"compositeRequest": items})
+    assert caught.value.status == 400
+    assert org.api_used == 1
 
 
 def test_collections_all_or_none(org: Org, sf: simple_salesforce.Salesforce) -> None:
@@ -1180,6 +1190,7 @@ def test_after_commit_delay_leaves_an_ambiguous_committed_write(
     )
     with pytest.raises(requests.exceptions.Timeout):
         raw(sf, "POST", "/services/data/v59.0/sobjects/Task/", json={"Subject": "x"}, timeout=0.2)
+    wait_for(lambda: org.records("Task"))
     assert [t["Subject"] for t in org.records("Task")] == ["x"]
 
 
@@ -1196,12 +1207,12 @@ def test_delay_and_expire_session_faults(org: Org, sf: simple_salesforce.Salesfo
 def test_control_api(emulator: Emulator, org: Org, sf: simple_salesforce.Salesforce) -> None:
     base = f"{emulator.url}/__emulator"
     seeded = httpx.post(
-        f"{base}/records/Lead", json={"LastName": "Lee", "Company": "ACME"}, verify=emulator.ca
+        f"{base}/records/Lead", json={"LastName": "Lee", "Company": "ACME"}, verify=emulator.tls
     )
     assert seeded.status_code == 201
-    listed = httpx.get(f"{base}/records/Lead", verify=emulator.ca).json()
+    listed = httpx.get(f"{base}/records/Lead", verify=emulator.tls).json()
     assert [r["Id"] for r in listed] == [seeded.json()["id"]]
-    refused = httpx.post(f"{base}/records/Lead", json={}, verify=emulator.ca)
+    refused = httpx.post(f"{base}/records/Lead", json={}, verify=emulator.tls)
     assert refused.status_code == 400
     assert refused.json()[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
     fault = {
@@ -1209,16 +1220,16 @@ def test_control_api(emulator: Emulator, org: Org, sf: simple_salesforce.Salesfo
         "status": 500,
         "body": [{"errorCode": "UNKNOWN_EXCEPTION", "message": "boom"}],
     }
-    assert httpx.post(f"{base}/faults", json=fault, verify=emulator.ca).status_code == 201
-    assert httpx.delete(f"{base}/faults", verify=emulator.ca).status_code == 204
+    assert httpx.post(f"{base}/faults", json=fault, verify=emulator.tls).status_code == 201
+    assert httpx.delete(f"{base}/faults", verify=emulator.tls).status_code == 204
     assert sf.query("SELECT Id FROM Lead")["totalSize"] == 1
     assert (
-        httpx.post(f"{base}/faults", json={"kind": "nope"}, verify=emulator.ca).status_code == 400
+        httpx.post(f"{base}/faults", json={"kind": "nope"}, verify=emulator.tls).status_code == 400
     )
-    state = httpx.get(f"{base}/state", verify=emulator.ca).json()
+    state = httpx.get(f"{base}/state", verify=emulator.tls).json()
     assert state["api_used"] == 1
     assert state["org_id"] == org.org_id
-    assert httpx.post(f"{base}/revoke", verify=emulator.ca).status_code == 204
+    assert httpx.post(f"{base}/revoke", verify=emulator.tls).status_code == 204
     with pytest.raises(SalesforceExpiredSession):
         sf.query("SELECT Id FROM Lead")
 

@@ -149,9 +149,11 @@ class SalesforceClient:
         """A link to the record in the org (known once we hold a token)."""
         return f"{self._instance_url}/{record_id}"
 
-    def search_phone(self, e164: str) -> list[dict[str, Any]]:
-        """Contacts and Leads whose phone fields hold this number (SOSL; one request)."""
-        result = self._call(lambda sf: sf.search(sosl_phone_search(e164)))
+    def search_phone(
+        self, e164: str, returning: dict[str, list[str]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Records whose phone fields hold this number (SOSL; one request)."""
+        result = self._call(lambda sf: sf.search(sosl_phone_search(e164, returning)))
         return [_plain(record) for record in result.get("searchRecords", [])]
 
     def query(self, soql: str, *args: Any) -> list[dict[str, Any]]:

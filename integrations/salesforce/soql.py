@@ -7,11 +7,12 @@ import re
 # Every character SOSL reserves inside FIND {...} (Salesforce's SOSL reference).
 _SOSL_RESERVED = re.compile(r"""([?&|!{}\[\]()^~*:\\"'+\-])""")
 
-PHONE_RETURNING = (
-    "Contact(Id, Name, FirstName, LastName, Email, Phone, MobilePhone, AccountId, OwnerId), "
-    "Lead(Id, Name, FirstName, LastName, Email, Company, Phone, MobilePhone, OwnerId, "
-    "Status, IsConverted)"
-)
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")  # sObject and field API names
+
+DEFAULT_RETURNING = {
+    "Contact": ["Id", "Name", "AccountId", "OwnerId", "Phone", "MobilePhone"],
+    "Lead": ["Id", "Name", "Company", "Status", "OwnerId", "IsConverted", "Phone", "MobilePhone"],
+}
 
 
 def sosl_escape(term: str) -> str:
@@ -19,7 +20,18 @@ def sosl_escape(term: str) -> str:
     return _SOSL_RESERVED.sub(r"\\\1", term)
 
 
-def sosl_phone_search(e164: str) -> str:
+def api_name(name: str) -> str:
+    """An sObject or field name, checked: names come from settings, never from call data."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"not a Salesforce API name: {name!r}")
+    return name
+
+
+def sosl_phone_search(e164: str, returning: dict[str, list[str]] | None = None) -> str:
     """A phone search for the number's digits; callers confirm matches client-side."""
     digits = re.sub(r"\D", "", e164)
-    return f"FIND {{{sosl_escape(digits)}}} IN PHONE FIELDS RETURNING {PHONE_RETURNING}"
+    objects = ", ".join(
+        f"{api_name(sobject)}({', '.join(api_name(f) for f in dict.fromkeys(fields))})"
+        for sobject, fields in (returning or DEFAULT_RETURNING).items()
+    )
+    return f"FIND {{{sosl_escape(digits)}}} IN PHONE FIELDS RETURNING {objects}"

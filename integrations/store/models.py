@@ -39,6 +39,7 @@ class Call(SQLModel, table=True):
     started_at: int | None = Field(default=None, sa_type=BigInteger, index=True)
     duration: int = 0
     ended: bool = False  # call.ended seen: the call's data is complete and it can be logged
+    ai_summary: str | None = None  # Aircall AI's summary.created text, when it came
     sf_requests: int = 0  # Salesforce API requests spent on this call
     updated_at: float = 0.0
 
@@ -107,6 +108,9 @@ class SyncLink(SQLModel, table=True):
     sobject: str = Field(max_length=80)
     record_id: str = Field(max_length=18)
     created_at: float
+    # The values we last wrote: an update sends only what changed on our side, so edits made
+    # in Salesforce (an agent's notes, a corrected subject) are never overwritten.
+    written: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class CallerMatch(SQLModel, table=True):
@@ -117,6 +121,7 @@ class CallerMatch(SQLModel, table=True):
     e164: str = Field(primary_key=True, max_length=20)
     matches: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     fetched_at: float
+    pinned: bool = False  # a person picked the record for this number: it never expires
 
 
 class AgentUser(SQLModel, table=True):
@@ -127,6 +132,8 @@ class AgentUser(SQLModel, table=True):
     email: str = Field(primary_key=True, max_length=254)
     sf_user_id: str | None = Field(default=None, max_length=18)
     fetched_at: float
+    name: str | None = Field(default=None, max_length=255)  # the Aircall agent's name
+    manual: bool = False  # set by a manager: never replaced by the lookup by email
 
 
 class RateWindow(SQLModel, table=True):
@@ -149,3 +156,23 @@ class ApiUsage(SQLModel, table=True):
     used: int = 0
     max: int = 0
     updated_at: float = 0.0
+
+
+class OrgFact(SQLModel, table=True):
+    """Facts about the Salesforce org read once and reused (e.g. its time zone)."""
+
+    __tablename__ = "org_facts"
+
+    key: str = Field(primary_key=True, max_length=80)
+    value: str = Field(max_length=255)
+    fetched_at: float
+
+
+class CreationLock(SQLModel, table=True):
+    """Who may create a Salesforce record for a number right now (creation is serialised)."""
+
+    __tablename__ = "creation_locks"
+
+    key: str = Field(primary_key=True, max_length=40)
+    holder: str = Field(max_length=80)
+    until: float

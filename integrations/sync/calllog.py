@@ -3,37 +3,74 @@
 One Task per Aircall call id, whatever happens: the id of the Task we made is stored
 (``SyncLink``), and after any retry we first look for a Task whose ``CallObject`` is the call
 id, because an earlier attempt may have created it before its answer was lost.
+
+Lifecycle: by default (``TASK_LOGGED_AT=answer``) the Task is created when the call is answered,
+so a tag set during the call reaches Salesforce during the call, and updated as the hang-up,
+``call.ended`` (duration, recording), tags, comments, the voicemail and the AI summary arrive.
+An unanswered call is logged once it has ended. Updates send only the fields whose value we
+change, and merge our text into the Description, so what people typed in Salesforce stays.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from integrations.store.models import Call, Job, SyncLink
+from integrations.store.models import Call, Job, OrgFact, SyncLink
 from integrations.sync.context import Context
-from integrations.sync.mapping import task_fields
-from integrations.sync.matching import Match, agent_user, caller_matches, choose
+from integrations.sync.mapping import call_type, task_fields
+from integrations.sync.matching import (
+    Decision,
+    Match,
+    Policy,
+    agent_user,
+    caller_decision,
+    creation_lock,
+    remember_caller,
+)
 
 ACTION = "A09"
 NOT_UPDATEABLE = {"TaskSubtype"}  # create-only in Salesforce
+LIVE_STATUS = "In Progress"
+FALLBACK_ZONE = "UTC"
 
 
-def _load(ctx: Context, call_id: int) -> tuple[dict[str, Any], str | None, str | None, str | None]:
+@dataclass
+class Stored:
+    snapshot: dict[str, Any]
+    e164: str | None
+    agent_email: str | None
+    ended: bool
+    ai_summary: str | None
+    task_id: str | None
+    written: dict[str, Any]
+
+
+def _load(ctx: Context, call_id: int) -> Stored:
     with Session(ctx.engine) as s:
         call = s.get(Call, call_id)
         if call is None:
             raise LookupError(f"call {call_id} not stored")
         link = s.exec(
-            select(SyncLink.record_id).where(SyncLink.call_id == call_id, SyncLink.action == ACTION)
+            select(SyncLink).where(SyncLink.call_id == call_id, SyncLink.action == ACTION)
         ).first()
-        return call.snapshot, call.e164, call.agent_email, link
+        return Stored(
+            call.snapshot,
+            call.e164,
+            call.agent_email,
+            call.ended,
+            call.ai_summary,
+            link.record_id if link else None,
+            (link.written or {}) if link else {},
+        )
 
 
-def _link(ctx: Context, call_id: int, record_id: str) -> None:
+def _link(ctx: Context, call_id: int, record_id: str, written: dict[str, Any]) -> None:
     with Session(ctx.engine) as s:
         s.add(
             SyncLink(
@@ -42,63 +79,172 @@ def _link(ctx: Context, call_id: int, record_id: str) -> None:
                 sobject="Task",
                 record_id=record_id,
                 created_at=time.time(),
+                written=written,
             )
         )
         try:
             s.commit()
         except IntegrityError:
-            s.rollback()  # already linked by an earlier attempt
+            s.rollback()
+            _save_written(ctx, call_id, written)
+
+
+def _save_written(ctx: Context, call_id: int, written: dict[str, Any]) -> None:
+    with Session(ctx.engine) as s:
+        s.execute(
+            update(SyncLink)
+            .where(SyncLink.call_id == call_id, SyncLink.action == ACTION)
+            .values(written=written)
+        )
+        s.commit()
+
+
+def org_zone(ctx: Context) -> str:
+    """The org's time zone: the setting, else ``Organization.TimeZoneSidKey`` read once."""
+    if ctx.settings.salesforce_time_zone:
+        return ctx.settings.salesforce_time_zone
+    with Session(ctx.engine) as s:
+        fact = s.get(OrgFact, "TimeZoneSidKey")
+    if fact is not None:
+        return fact.value
+    rows = ctx.salesforce.query("SELECT TimeZoneSidKey FROM Organization LIMIT 1")
+    zone = (rows[0].get("TimeZoneSidKey") if rows else None) or FALLBACK_ZONE
+    with Session(ctx.engine) as s:
+        s.merge(OrgFact(key="TimeZoneSidKey", value=zone, fetched_at=time.time()))
+        s.commit()
+    return zone
+
+
+def merge_description(current: str | None, ours_before: str | None, ours_now: str) -> str:
+    """Replace the text we wrote last time with the new text, keeping everything else."""
+    current = current or ""
+    if not current or current == ours_before:
+        return ours_now
+    if ours_before and ours_before in current:
+        return current.replace(ours_before, ours_now, 1)
+    return f"{current.rstrip()}\n\n{ours_now}"  # ours was edited away: add it back below
+
+
+async def _find_caller(ctx: Context, job: Job, stored: Stored) -> Decision:
+    settings = ctx.settings
+    policy = Policy.from_settings(settings)
+    e164 = stored.e164
+    if not e164:
+        return Decision(None)
+
+    def lookup() -> Decision:
+        return caller_decision(
+            ctx.engine,
+            ctx.salesforce,
+            e164,
+            region=settings.default_region,
+            max_age=settings.caller_cache_seconds,
+            policy=policy,
+        )
+
+    decision = await ctx.sf(lookup)
+    if decision.match is not None or decision.needs_review:
+        return decision
+    if settings.create_unknown_callers == "none":
+        return decision
+    # A new number: create its Lead or Contact once, even when two calls race (Salesforce's
+    # search index lags, so the second would not find the first one's record).
+    async with creation_lock(ctx.engine, e164):
+        decision = await ctx.sf(lookup)  # the local index sees what another worker created
+        if decision.match is not None or decision.needs_review:
+            return decision
+        sobject = "Lead" if settings.create_unknown_callers == "lead" else "Contact"
+        fields: dict[str, Any] = {"LastName": f"Caller {e164}", "Phone": e164}
+        if sobject == "Lead":
+            fields["Company"] = "Unknown (Aircall caller)"
+            fields["LeadSource"] = "Phone Inquiry"
+        record_id = await ctx.sf(ctx.salesforce.create, sobject, fields)
+        await ctx.record(job, "salesforce", f"create {sobject}", fields, {"id": record_id})
+        match = Match(sobject, record_id, fields["LastName"])
+        await ctx.db(remember_caller, ctx.engine, e164, match)
+        return Decision(match)
+
+
+async def _send(ctx: Context, job: Job, action: str, call: Any, *args: Any) -> Any:
+    """A Salesforce call whose request and answer go on the call's timeline."""
+    sent = args[-1] if args else None
+    try:
+        result = await ctx.sf(call, *args)
+    except Exception as exc:
+        await ctx.record(job, "salesforce", action, sent, getattr(exc, "body", str(exc)), False)
+        raise
+    await ctx.record(job, "salesforce", action, sent, result if result is not None else "ok")
+    return result
 
 
 async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
     settings = ctx.settings
     call_id = job.call_id
     assert call_id is not None  # noqa: S101  (log_call jobs always carry one)
-    snapshot, e164, agent_email, task_id = await ctx.db(_load, ctx, call_id)
-    max_age = settings.caller_cache_seconds
-    who: Match | None = None
-    if e164:
-        matches = await ctx.sf(
-            lambda: caller_matches(
-                ctx.engine, ctx.salesforce, e164, region=settings.default_region, max_age=max_age
+    stored = await ctx.db(_load, ctx, call_id)
+    call = stored.snapshot
+    kind = call_type(call)
+    if not stored.ended and (kind != "answered" or settings.task_logged_at == "end"):
+        return {"waiting": "call.ended"}
+    final_status = getattr(settings, f"log_{kind}")
+    if not final_status:
+        return {"skipped": f"{kind} calls are not logged (LOG_{kind.upper()})"}
+    decision = await _find_caller(ctx, job, stored)
+    if decision.needs_review:
+        return {"review": [c["id"] for c in decision.candidates]}
+    if decision.match is None and settings.log_only_matched:
+        return {"skipped": "no Salesforce record has this number (LOG_ONLY_MATCHED)"}
+    owner = None
+    if stored.agent_email:
+        name = (call.get("user") or {}).get("name")
+        owner = await ctx.sf(
+            lambda: agent_user(
+                ctx.engine,
+                ctx.salesforce,
+                stored.agent_email,
+                max_age=settings.caller_cache_seconds,
+                name=name,
             )
         )
-        who = choose(matches)
-    owner = None
-    if agent_email:
-        owner = await ctx.sf(
-            lambda: agent_user(ctx.engine, ctx.salesforce, agent_email, max_age=max_age)
-        )
+    zone = await ctx.sf(org_zone, ctx)
     fields = task_fields(
-        snapshot, who, owner, region=settings.default_region, zone=settings.salesforce_time_zone
+        call,
+        decision.match,
+        owner,
+        region=settings.default_region,
+        zone=zone,
+        status=final_status if stored.ended else LIVE_STATUS,
+        ai_summary=stored.ai_summary,
     )
+    task_id, written = stored.task_id, stored.written
     if task_id is None and job.attempts > 1:
         # An earlier attempt may have created the Task and lost the answer (timeout, kill).
-        rows = await ctx.sf(
-            ctx.salesforce.query, "SELECT Id FROM Task WHERE CallObject = {} LIMIT 1", str(call_id)
+        rows = await _send(
+            ctx,
+            job,
+            "find Task by CallObject",
+            ctx.salesforce.query,
+            "SELECT Id, Description FROM Task WHERE CallObject = {} LIMIT 1",
+            str(call_id),
         )
-        await ctx.record(job, "salesforce", "find Task by CallObject", str(call_id), rows)
         if rows:
-            task_id = rows[0]["Id"]
-            await ctx.db(_link, ctx, call_id, task_id)
+            task_id, written = rows[0]["Id"], {"Description": rows[0].get("Description")}
+            await ctx.db(_link, ctx, call_id, task_id, written)
     if task_id is None:
-        try:
-            task_id = await ctx.sf(ctx.salesforce.create, "Task", fields)
-        except Exception as exc:
-            await ctx.record(
-                job, "salesforce", "create Task", fields, getattr(exc, "body", str(exc)), ok=False
-            )
-            raise
-        await ctx.record(job, "salesforce", "create Task", fields, {"id": task_id})
-        await ctx.db(_link, ctx, call_id, task_id)
+        task_id = await _send(ctx, job, "create Task", ctx.salesforce.create, "Task", fields)
+        await ctx.db(_link, ctx, call_id, task_id, fields)
         return {"action": ACTION, "sobject": "Task", "id": task_id, "created": True}
-    changes = {key: value for key, value in fields.items() if key not in NOT_UPDATEABLE}
-    try:
-        await ctx.sf(ctx.salesforce.update, "Task", task_id, changes)
-    except Exception as exc:
-        await ctx.record(
-            job, "salesforce", "update Task", changes, getattr(exc, "body", str(exc)), ok=False
+    changes = {
+        key: value
+        for key, value in fields.items()
+        if key not in NOT_UPDATEABLE and written.get(key) != value
+    }
+    if "Description" in changes:
+        current = await ctx.sf(ctx.salesforce.get, "Task", task_id, ["Description"])
+        changes["Description"] = merge_description(
+            current.get("Description"), written.get("Description"), fields["Description"]
         )
-        raise
-    await ctx.record(job, "salesforce", "update Task", changes, {"id": task_id})
+    if changes:
+        await _send(ctx, job, "update Task", ctx.salesforce.update, "Task", task_id, changes)
+        await ctx.db(_save_written, ctx, call_id, {**written, **fields})
     return {"action": ACTION, "sobject": "Task", "id": task_id, "created": False}

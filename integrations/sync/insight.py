@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from integrations.errors import RemoteRejected
 from integrations.phones import display
 from integrations.store.models import Call, Job
 from integrations.sync.context import Context
@@ -67,6 +68,13 @@ async def insight_card(ctx: Context, job: Job) -> dict[str, Any]:
     contents = card_contents(e164, matches, ctx.salesforce.record_url("").rstrip("/"))
     try:
         await ctx.aircall.insight_card(job.call_id, contents)
+    except RemoteRejected as exc:
+        if (await ctx.db(_load, ctx, job.call_id))[0] == "done":
+            # The call ended while we looked the caller up: Aircall shows cards on live calls.
+            await ctx.record(job, "aircall", "insight card", contents, exc.body, ok=False)
+            return {"skipped": "call ended before the card was ready"}
+        await ctx.record(job, "aircall", "insight card", contents, exc.body, ok=False)
+        raise
     except Exception as exc:
         await ctx.record(
             job, "aircall", "insight card", contents, getattr(exc, "body", str(exc)), ok=False

@@ -16,10 +16,14 @@ from integrations.store.db import insert_ignore, is_postgres
 from integrations.store.models import Call, Event
 from integrations.sync import queue
 
-# Events after which a call's Salesforce Task is (re)written; the rest only refresh the snapshot.
 LOG_CALL = "log_call"
 INSIGHT_CARD = "insight_card"
-_UPDATES_LOGGED_CALL = {
+# Events after which a call's Salesforce Task is written or updated (the handler decides whether
+# it is time yet: an unanswered call waits for call.ended); the rest only refresh the snapshot.
+_LOGGED_EVENTS = {
+    "call.answered",
+    "call.hungup",
+    "call.ended",
     "call.tagged",
     "call.untagged",
     "call.commented",
@@ -58,11 +62,30 @@ def accept(engine: Engine, event: WebhookEvent, *, region: str = "US") -> bool:
                     event_id=row.id,
                     priority=queue.LIVE,
                 )
-            if event.event == "call.ended" or (call.ended and event.event in _UPDATES_LOGGED_CALL):
-                queue.enqueue(
-                    s, kind=LOG_CALL, key=f"{LOG_CALL}:{call.id}", call_id=call.id, event_id=row.id
-                )
+            if event.event in _LOGGED_EVENTS and (call.ended or call.snapshot.get("answered_at")):
+                _log(s, call.id, row.id)
+        elif (
+            event.event == "summary.created"
+            and event.call_id is not None
+            and _keep_summary(s, event)
+        ):
+            _log(s, event.call_id, row.id)
         s.commit()
+    return True
+
+
+def _log(s: Session, call_id: int, event_id: int | None) -> None:
+    queue.enqueue(s, kind=LOG_CALL, key=f"{LOG_CALL}:{call_id}", call_id=call_id, event_id=event_id)
+
+
+def _keep_summary(s: Session, event: WebhookEvent) -> bool:
+    """Aircall AI's summary of a call we know: it goes into the call's Task."""
+    content = event.data.get("content")
+    call = s.get(Call, event.call_id)
+    if call is None or not isinstance(content, str):
+        return False
+    call.ai_summary = content[:20000]
+    s.add(call)
     return True
 
 

@@ -47,7 +47,16 @@ def activity_date(call: dict[str, Any], zone: str) -> str | None:
     return datetime.fromtimestamp(started, UTC).astimezone(ZoneInfo(zone)).date().isoformat()
 
 
-def description(call: dict[str, Any]) -> str:
+def call_type(call: dict[str, Any]) -> str:
+    """answered | missed | voicemail | outbound_unanswered: each has its own logging setting."""
+    if call.get("answered_at"):
+        return "answered"
+    if call["direction"] == "outbound":
+        return "outbound_unanswered"
+    return "voicemail" if call.get("voicemail") else "missed"
+
+
+def description(call: dict[str, Any], ai_summary: str | None = None) -> str:
     """What an agent reading the Task wants: who, tags, notes and where to listen."""
     user = call.get("user") or {}
     number = call.get("number") or {}
@@ -70,13 +79,22 @@ def description(call: dict[str, Any]) -> str:
         lines.append(f"Voicemail: {call.get('asset') or call['voicemail']}")
     elif call.get("recording"):
         lines.append(f"Recording: {call.get('asset') or call['recording']}")
+    if ai_summary:
+        lines.append(f"AI summary: {ai_summary}")
     if call.get("direct_link"):
         lines.append(f"Aircall: {call['direct_link']}")
     return "\n".join(lines)[:DESCRIPTION_MAX]
 
 
 def task_fields(
-    call: dict[str, Any], who: Match | None, owner_id: str | None, *, region: str, zone: str
+    call: dict[str, Any],
+    who: Match | None,
+    owner_id: str | None,
+    *,
+    region: str,
+    zone: str,
+    status: str = "Completed",
+    ai_summary: str | None = None,
 ) -> dict[str, Any]:
     """The Task for a call; ``CallObject`` (the Aircall id) is how we find it again."""
     tags = [tag.get("name") for tag in call.get("tags") or [] if tag.get("name")]
@@ -84,17 +102,19 @@ def task_fields(
         "Subject": subject(call, who, region),
         "TaskSubtype": "Call",
         "Type": "Call",
-        "Status": "Completed",
+        "Status": status,
         "CallType": "Outbound" if call["direction"] == "outbound" else "Inbound",
         "CallDurationInSeconds": call.get("duration") or 0,
         "CallObject": str(call["id"]),
         "ActivityDate": activity_date(call, zone),
-        "Description": description(call),
+        "Description": description(call, ai_summary),
     }
     if tags:
         fields["CallDisposition"] = ", ".join(tags)[:DISPOSITION_MAX]
-    if who is not None:
+    if who is not None and who.sobject in ("Contact", "Lead"):
         fields["WhoId"] = who.id
+    elif who is not None:
+        fields["WhatId"] = who.id  # an Account (a switchboard number): related to, not "name"
     if owner_id:
         fields["OwnerId"] = owner_id
     return fields

@@ -1,95 +1,293 @@
 """Who is calling, and which Salesforce User is the agent: looked up once, then cached.
 
-A call's later events, and the next call from the same number, reuse the stored answer, which
-is what keeps the Salesforce requests per logged call near one.
+Numbers are compared in E.164 on both sides, whatever format Salesforce stores. A caller's hits
+are cached per number (the local index), so a call's later events, and the next call from the
+same number, spend no search; a record Callbridge creates goes into the index at once, ahead of
+Salesforce's lagging search index. A number shared by several records (a switchboard) is logged
+on one of them, chosen by the match policy, or waits for a person to pick.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
+import uuid
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, delete, update
+from sqlmodel import Session, select
 
 from integrations.phones import to_e164
 from integrations.salesforce.client import SalesforceClient
-from integrations.store.models import AgentUser, CallerMatch
+from integrations.settings import Settings
+from integrations.store.db import insert_ignore
+from integrations.store.models import AgentUser, CallerMatch, CreationLock
 
-PHONE_FIELDS = ("Phone", "MobilePhone")
+STANDARD_PHONE_FIELDS = {
+    "Contact": ["Phone", "MobilePhone", "HomePhone", "OtherPhone", "AssistantPhone"],
+    "Lead": ["Phone", "MobilePhone"],
+    "Account": ["Phone"],
+}
+EXTRA_FIELDS = {
+    "Contact": ["Name", "AccountId", "OwnerId", "LastModifiedDate"],
+    "Lead": ["Name", "Company", "Status", "OwnerId", "IsConverted", "LastModifiedDate"],
+    "Account": ["Name", "OwnerId", "LastModifiedDate"],
+}
 
 
 @dataclass(frozen=True)
 class Match:
     """The record a call is logged against."""
 
-    sobject: str  # Contact | Lead
+    sobject: str  # Contact | Lead | Account
     id: str
     name: str
 
 
-def confirmed(records: list[dict[str, Any]], e164: str, region: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Policy:
+    """How a caller's hits become the one record a call is logged on (the manager's settings)."""
+
+    priority: tuple[str, ...] = ("Contact", "Lead", "Account")
+    multiple: str = "newest"  # newest | review
+    extra_phone_fields: tuple[str, ...] = ()  # "Contact.Direct_Line__c", custom phone fields
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(
+            priority=tuple(settings.match_priority),
+            multiple=settings.match_multiple,
+            extra_phone_fields=tuple(settings.salesforce_phone_fields),
+        )
+
+    def phone_fields(self, sobject: str) -> list[str]:
+        extra = [f.split(".", 1)[1] for f in self.extra_phone_fields if f.startswith(f"{sobject}.")]
+        return STANDARD_PHONE_FIELDS.get(sobject, []) + extra
+
+    def returning(self) -> dict[str, list[str]]:
+        """Per object, the fields the search returns: every phone field to confirm the hit."""
+        return {
+            sobject: ["Id", *EXTRA_FIELDS.get(sobject, ["Name"]), *self.phone_fields(sobject)]
+            for sobject in self.priority
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of matching: a record, nobody, or several for a person to choose from."""
+
+    match: Match | None
+    candidates: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def needs_review(self) -> bool:
+        return self.match is None and len(self.candidates) > 1
+
+
+def confirmed(
+    records: list[dict[str, Any]], e164: str, region: str, policy: Policy
+) -> list[dict[str, Any]]:
     """Keep the search hits whose phone really is this number (SOSL matches loosely)."""
     hits = []
     for record in records:
-        if record.get("attributes", {}).get("type") == "Lead" and record.get("IsConverted"):
+        sobject = record.get("attributes", {}).get("type", "")
+        if sobject == "Lead" and record.get("IsConverted"):
             continue  # a converted lead is read-only; its Contact is the record to log on
-        if any(to_e164(record.get(name), region) == e164 for name in PHONE_FIELDS):
+        if any(to_e164(record.get(f), region) == e164 for f in policy.phone_fields(sobject)):
             hits.append(
                 {
-                    "type": record["attributes"]["type"],
+                    "type": sobject,
                     "id": record["Id"],
                     "name": record.get("Name") or "",
+                    "modified": record.get("LastModifiedDate") or "",
                 }
             )
     return hits
 
 
+def decide(matches: list[dict[str, Any]], policy: Policy, pinned: bool = False) -> Decision:
+    """Apply the policy: the first object type in priority order that has hits wins; within it,
+    one hit is the match, several are either the most recently updated or sent to review."""
+    if pinned and matches:
+        first = matches[0]
+        return Decision(Match(first["type"], first["id"], first["name"]))
+    for sobject in policy.priority:
+        hits = [m for m in matches if m["type"] == sobject]
+        if not hits:
+            continue
+        if len(hits) > 1 and policy.multiple == "review":
+            return Decision(None, tuple(hits))
+        best = max(hits, key=lambda m: m.get("modified") or "")
+        return Decision(Match(best["type"], best["id"], best["name"]), tuple(hits))
+    return Decision(None)
+
+
 def choose(matches: list[dict[str, Any]]) -> Match | None:
-    """Contacts before Leads; within a type, Salesforce's order."""
-    for sobject in ("Contact", "Lead"):
-        for match in matches:
-            if match["type"] == sobject:
-                return Match(sobject, match["id"], match["name"])
+    """The default policy's match (used where no settings are at hand, e.g. the dashboard)."""
+    return decide(matches, Policy()).match
+
+
+_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
+_locks_guard = threading.Lock()
+
+
+def _lookup_lock(e164: str) -> threading.Lock:
+    """One search per number at a time in this process; the others then read the cache."""
+    with _locks_guard:
+        lock = _locks.get(e164)
+        if lock is None:
+            lock = _locks[e164] = threading.Lock()
+        return lock
+
+
+def _cached(engine: Engine, e164: str, max_age: float) -> CallerMatch | None:
+    with Session(engine) as s:
+        cached = s.get(CallerMatch, e164)
+    if cached is not None and (cached.pinned or time.time() - cached.fetched_at < max_age):
+        return cached
     return None
+
+
+def caller_decision(
+    engine: Engine,
+    sf: SalesforceClient,
+    e164: str,
+    *,
+    region: str,
+    max_age: float,
+    policy: Policy,
+) -> Decision:
+    """The caller's record, from the local index when fresh, else one SOSL search."""
+    cached = _cached(engine, e164, max_age)
+    if cached is not None:
+        return decide(cached.matches, policy, cached.pinned)
+    with _lookup_lock(e164):  # the call's card and its Task look the caller up at once
+        cached = _cached(engine, e164, max_age)
+        if cached is not None:
+            return decide(cached.matches, policy, cached.pinned)
+        return _search(engine, sf, e164, region, policy)
+
+
+def _search(
+    engine: Engine, sf: SalesforceClient, e164: str, region: str, policy: Policy
+) -> Decision:
+    found = sf.search_phone(e164, policy.returning())
+    matches = confirmed(found, e164, region, policy)
+    with Session(engine) as s:
+        current = s.get(CallerMatch, e164)
+        if current is not None and current.pinned:  # a pick made meanwhile wins
+            return decide(current.matches, policy, True)
+        s.merge(CallerMatch(e164=e164, matches=matches, fetched_at=time.time()))
+        s.commit()
+    return decide(matches, policy)
 
 
 def caller_matches(
     engine: Engine, sf: SalesforceClient, e164: str, *, region: str, max_age: float
 ) -> list[dict[str, Any]]:
-    """The caller's records, from the cache when fresh, else one SOSL search."""
+    """Every confirmed hit for the number (for cards and pickers), cached like the decision."""
+    policy = Policy()
+    caller_decision(engine, sf, e164, region=region, max_age=max_age, policy=policy)
     with Session(engine) as s:
         cached = s.get(CallerMatch, e164)
-        if cached is not None and time.time() - cached.fetched_at < max_age:
-            return cached.matches
-    matches = confirmed(sf.search_phone(e164), e164, region)
-    with Session(engine) as s:
-        s.merge(CallerMatch(e164=e164, matches=matches, fetched_at=time.time()))
-        s.commit()
-    return matches
+        return cached.matches if cached is not None else []
 
 
-def remember_caller(engine: Engine, e164: str, match: Match) -> None:
-    """Put a record we just created in front of the search index, which lags behind writes."""
-    entry = {"type": match.sobject, "id": match.id, "name": match.name}
+def remember_caller(engine: Engine, e164: str, match: Match, *, pinned: bool = False) -> None:
+    """Put a record in the local index for its number: one we just created (Salesforce's search
+    index lags behind writes) or one a person picked (``pinned``: it never expires)."""
+    entry = {"type": match.sobject, "id": match.id, "name": match.name, "modified": ""}
     with Session(engine) as s:
-        s.merge(CallerMatch(e164=e164, matches=[entry], fetched_at=time.time()))
+        s.merge(CallerMatch(e164=e164, matches=[entry], fetched_at=time.time(), pinned=pinned))
         s.commit()
 
 
-def agent_user(engine: Engine, sf: SalesforceClient, email: str, *, max_age: float) -> str | None:
-    """The active Salesforce User with the agent's email, if exactly one exists."""
+@asynccontextmanager
+async def creation_lock(engine: Engine, key: str, *, hold: float = 30.0) -> AsyncIterator[None]:
+    """Serialise record creation for one number across workers and processes.
+
+    A row per key with an expiry: a crashed holder's lock frees itself after ``hold`` seconds.
+    """
+    holder = uuid.uuid4().hex
+    deadline = time.monotonic() + hold * 2
+
+    def acquire() -> bool:
+        now = time.time()
+        with Session(engine) as s:
+            s.execute(
+                insert_ignore(
+                    engine, CreationLock.__table__, {"key": key, "holder": holder, "until": 0.0}
+                )
+            )
+            got = s.execute(
+                update(CreationLock)
+                .where(
+                    CreationLock.key == key,
+                    (CreationLock.until < now) | (CreationLock.holder == holder),
+                )
+                .values(holder=holder, until=now + hold)
+            ).rowcount
+            s.commit()
+        return bool(got)
+
+    def release() -> None:
+        with Session(engine) as s:
+            s.execute(
+                delete(CreationLock).where(CreationLock.key == key, CreationLock.holder == holder)
+            )
+            s.commit()
+
+    while not await asyncio.to_thread(acquire):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"creation lock for {key} is held elsewhere")
+        await asyncio.sleep(0.05)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(release)
+
+
+def agent_user(
+    engine: Engine, sf: SalesforceClient, email: str, *, max_age: float, name: str | None = None
+) -> str | None:
+    """The Salesforce User for an Aircall agent: the manager's mapping, else the one active
+    User with the agent's email (cached). None is recorded too, so the manager sees who is
+    unmapped instead of calls silently owned by the integration user."""
     key = email.strip().lower()
     with Session(engine) as s:
         cached = s.get(AgentUser, key)
-        if cached is not None and time.time() - cached.fetched_at < max_age:
+        if cached is not None and (cached.manual or time.time() - cached.fetched_at < max_age):
             return cached.sf_user_id
     rows = sf.query(
         "SELECT Id FROM User WHERE Email = {} AND IsActive = true LIMIT 2", email.strip()
     )
     user_id = rows[0]["Id"] if len(rows) == 1 else None  # two users share it: do not guess
     with Session(engine) as s:
-        s.merge(AgentUser(email=key, sf_user_id=user_id, fetched_at=time.time()))
+        current = s.get(AgentUser, key)
+        if current is not None and current.manual:
+            return current.sf_user_id
+        s.merge(AgentUser(email=key, sf_user_id=user_id, fetched_at=time.time(), name=name))
         s.commit()
     return user_id
+
+
+def set_agent_user(engine: Engine, email: str, sf_user_id: str | None) -> None:
+    """A manager maps an agent to a Salesforce User (or clears the mapping)."""
+    key = email.strip().lower()
+    with Session(engine) as s:
+        row = s.get(AgentUser, key) or AgentUser(email=key, fetched_at=time.time())
+        row.sf_user_id, row.manual, row.fetched_at = sf_user_id, sf_user_id is not None, time.time()
+        s.add(row)
+        s.commit()
+
+
+def unmapped_agents(engine: Engine) -> list[AgentUser]:
+    """Agents whose calls have no Salesforce owner: shown to the manager as a warning."""
+    with Session(engine) as s:
+        query = select(AgentUser).where(AgentUser.sf_user_id.is_(None)).order_by(AgentUser.email)
+        return list(s.exec(query))

@@ -130,6 +130,7 @@ def finish(engine: Engine, job: Job, result: dict[str, Any] | None = None) -> No
             .where(_owned(job))
             .values(
                 status=text("CASE WHEN rerun THEN 'queued' ELSE 'done' END"),
+                attempts=text("CASE WHEN rerun THEN 0 ELSE attempts END"),  # a fresh run
                 run_at=now,
                 rerun=False,
                 result=result,

@@ -112,14 +112,15 @@ class Worker:
                 raise RemoteRejected("callbridge", None, f"no handler for job kind {job.kind!r}")
             result = await handler(self.ctx, job)
         except Exception as exc:  # noqa: BLE001  (every failure is recorded on the job below)
+            await asyncio.to_thread(self._account, job, meter)
             await asyncio.to_thread(self._failed, job, exc)
         else:
+            await asyncio.to_thread(self._account, job, meter)
             await asyncio.to_thread(queue.finish, self.ctx.engine, job, result)
             log.info("job.done", extra={"job": job.id, "kind": job.kind, "call": job.call_id})
         finally:
             heartbeat.cancel()
             current_meter.reset(token)
-            await asyncio.to_thread(self._account, job, meter)
 
     async def _heartbeat(self, job: Job) -> None:
         lease = self.ctx.settings.job_lease_seconds
@@ -135,7 +136,10 @@ class Worker:
         run_at = retry.next_run(exc, job.attempts, time.time(), self.policy)
         if run_at is None:
             queue.park(self.ctx.engine, job, code, detail)
-            log.warning("job.failed", extra={"job": job.id, "kind": job.kind, "code": code})
+            log.warning(
+                "job.failed",
+                extra={"job": job.id, "kind": job.kind, "code": code, "error": detail[:500]},
+            )
         else:
             queue.retry_later(self.ctx.engine, job, run_at, code, detail)
             log.info("job.retry", extra={"job": job.id, "code": code, "at": run_at})

@@ -6,12 +6,14 @@ resource both call it, so a subrequest behaves exactly like the same call made o
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 from . import composite, soql, sosl
 from .errors import ApiError, bad_request, not_found
+from .values import format_datetime, now_utc, parse_datetime
 from .wire import (
     MISSING,
     NEWEST_VERSION,
@@ -23,6 +25,8 @@ from .wire import (
 
 if TYPE_CHECKING:
     from .org import Org
+
+MAX_REPLICATION_IDS = 600_000
 
 
 def release_label(version: str) -> str:
@@ -81,7 +85,10 @@ def _route(org: Org, req: ApiRequest) -> Reply:
             raise method_not_allowed(method, "HEAD,GET")
         text = req.param("q")
         if text is None:
-            raise bad_request("MALFORMED_SEARCH", "No search term found. The search term must be enclosed in braces.")  # fmt: skip
+            raise bad_request(
+                "MALFORMED_SEARCH",
+                "No search term found. The search term must be enclosed in braces.",
+            )
         found = sosl.run(org, text, req.version)
         return Reply(200, {"searchRecords": found} if float(req.version) >= 37 else found)
     if head == "composite":
@@ -138,7 +145,7 @@ def _sobjects(org: Org, req: ApiRequest, method: str, rest: list[str]) -> Reply:
             ]
             return Reply(200, {"objectDescribe": obj.summary(version), "recentItems": recent})
         if method == "POST":
-            return _created(org.create(obj.name, _body(req), version=version), obj.name, version)
+            return _created(org.create(obj.name, _body(req)), obj.name, version)
         raise method_not_allowed(method, "HEAD,GET,POST")
     if rest[1] == "describe" and len(rest) == 2:
         if method != "GET":
@@ -152,6 +159,8 @@ def _sobjects(org: Org, req: ApiRequest, method: str, rest: list[str]) -> Reply:
             if moment is not None and moment.tzinfo and moment >= org.schema_changed:
                 return Reply(304)
         return Reply(200, obj.describe(version))
+    if len(rest) == 2 and rest[1] in ("updated", "deleted") and method == "GET":
+        return Reply(200, _replication(org, req, obj.name, deleted=rest[1] == "deleted"))
     if len(rest) == 2:
         record_id = rest[1]
         if method == "GET":
@@ -163,11 +172,59 @@ def _sobjects(org: Org, req: ApiRequest, method: str, rest: list[str]) -> Reply:
             org.delete(obj.name, record_id)
             return Reply(204)
         if method == "POST" and record_id.lower() == "id":
-            return _created(org.create(obj.name, _body(req), version=version), obj.name, version)
+            return _created(org.create(obj.name, _body(req)), obj.name, version)
         raise method_not_allowed(method, "HEAD,GET,PATCH,DELETE")
     if len(rest) == 3:
         return _by_external_id(org, req, method, obj.name, rest[1], rest[2])
     raise not_found()
+
+
+def _replication(org: Org, req: ApiRequest, sobject: str, *, deleted: bool) -> dict:
+    """getUpdated / getDeleted: ids whose SystemModstamp falls in [start, covered).
+
+    ``start`` and ``end`` lose their seconds, as in Salesforce; ``latestDateCovered`` is ``end`` or
+    the current (whole) second if earlier, so a poller restarting there misses nothing.
+    """
+    bounds = []
+    for name in ("start", "end"):
+        text = req.param(name)
+        moment = parse_datetime(text) if text else None
+        if moment is None:
+            raise bad_request(
+                "INVALID_REPLICATION_DATE" if text else "MISSING_ARGUMENT",
+                f"{name} must be an ISO 8601 date and time with a time zone",
+            )
+        bounds.append(moment.replace(second=0, microsecond=0))
+    start, end = bounds
+    now = now_utc()
+    window = dt.timedelta(days=15 if deleted else 30)
+    if end - start < (dt.timedelta(minutes=1) if deleted else dt.timedelta(microseconds=1)):
+        raise bad_request(
+            "INVALID_REPLICATION_DATE",
+            "startDate must chronologically precede endDate"
+            + (" by more than one minute" if deleted else ""),
+        )
+    if start < now - window:
+        raise bad_request(
+            "INVALID_REPLICATION_DATE",
+            f"startDate cannot be more than {window.days} days ago",
+        )
+    covered = min(end, now)
+    hits = []
+    for rec in org.table(sobject):
+        stamp = parse_datetime(rec["SystemModstamp"])
+        if stamp is None or not start <= stamp < covered or bool(rec.get("IsDeleted")) != deleted:
+            continue
+        hits.append(rec)
+    if len(hits) > MAX_REPLICATION_IDS:
+        raise bad_request("EXCEEDED_ID_LIMIT", "too many ids; use a smaller window")
+    if not deleted:
+        return {"ids": [r["Id"] for r in hits], "latestDateCovered": format_datetime(covered)}
+    return {
+        "deletedRecords": [{"id": r["Id"], "deletedDate": r["SystemModstamp"]} for r in hits],
+        "earliestDateAvailable": format_datetime((now - window).replace(second=0)),
+        "latestDateCovered": format_datetime(covered),
+    }
 
 
 def _created(result: dict, sobject: str, version: str) -> Reply:
@@ -207,7 +264,7 @@ def _by_external_id(
         return Reply(200, body)
     if method not in ("GET", "DELETE"):
         raise method_not_allowed(method, "HEAD,GET,PATCH,DELETE")
-    obj, _, matches = org.external_matches(sobject, field_name, value)
+    *_, matches = org.external_matches(sobject, field_name, value)
     if len(matches) > 1:
         return Reply(
             300, [f"/services/data/v{version}/sobjects/{sobject}/{m['Id']}" for m in matches]
@@ -241,7 +298,7 @@ def _query(org: Org, req: ApiRequest, *, include_deleted: bool) -> Reply:
     batch = _batch_size(org, req)
     body: dict = {"totalSize": len(rendered), "done": True, "records": rendered}
     if len(rendered) > batch:
-        key = org.open_cursor(rendered, len(rendered), batch)
+        key = org.cursors.open(rendered, len(rendered), batch)
         body = {
             "totalSize": len(rendered),
             "done": False,
@@ -253,7 +310,7 @@ def _query(org: Org, req: ApiRequest, *, include_deleted: bool) -> Reply:
 
 def _query_more(org: Org, req: ApiRequest, locator: str) -> Reply:
     key, _, start = locator.rpartition("-")
-    cursor = org.cursor(key) if key and start.isdigit() else None
+    cursor = org.cursors.get(key) if key and start.isdigit() else None
     if cursor is None or int(start) >= cursor.total or int(start) % cursor.batch:
         raise bad_request("INVALID_QUERY_LOCATOR", "invalid query locator")
     begin = int(start)
@@ -262,6 +319,6 @@ def _query_more(org: Org, req: ApiRequest, locator: str) -> Reply:
     if end < cursor.total:
         body["nextRecordsUrl"] = f"/services/data/v{req.version}/query/{key}-{end}"
     else:
-        org.close_cursor(key)
+        org.cursors.close(key)
     body["records"] = cursor.rows[begin:end]
     return Reply(200, body)

@@ -110,6 +110,10 @@ async def data(request: Request) -> Response:
     return _json(reply.status, reply.body, {**reply.headers, **_limit_header(org)})
 
 
+def _no_constants(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")  # Python would accept NaN/Infinity; Salesforce does not
+
+
 async def _read_json(request: Request) -> object:
     raw = await request.body()
     if not raw.strip():
@@ -122,9 +126,13 @@ async def _read_json(request: Request) -> object:
             f"Content type '{content_type or 'none'}' not supported; the emulator speaks JSON only",
         )
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        where = f" at [line:{exc.lineno}, column:{exc.colno}]" if isinstance(exc, json.JSONDecodeError) else ""  # fmt: skip
+        return json.loads(raw, parse_constant=_no_constants)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        where = (
+            f" at [line:{exc.lineno}, column:{exc.colno}]"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
         raise bad_request(
             "JSON_PARSER_ERROR", f"Unexpected character in the JSON body{where}"
         ) from None

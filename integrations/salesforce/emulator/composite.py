@@ -82,7 +82,9 @@ def _check_envelope(body: object) -> tuple[bool, list[dict]]:
                 raise bad_request("JSON_PARSER_ERROR", f'Unrecognized field "{key}"')
         method, url, ref = item.get("method"), item.get("url"), item.get("referenceId")
         if method not in METHODS:
-            raise _input_error(f"Invalid method {method!r}; use one of GET, POST, PATCH, PUT, DELETE.")  # fmt: skip
+            raise _input_error(
+                f"Invalid method {method!r}; use one of GET, POST, PATCH, PUT, DELETE."
+            )
         if not isinstance(ref, str) or not REFERENCE_ID.fullmatch(ref):
             raise _input_error(f"Invalid referenceId {ref!r}: letters, digits and _ only.")
         if ref in seen:
@@ -91,13 +93,14 @@ def _check_envelope(body: object) -> tuple[bool, list[dict]]:
         if not isinstance(url, str):
             raise _input_error(f"The url of subrequest {ref} is required.")
         match = URL.fullmatch(urlsplit(url).path)
-        resource = (match.group(2) or "/").strip("/").split("/")[0] if match else ""
-        if resource not in ("sobjects", "query", "queryAll", "composite"):
+        parts = (match.group(2) or "/").strip("/").split("/") if match else [""]
+        collection = parts[:2] == ["composite", "sobjects"]
+        if parts[0] not in ("sobjects", "query", "queryAll") and not collection:
             raise _input_error(
                 f"The url of subrequest {ref} must start with /services/data/vXX.X/ and name an "
                 "sObject, query, queryAll or sObject Collections resource."
             )
-        if resource in ("query", "queryAll", "composite"):
+        if collection or parts[0] in ("query", "queryAll"):
             queries += 1
         headers = item.get("httpHeaders") or {}
         if not isinstance(headers, dict) or FORBIDDEN_HEADERS & {h.lower() for h in headers}:
@@ -177,7 +180,9 @@ def _subrequest(org: Org, handle: Handler, item: dict, results: dict[str, Reply]
     match = URL.fullmatch(parts.path)
     version = version_of(match.group(1)) if match else None
     if version is None or match is None:
-        return Reply(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])  # fmt: skip
+        return Reply(
+            404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+        )
     raw = (match.group(2) or "/").split("/")[1:]
     while raw and raw[-1] == "":
         raw.pop()
@@ -296,7 +301,11 @@ def _apply(org: Org, items: list, all_or_none: bool, action: Callable[[object], 
                 results.append({"success": False, "errors": [exc.collection_error()]})
         if failed and all_or_none:
             tx.rollback()
-            rolled = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": ALL_OR_NONE, "fields": []}  # fmt: skip
+            rolled = {
+                "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                "message": ALL_OR_NONE,
+                "fields": [],
+            }
             results = [
                 r if not r["success"] else {"success": False, "errors": [dict(rolled)]}
                 for r in results

@@ -39,20 +39,20 @@ def not_found(message: str = NOT_FOUND) -> ApiError:
 def json_type_error(expected: str, value: object) -> ApiError:
     """A value of the wrong JSON type, worded like Salesforce's Jackson-based parser."""
     if isinstance(value, bool):
-        token = "VALUE_TRUE" if value else "VALUE_FALSE"
+        kind = "VALUE_TRUE" if value else "VALUE_FALSE"
     elif isinstance(value, int):
-        token = "VALUE_NUMBER_INT"
+        kind = "VALUE_NUMBER_INT"
     elif isinstance(value, float):
-        token = "VALUE_NUMBER_FLOAT"
+        kind = "VALUE_NUMBER_FLOAT"
     elif isinstance(value, str):
-        token = "VALUE_STRING"
+        kind = "VALUE_STRING"
     elif isinstance(value, list):
-        token = "START_ARRAY"
+        kind = "START_ARRAY"
     else:
-        token = "START_OBJECT"
+        kind = "START_OBJECT"
     shown = value if isinstance(value, (str, int, float)) else ""
     return bad_request(
         "JSON_PARSER_ERROR",
-        f"Cannot deserialize instance of {expected} from {token} value {shown} "
+        f"Cannot deserialize instance of {expected} from {kind} value {shown} "
         "or request may be missing a required field",
     )

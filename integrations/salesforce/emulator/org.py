@@ -8,48 +8,21 @@ All state sits behind one re-entrant lock: the app serves from uvicorn's event l
 from __future__ import annotations
 
 import copy
-import datetime as dt
-import secrets
 import threading
 import time
-from collections import OrderedDict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from ..ids import InvalidId, new_id, normalize, to18
 from . import rules
 from .errors import ApiError, bad_request, not_found
 from .faults import FaultPlan
-from .schema import (
-    UNMODELLED_PREFIXES,
-    FieldDef,
-    SObjectDef,
-    custom_field,
-    standard_objects,
-)
+from .schema import NUMBER_TYPES, UNMODELLED_PREFIXES, FieldDef, SObjectDef, custom_field
+from .sessions import Allocation, CursorStore, TokenStore
+from .standard import standard_objects
 from .values import check_value, coerce, format_datetime, now_utc
 
 DEFAULT_VERSION = "59.0"
-ROLLING_WINDOW = 24 * 3600.0
-CURSOR_IDLE_SECONDS = 15 * 60.0
-MAX_OPEN_CURSORS = 10
-
-
-@dataclass
-class _Token:
-    user_id: str
-    last_used: float
-
-
-@dataclass
-class Cursor:
-    """A query result being paged through ``nextRecordsUrl``."""
-
-    rows: list[dict]
-    total: int
-    batch: int
-    last_used: float
 
 
 class Org:
@@ -65,7 +38,7 @@ class Org:
         *,
         org_id: str | None = None,
         client_id: str = "emulator-client",
-        client_secret: str = "emulator-secret",
+        client_secret: str = "emulator-secret",  # noqa: S107 - a loopback test double's secret
         api_max: int = 15000,
         sosl_delay: float = 0.0,
         session_idle_seconds: float = 7200.0,
@@ -79,7 +52,6 @@ class Org:
         self.client_secret = client_secret
         self.api_max = api_max
         self.sosl_delay = sosl_delay
-        self.session_idle_seconds = session_idle_seconds
         self.jwt_public_key_pem = jwt_public_key_pem
         self.query_batch_size = 2000
         self.faults = FaultPlan()
@@ -90,9 +62,9 @@ class Org:
         # is at least ``sosl_delay`` old, so the search index lags API writes.
         self._index: dict[str, list[tuple[float, dict]]] = {}
         self._journal: list[tuple] | None = None
-        self._calls: deque[float] = deque()
-        self._tokens: dict[str, _Token] = {}
-        self._cursors: OrderedDict[str, Cursor] = OrderedDict()
+        self._allocation = Allocation()
+        self._tokens = TokenStore(self.org_id, session_idle_seconds)
+        self.cursors = CursorStore()
         self.schema_changed = now_utc()
         stamp = format_datetime(self.schema_changed)
         self._records["Organization"][self.org_id] = {
@@ -196,7 +168,7 @@ class Org:
             f.restricted = restricted
             self.schema_changed = now_utc()
 
-    def add_field(self, sobject: str, name: str, type: str, **props: object) -> None:  # noqa: A002
+    def add_field(self, sobject: str, name: str, type: str, **props: object) -> None:
         """Add a custom field (``Foo__c``); props use describe names, e.g. ``externalId=True``."""
         with self.lock:
             obj = self.sobject(sobject)
@@ -211,50 +183,37 @@ class Org:
 
     # -- tokens and the API allocation ----------------------------------------------------
 
+    @property
+    def session_idle_seconds(self) -> float:
+        return self._tokens.idle_seconds
+
+    @session_idle_seconds.setter
+    def session_idle_seconds(self, value: float) -> None:
+        self._tokens.idle_seconds = value
+
     def issue_token(self, user_id: str | None = None) -> str:
-        token = f"{self.org_id[:15]}!{secrets.token_urlsafe(48)}"
-        with self.lock:
-            self._tokens[token] = _Token(user_id or self.run_as_user_id, time.monotonic())
-        return token
+        return self._tokens.issue(user_id or self.run_as_user_id)
 
     def check_token(self, token: str) -> bool:
         """True for a live token; each use resets its idle timer (sessions time out idle)."""
-        with self.lock:
-            entry = self._tokens.get(token)
-            if entry is None:
-                return False
-            now = time.monotonic()
-            if now - entry.last_used > self.session_idle_seconds:
-                del self._tokens[token]
-                return False
-            entry.last_used = now
-            return True
+        return self._tokens.check(token)
 
     def revoke_tokens(self) -> None:
-        with self.lock:
-            self._tokens.clear()
+        """Every issued token becomes invalid (401 INVALID_SESSION_ID)."""
+        self._tokens.revoke_all()
 
     @property
     def api_used(self) -> int:
         """Requests counted in the trailing 24 hours."""
-        with self.lock:
-            horizon = time.monotonic() - ROLLING_WINDOW
-            while self._calls and self._calls[0] < horizon:
-                self._calls.popleft()
-            return len(self._calls)
+        return self._allocation.used()
 
     @api_used.setter
     def api_used(self, value: int) -> None:
-        with self.lock:
-            self._calls = deque([time.monotonic()] * value)
+        self._allocation.set_used(value)
 
     def count_call(self) -> bool:
         """Count one request; False (and not counted) when the allocation is used up."""
-        with self.lock:
-            if self.api_used >= self.api_max:
-                return False
-            self._calls.append(time.monotonic())
-            return True
+        return self._allocation.take(self.api_max)
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -379,34 +338,6 @@ class Org:
             else:
                 self._index[rid] = history
 
-    # -- cursors -----------------------------------------------------------------------------
-
-    def open_cursor(self, rows: list[dict], total: int, batch: int) -> str:
-        with self.lock:
-            now = time.monotonic()
-            for key, cur in list(self._cursors.items()):
-                if now - cur.last_used > CURSOR_IDLE_SECONDS:
-                    del self._cursors[key]
-            while len(self._cursors) >= MAX_OPEN_CURSORS:
-                self._cursors.popitem(last=False)  # Salesforce drops the oldest cursor
-            key = new_id("01g")
-            self._cursors[key] = Cursor(rows, total, batch, now)
-            return key
-
-    def cursor(self, key: str) -> Cursor | None:
-        with self.lock:
-            cur = self._cursors.get(key)
-            now = time.monotonic()
-            if cur is None or now - cur.last_used > CURSOR_IDLE_SECONDS:
-                self._cursors.pop(key, None)
-                return None
-            cur.last_used = now
-            return cur
-
-    def close_cursor(self, key: str) -> None:
-        with self.lock:
-            self._cursors.pop(key, None)
-
     # -- writes --------------------------------------------------------------------------------
 
     @staticmethod
@@ -446,9 +377,9 @@ class Org:
         if read_only:
             raise bad_request(
                 "INVALID_FIELD_FOR_INSERT_UPDATE",
-                f"Unable to create/update fields: {', '.join(read_only)}. Please check the security "
-                "settings of this field and verify that it is read/write for your profile or "
-                "permission set.",
+                f"Unable to create/update fields: {', '.join(read_only)}. Please check the "
+                "security settings of this field and verify that it is read/write for your "
+                "profile or permission set.",
                 read_only,
             )
         return changes
@@ -527,7 +458,7 @@ class Org:
             f.name
             for f in obj.fields.values()
             if merged.get(f.name) is None
-            and (f.required if creating else f.name in changes and not f.nillable)
+            and ((creating and f.required) or (f.name in changes and not f.nillable))
         ]
         if missing:
             raise bad_request(
@@ -556,7 +487,6 @@ class Org:
         body: object,
         *,
         indexed_now: bool = False,
-        version: str = DEFAULT_VERSION,
     ) -> dict:
         """Validate and insert; returns ``{"id","success":true,"errors":[]}``."""
         with self.lock:
@@ -636,25 +566,23 @@ class Org:
                     "INVALID_TYPE_FOR_OPERATION", f"entity type cannot be updated: {obj.name}"
                 )
             current = self._existing(obj, record_id, missing_code="INVALID_CROSS_REFERENCE_KEY")
-            self._update_record(obj, current, body)
-
-    def _update_record(self, obj: SObjectDef, current: dict, body: object) -> None:
-        changes = self._input(obj, body, creating=False)
-        if obj.name == "Lead" and current.get("IsConverted"):
-            raise bad_request("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", [])
-        merged = dict(current)
-        merged.update(changes)
-        self._validate(obj, changes, merged, creating=False)
-        rules.apply(self, obj, merged, changes, creating=False, before=current)
-        now = format_datetime(now_utc())
-        merged.update(
-            {
-                "LastModifiedDate": now,
-                "SystemModstamp": now,
-                "LastModifiedById": self.run_as_user_id,
-            }
-        )
-        self._store(obj.name, merged)
+            changes = self._input(obj, body, creating=False)
+            if obj.name == "Lead" and current.get("IsConverted"):
+                raise bad_request(
+                    "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", []
+                )
+            merged = {**current, **changes}
+            self._validate(obj, changes, merged, creating=False)
+            rules.apply(self, obj, merged, changes, creating=False, before=current)
+            now = format_datetime(now_utc())
+            merged.update(
+                {
+                    "LastModifiedDate": now,
+                    "SystemModstamp": now,
+                    "LastModifiedById": self.run_as_user_id,
+                }
+            )
+            self._store(obj.name, merged)
 
     def delete(self, sobject: str, record_id: str) -> None:
         with self.lock:
@@ -664,18 +592,14 @@ class Org:
                     "INVALID_TYPE_FOR_OPERATION", f"entity type cannot be deleted: {obj.name}"
                 )
             current = self._existing(obj, record_id, missing_code="INVALID_CROSS_REFERENCE_KEY")
-            self._delete_record(obj, current)
-
-    def _delete_record(self, obj: SObjectDef, current: dict) -> None:
-        now = format_datetime(now_utc())
-        gone = dict(current)
-        gone.update({"IsDeleted": True, "LastModifiedDate": now, "SystemModstamp": now})
-        self._store(obj.name, gone)
+            now = format_datetime(now_utc())
+            gone = {**current, "IsDeleted": True, "LastModifiedDate": now, "SystemModstamp": now}
+            self._store(obj.name, gone)
 
     def external_matches(
         self, sobject: str, field_name: str, value: str
-    ) -> tuple[SObjectDef, FieldDef, list[dict]]:
-        """Records matching an external-ID path segment; a non-external field -> 404."""
+    ) -> tuple[SObjectDef, FieldDef, object, list[dict]]:
+        """(object, field, typed value, live matches) for an external-ID path; else 404."""
         obj = self.sobject(sobject)
         f = obj.field(field_name)
         if f is None or not f.external_id:
@@ -683,29 +607,25 @@ class Org:
                 f"Provided external ID field does not exist or is not accessible: {field_name}"
             )
         typed: object = value
-        if f.type == "int":
+        if f.type in NUMBER_TYPES:
             try:
-                typed = int(value)
+                typed = int(value) if f.type == "int" else float(value)
             except ValueError:
                 raise bad_request(
                     "MALFORMED_ID", f"{f.label}: invalid number: {value}", [f.name]
                 ) from None
-        elif f.type in ("double", "currency", "percent"):
-            try:
-                typed = float(value)
-            except ValueError:
-                raise bad_request(
-                    "MALFORMED_ID", f"{f.label}: invalid number: {value}", [f.name]
-                ) from None
-        return obj, f, self.match_external(obj, f, typed)
+        return obj, f, typed, self.match_external(obj, f, typed)
 
     def upsert(
         self, sobject: str, field_name: str, value: str, body: object
     ) -> tuple[bool, str | list[str]]:
-        """(created, id) or raises; several matches -> (False, [ids]) for a 300 answer."""
+        """(created, id); several matches give (False, [ids]) for a 300 answer."""
         with self.lock:
-            obj, f, matches = self.external_matches(sobject, field_name, value)
-            if isinstance(body, dict) and any(k.lower() == f.name.lower() for k in body):
+            obj, f, typed, matches = self.external_matches(sobject, field_name, value)
+            if not isinstance(body, dict):
+                self._input(obj, body, creating=True)  # raises the parser error
+                return False, []
+            if any(k.lower() == f.name.lower() for k in body):
                 raise bad_request(
                     "INVALID_FIELD",
                     f"The external ID field '{f.name}' should not be specified in the sobject "
@@ -715,21 +635,9 @@ class Org:
             if len(matches) > 1:
                 return False, [m["Id"] for m in matches]
             if matches:
-                if not obj.updateable:
-                    raise bad_request(
-                        "INVALID_TYPE_FOR_OPERATION", f"entity type cannot be updated: {obj.name}"
-                    )
-                self._update_record(obj, matches[0], body)
+                self.update(obj.name, matches[0]["Id"], body)
                 return False, matches[0]["Id"]
-            if not isinstance(body, dict):
-                self._input(obj, body, creating=True)  # raises the parser error
-            data = dict(body)  # type: ignore[call-overload]
-            data[f.name] = (
-                value
-                if f.type not in ("int", "double", "currency", "percent")
-                else (int(value) if f.type == "int" else float(value))
-            )
-            return True, self.create(obj.name, data)["id"]
+            return True, self.create(obj.name, {**body, f.name: typed})["id"]
 
 
 class Transaction:

@@ -6,7 +6,8 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from .errors import bad_request
-from .schema import CLOSED_TASK_STATUSES, OPPORTUNITY_STAGES, SObjectDef
+from .schema import SObjectDef
+from .standard import CLOSED_TASK_STATUSES, OPPORTUNITY_STAGES
 from .values import format_datetime, now_utc, parse_datetime
 
 if TYPE_CHECKING:
@@ -116,29 +117,29 @@ def _event(record: dict, changes: dict, *, creating: bool) -> None:
     end = parse_datetime(record["EndDateTime"]) if record.get("EndDateTime") else None
     duration = record.get("DurationInMinutes")
 
+    missing = []
     if record.get("IsAllDayEvent"):
         day_text = record.get("ActivityDate")
-        if start is None and day_text is None:
-            raise bad_request(
-                "REQUIRED_FIELD_MISSING", "Required fields are missing: [ActivityDate]",
-                ["ActivityDate"],
-            )  # fmt: skip
-        day = dt.date.fromisoformat(day_text) if day_text else start.date()  # type: ignore[union-attr]
-        start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        if day_text:
+            day = dt.date.fromisoformat(day_text)
+        elif start is not None:
+            day = start.date()
+        else:
+            day, missing = None, ["ActivityDate"]
+        start = None if day is None else dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
         if duration is None and end is None:
             duration = 24 * 60
     else:
-        missing = [
-            name
-            for name, value in (("ActivityDateTime", start), ("DurationInMinutes", duration or end))
-            if value is None
-        ]
-        if missing:
-            raise bad_request(
-                "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
-                missing,
-            )  # fmt: skip
-    assert start is not None  # noqa: S101 - both branches above guarantee a start
+        if start is None:
+            missing.append("ActivityDateTime")
+        if duration is None and end is None:
+            missing.append("DurationInMinutes")
+    if missing or start is None:
+        raise bad_request(
+            "REQUIRED_FIELD_MISSING",
+            f"Required fields are missing: [{', '.join(missing)}]",
+            missing,
+        )
     if end is not None and duration is not None:
         if end - start != dt.timedelta(minutes=duration):
             raise bad_request(

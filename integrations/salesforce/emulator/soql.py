@@ -1,11 +1,11 @@
 """The SOQL subset Callbridge uses, parsed strictly: anything else is MALFORMED_QUERY.
 
-Supported: ``SELECT`` fields (one level of parent relationship, e.g. ``Owner.Name``, ``Who.Name``)
-or ``COUNT()``, ``FROM``, ``WHERE`` with ``= != <> < > <= >= LIKE IN NOT IN``, ``AND``/``OR``/``NOT``
-and parentheses (AND and OR may not be mixed without parentheses, as in Salesforce), string
-literals with backslash escapes, unquoted date and datetime literals, ``null``/``true``/``false``,
-``ORDER BY`` (ASC/DESC, NULLS FIRST/LAST), ``LIMIT``, ``OFFSET``. Unsupported syntax never widens a
-match: it is refused.
+Supported: ``SELECT`` fields (one level of parent relationship, e.g. ``Owner.Name``,
+``Who.Name``) or ``COUNT()``, ``FROM``, ``WHERE`` with ``= != <> < > <= >= LIKE IN NOT IN``,
+``AND``/``OR``/``NOT`` and parentheses (AND and OR may not be mixed without parentheses, as in
+Salesforce), string literals with backslash escapes, unquoted date and datetime literals,
+``null``/``true``/``false``, ``ORDER BY`` (ASC/DESC, NULLS FIRST/LAST), ``LIMIT``, ``OFFSET``.
+Unsupported syntax never widens a match: it is refused.
 """
 
 from __future__ import annotations
@@ -24,13 +24,25 @@ if TYPE_CHECKING:
     from .org import Org
 
 MAX_OFFSET = 2000
-KEYWORDS = frozenset(
-    "SELECT FROM WHERE AND OR NOT IN LIKE ORDER BY ASC DESC NULLS FIRST LAST LIMIT OFFSET NULL "
-    "TRUE FALSE GROUP HAVING WITH FOR USING INCLUDES EXCLUDES TYPEOF RETURNING FIND".split()
+_KEYWORD_TEXT = """
+    SELECT FROM WHERE AND OR NOT IN LIKE ORDER BY ASC DESC NULLS FIRST LAST LIMIT OFFSET NULL TRUE
+    FALSE GROUP HAVING WITH FOR USING INCLUDES EXCLUDES TYPEOF RETURNING FIND
+"""
+KEYWORDS = frozenset(_KEYWORD_TEXT.split())
+# Fields readable through a polymorphic relationship (Who, What, Owner of a Lead): "Name" entity.
+POLYMORPHIC_FIELDS = (
+    "Id",
+    "Name",
+    "Type",
+    "FirstName",
+    "LastName",
+    "Email",
+    "Phone",
+    "Title",
+    "Alias",
+    "IsActive",
+    "Username",
 )
-# Fields readable through a polymorphic relationship (Who, What, Owner of a Lead): the "Name" entity.
-POLYMORPHIC_FIELDS = ("Id", "Name", "Type", "FirstName", "LastName", "Email", "Phone", "Title",
-                      "Alias", "IsActive", "Username")  # fmt: skip
 
 _TOKEN = re.compile(
     r"""(?P<space>\s+)
@@ -231,9 +243,9 @@ class Parser:
                 self.text,
                 name_tok.pos,
                 "INVALID_TYPE",
-                f"sObject type '{name_tok.text}' is not supported. If you are attempting to use a "
-                "custom object, be sure to append the '__c' after the entity name. Please reference "
-                "your WSDL or the describe call for the appropriate names.",
+                f"sObject type '{name_tok.text}' is not supported. If you are attempting to use "
+                "a custom object, be sure to append the '__c' after the entity name. Please "
+                "reference your WSDL or the describe call for the appropriate names.",
             )
         query = Query(obj, count=count)
         seen: set[str] = set()
@@ -263,9 +275,11 @@ class Parser:
                 path = self.resolve(query.sobject, tok)
                 if not path.target_field and not path.field.sortable:
                     raise located(
-                        self.text, tok.pos, "INVALID_FIELD",
+                        self.text,
+                        tok.pos,
+                        "INVALID_FIELD",
                         f"field '{path.field.name}' can not be sorted in a query call",
-                    )  # fmt: skip
+                    )
                 desc = False
                 if self.keyword("DESC"):
                     desc = True
@@ -289,9 +303,11 @@ class Parser:
             query.offset = self.parse_count()
             if query.offset > MAX_OFFSET:
                 raise located(
-                    self.text, tok.pos, "NUMBER_OUTSIDE_VALID_RANGE",
+                    self.text,
+                    tok.pos,
+                    "NUMBER_OUTSIDE_VALID_RANGE",
                     f"Maximum SOQL offset allowed is {MAX_OFFSET}",
-                )  # fmt: skip
+                )
 
     def parse_count(self) -> int:
         tok = self.advance()
@@ -305,46 +321,56 @@ class Parser:
             f = obj.field(parts[0])
             if f is None:
                 raise located(
-                    self.text, tok.pos, "INVALID_FIELD",
+                    self.text,
+                    tok.pos,
+                    "INVALID_FIELD",
                     f"No such column '{parts[0]}' on entity '{obj.name}'. If you are attempting to "
                     "use a custom field, be sure to append the '__c' after the custom field name. "
                     "Please reference your WSDL or the describe call for the appropriate names.",
-                )  # fmt: skip
+                )
             return Path(tok.text, f)
         if len(parts) > 2:
             raise located(
-                self.text, tok.pos, "MALFORMED_QUERY",
+                self.text,
+                tok.pos,
+                "MALFORMED_QUERY",
                 "relationship paths of more than one level are not supported by the emulator",
-            )  # fmt: skip
+            )
         rel = obj.relationship(parts[0])
         if rel is None:
             raise located(
-                self.text, tok.pos, "INVALID_FIELD",
+                self.text,
+                tok.pos,
+                "INVALID_FIELD",
                 f"Didn't understand relationship '{parts[0]}' in field path. If you are attempting "
                 "to use a custom relationship, be sure to append the '__r' after the custom "
                 "relationship name. Please reference your WSDL or the describe call for the "
                 "appropriate names.",
-            )  # fmt: skip
+            )
         targets = [self.org.find_sobject(name) for name in rel.reference_to]
         if len(targets) == 1 and targets[0] is not None:
             target_field = targets[0].field(parts[1])
             if target_field is None:
                 raise located(
-                    self.text, tok.pos, "INVALID_FIELD",
+                    self.text,
+                    tok.pos,
+                    "INVALID_FIELD",
                     f"No such column '{parts[1]}' on entity '{targets[0].name}'. If you are "
                     "attempting to use a custom field, be sure to append the '__c' after the "
                     "custom field name. Please reference your WSDL or the describe call for the "
                     "appropriate names.",
-                )  # fmt: skip
+                )
             return Path(tok.text, rel, target_field.name, target_field.type)
         wanted = next((n for n in POLYMORPHIC_FIELDS if n.lower() == parts[1].lower()), None)
         if wanted is None:
             raise located(
-                self.text, tok.pos, "INVALID_FIELD",
+                self.text,
+                tok.pos,
+                "INVALID_FIELD",
                 f"No such column '{parts[1]}' on entity 'Name'. If you are attempting to use a "
                 "custom field, be sure to append the '__c' after the custom field name. Please "
                 "reference your WSDL or the describe call for the appropriate names.",
-            )  # fmt: skip
+            )
         kind = {"Id": "id", "IsActive": "boolean", "Email": "email", "Phone": "phone"}
         return Path(tok.text, rel, wanted, kind.get(wanted, "string"))
 
@@ -383,9 +409,11 @@ class Parser:
         path = self.resolve(obj, tok)
         if not path.target_field and not path.field.filterable:
             raise located(
-                self.text, tok.pos, "INVALID_FIELD",
+                self.text,
+                tok.pos,
+                "INVALID_FIELD",
                 f"field '{path.field.name}' can not be filtered in a query call",
-            )  # fmt: skip
+            )
         getter = value_getter(self.org, path)
         negate_in = False
         op_tok = self.tok
@@ -414,9 +442,11 @@ class Parser:
         if op == "LIKE":
             if path.type not in TEXT_TYPES:
                 raise located(
-                    self.text, op_tok.pos, "INVALID_QUERY_FILTER_OPERATOR",
+                    self.text,
+                    op_tok.pos,
+                    "INVALID_QUERY_FILTER_OPERATOR",
                     f"invalid operator on {path.type} field: LIKE",
-                )  # fmt: skip
+                )
             lit = self.advance()
             if lit.kind != "string":
                 raise self.error(lit)
@@ -458,17 +488,21 @@ class Parser:
                 "should be enclosed in quotes" if quoted else "should not be enclosed in quotes"
             )
             return located(
-                self.text, tok.pos, "INVALID_FIELD",
+                self.text,
+                tok.pos,
+                "INVALID_FIELD",
                 f"value of filter criterion for field '{name}' must be of type {expected} and "
                 f"{enclosed}",
-            )  # fmt: skip
+            )
 
         if tok.kind == "ident" and tok.upper == "NULL":
             if op not in ("=", "!="):
                 raise located(
-                    self.text, tok.pos, "INVALID_QUERY_FILTER_OPERATOR",
+                    self.text,
+                    tok.pos,
+                    "INVALID_QUERY_FILTER_OPERATOR",
                     f"invalid operator on null value: {op}",
-                )  # fmt: skip
+                )
             return None
         if kind in ID_TYPES:
             if tok.kind != "string":
@@ -489,9 +523,11 @@ class Parser:
                 raise wrong("boolean", False)
             if op not in ("=", "!="):
                 raise located(
-                    self.text, tok.pos, "INVALID_QUERY_FILTER_OPERATOR",
+                    self.text,
+                    tok.pos,
+                    "INVALID_QUERY_FILTER_OPERATOR",
                     f"invalid operator on boolean field: {op}",
-                )  # fmt: skip
+                )
             return tok.upper == "TRUE"
         if kind in NUMBER_TYPES:
             if tok.kind != "number":

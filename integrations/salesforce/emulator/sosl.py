@@ -1,10 +1,10 @@
 """The SOSL subset: ``FIND {term} [IN ALL|NAME|EMAIL|PHONE FIELDS] RETURNING Obj(fields [WHERE]
 [ORDER BY] [LIMIT n]), ... [LIMIT n]``.
 
-The term must sit in braces and every reserved character (``? & | ! { } [ ] ( ) ^ ~ * : \\ " ' + -``)
-must be escaped with a backslash, except a ``*`` or ``?`` that ends a word (a wildcard: ``*`` any
-number of characters, ``?`` exactly one). Boolean operators and phrases are not supported and are
-refused rather than guessed at.
+The term must sit in braces and every reserved character
+(``? & | ! { } [ ] ( ) ^ ~ * : \\ " ' + -``) must be escaped with a backslash, except a ``*`` or
+``?`` that ends a word (a wildcard: ``*`` any number of characters, ``?`` exactly one). Boolean
+operators and phrases are not supported and are refused rather than guessed at.
 
 Matching:
 
