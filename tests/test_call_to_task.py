@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlmodel import Session
@@ -45,7 +46,8 @@ def test_call_ended_webhook_creates_one_task_with_the_mapped_fields(stack: Stack
     assert task["CallType"] == "Inbound"
     assert task["CallDurationInSeconds"] == call["duration"]
     assert task["CallObject"] == str(call_id)
-    started = datetime.fromtimestamp(call["started_at"], UTC).date().isoformat()
+    zone = ZoneInfo(stack.org.organization()["TimeZoneSidKey"])  # the org's own zone
+    started = datetime.fromtimestamp(call["started_at"], zone).date().isoformat()
     assert task["ActivityDate"] == started
     assert task["WhoId"] == contact_id
     assert task["OwnerId"] == owner_id

@@ -17,12 +17,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from integrations.store.models import Call, Job, OrgFact, SyncLink
+from integrations.sync import queue
 from integrations.sync.context import Context
+from integrations.sync.intake import LOG_CALL
 from integrations.sync.mapping import call_type, task_fields
 from integrations.sync.matching import (
     Decision,
@@ -248,3 +250,22 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
         await _send(ctx, job, "update Task", ctx.salesforce.update, "Task", task_id, changes)
         await ctx.db(_save_written, ctx, call_id, {**written, **fields})
     return {"action": ACTION, "sobject": "Task", "id": task_id, "created": False}
+
+
+def pick_record(engine: Engine, e164: str, match: Match) -> int:
+    """A person chose the record for a number that matched several: remember the choice for
+    the number and log its calls that were waiting. Returns how many calls were queued."""
+    remember_caller(engine, e164, match, pinned=True)
+    with Session(engine) as s:
+        waiting = s.exec(
+            select(Call.id).where(
+                Call.e164 == e164,
+                ~select(SyncLink.id)
+                .where(SyncLink.call_id == Call.id, SyncLink.action == ACTION)
+                .exists(),
+            )
+        ).all()
+        for call_id in waiting:
+            queue.enqueue(s, kind=LOG_CALL, key=f"{LOG_CALL}:{call_id}", call_id=call_id)
+        s.commit()
+    return len(waiting)

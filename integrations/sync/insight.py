@@ -10,15 +10,15 @@ from integrations.errors import RemoteRejected
 from integrations.phones import display
 from integrations.store.models import Call, Job
 from integrations.sync.context import Context
-from integrations.sync.matching import caller_matches, choose
+from integrations.sync.matching import Policy, caller_matches, decide
 
 
 def card_contents(
-    e164: str | None, matches: list[dict[str, Any]], record_url: str
+    e164: str | None, matches: list[dict[str, Any]], policy: Policy, record_url: str
 ) -> list[dict[str, Any]]:
     """The card: the chosen record with a link, or a plain "unknown caller"."""
     number = display(e164) if e164 else "Hidden number"
-    chosen = choose(matches)
+    chosen = decide(matches, policy).match
     if chosen is None:
         return [
             {"type": "title", "text": "Salesforce: no record for this number"},
@@ -54,6 +54,7 @@ async def insight_card(ctx: Context, job: Job) -> dict[str, Any]:
     if status == "done":
         return {"skipped": "call already ended"}  # Aircall shows cards on live calls only
     matches: list[dict[str, Any]] = []
+    policy = Policy.from_settings(ctx.settings)
     if e164:
         settings = ctx.settings
         matches = await ctx.sf(
@@ -63,9 +64,10 @@ async def insight_card(ctx: Context, job: Job) -> dict[str, Any]:
                 e164,
                 region=settings.default_region,
                 max_age=settings.caller_cache_seconds,
+                policy=policy,
             )
         )
-    contents = card_contents(e164, matches, ctx.salesforce.record_url("").rstrip("/"))
+    contents = card_contents(e164, matches, policy, ctx.salesforce.record_url("").rstrip("/"))
     try:
         await ctx.aircall.insight_card(job.call_id, contents)
     except RemoteRejected as exc:

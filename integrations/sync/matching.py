@@ -122,7 +122,7 @@ def decide(matches: list[dict[str, Any]], policy: Policy, pinned: bool = False) 
             continue
         if len(hits) > 1 and policy.multiple == "review":
             return Decision(None, tuple(hits))
-        best = max(hits, key=lambda m: m.get("modified") or "")
+        best = max(hits, key=lambda m: (m.get("modified") or "", m["id"]))
         return Decision(Match(best["type"], best["id"], best["name"]), tuple(hits))
     return Decision(None)
 
@@ -188,10 +188,15 @@ def _search(
 
 
 def caller_matches(
-    engine: Engine, sf: SalesforceClient, e164: str, *, region: str, max_age: float
+    engine: Engine,
+    sf: SalesforceClient,
+    e164: str,
+    *,
+    region: str,
+    max_age: float,
+    policy: Policy,
 ) -> list[dict[str, Any]]:
     """Every confirmed hit for the number (for cards and pickers), cached like the decision."""
-    policy = Policy()
     caller_decision(engine, sf, e164, region=region, max_age=max_age, policy=policy)
     with Session(engine) as s:
         cached = s.get(CallerMatch, e164)
