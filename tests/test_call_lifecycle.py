@@ -118,7 +118,7 @@ def test_a_national_format_number_in_salesforce_matches_an_e164_caller(
     assert _task(stack, call_id)["WhoId"] == contact
 
 
-def _settings_with(**extra: object):  # noqa: ANN202
+def _settings_with(**extra: object):
     """A class-level ``settings`` fixture: the stack with these settings changed."""
 
     @pytest.fixture
