@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -9,6 +10,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from integrations.errors import NotConfigured
+
+_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
 
 
 class Settings(BaseSettings):
@@ -25,6 +28,8 @@ class Settings(BaseSettings):
     aircall_api_token: SecretStr = SecretStr("")
     aircall_webhook_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     aircall_rate_limit: int = 120
+    # On start, no webhook for this long while Aircall shows calls since: suggest a backfill.
+    backfill_gap_minutes: float = 30.0  # 0 turns the check off
 
     salesforce_login_url: str = "https://login.salesforce.com"
     salesforce_client_id: str = ""
@@ -35,6 +40,8 @@ class Settings(BaseSettings):
     salesforce_org_id: str = ""
     salesforce_timeout_seconds: float = 30.0
     salesforce_api_threshold: float = 0.9
+    salesforce_poll_seconds: float = 60.0  # T01-T04 polling interval; 0 turns polling off
+    salesforce_poll_objects: Annotated[list[str], NoDecode] = Field(default_factory=list)  # T03/T04
 
     # The org's zone: a Task's ActivityDate is its local date. Empty: the org's own setting
     # (Organization.TimeZoneSidKey), read once.
@@ -55,6 +62,8 @@ class Settings(BaseSettings):
     log_only_matched: bool = False
     salesforce_phone_fields: Annotated[list[str], NoDecode] = Field(default_factory=list)
     create_unknown_callers: Literal["none", "lead", "contact"] = "none"
+    # Disposition rules: the Contact field that holds a status (Contacts have none by default).
+    disposition_contact_status_field: str = ""
 
     default_region: str = "US"
     retry_base_seconds: float = 2.0
@@ -69,6 +78,7 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = 12 * 3600
     salesforce_instance_url: str = ""  # base of record links; empty: SALESFORCE_LOGIN_URL
     live_poll_seconds: float = 0.5  # how often dashboards look for finished sync jobs
+    display_time_zone: str = "UTC"  # dates on the pages; days of the review filters and charts
 
     @field_validator("aircall_webhook_tokens", mode="before")
     @classmethod
@@ -82,6 +92,17 @@ class Settings(BaseSettings):
     def _split_names(cls, value: object) -> object:
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("salesforce_poll_objects", mode="before")
+    @classmethod
+    def _split_objects(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [name.strip() for name in value.split(",") if name.strip()]
+        for name in value if isinstance(value, list) else ():
+            # Object names go into SOQL text: only API names are let through.
+            if not isinstance(name, str) or not _API_NAME.fullmatch(name):
+                raise ValueError(f"not a Salesforce object API name: {name!r}")
         return value
 
     @field_validator("salesforce_api_version")

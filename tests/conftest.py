@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 if TYPE_CHECKING:
     from integrations.aircall.emulator import Company, WebhookSender
     from integrations.salesforce.emulator import Org
+    from tests.signin import Site
 
 from integrations.loopback import Running, serve
 from integrations.settings import Settings
@@ -168,3 +169,22 @@ def running_stack(
 def stack(settings: Settings, engine: Engine, org: Org, company: Company) -> Iterator[Stack]:
     with running_stack(settings, engine, org, company) as running:
         yield running
+
+
+# -- the browser side: the app's pages without emulators (tests/signin.py signs people in) ----
+
+
+@pytest.fixture
+def site(engine: Engine, database_url: str) -> Iterator[Site]:
+    from tests.signin import Site
+    from web.app import create_app
+
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        aircall_webhook_tokens=[SecretStr(WEBHOOK_TOKEN)],
+        live_poll_seconds=0.05,
+    )
+    app = create_app(settings, engine=engine, worker=False)
+    with serve(app) as running:
+        yield Site(running.url, engine, settings, app)

@@ -83,6 +83,8 @@ def test_bulk_work_waits_while_the_org_is_near_its_daily_limit(stack: Stack) -> 
     answered_inbound_call(stack.company, number["id"], agent["id"], "+14155550102")
     stack.sender.drain(timeout=10)
     wait_for(lambda: bulk().status == "done", timeout=10)
+    wait_for(lambda: len(stack.org.records("Task")) == 3, timeout=10)
+    settled(stack.engine, "log_call")
     assert len(stack.org.records("Task")) == 3  # the re-sync made no duplicate
 
 

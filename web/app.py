@@ -8,15 +8,20 @@ from collections.abc import AsyncIterator
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from integrations.settings import Settings
-from integrations.store import db
+from integrations.store import accounts, db
+from integrations.sync.live import Broadcaster
 from integrations.sync.worker import Worker, make_context
-from web import errors
-from web.routes import webhooks
+from web import errors, security
+from web.routes import auth, dashboard, live, outbound, review, webhooks
+from web.templating import STATIC, make_templates
 
 
 async def healthz(request: Request) -> Response:
@@ -35,6 +40,9 @@ def create_app(
 ) -> Starlette:
     """The app for ``settings``; ``worker=False`` serves the web tier alone."""
     engine = engine or db.make_engine(settings.database_url)
+    templates = make_templates(settings.display_time_zone)
+    broadcaster = Broadcaster(engine, poll_seconds=settings.live_poll_seconds)
+    hub = live.Hub(broadcaster, engine, templates, settings.record_base_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -43,20 +51,54 @@ def create_app(
             running = Worker(make_context(settings, engine))
             running.start()
         app.state.worker = running
+        broadcaster.start()
+        hub.start()
         try:
             yield
         finally:
+            await hub.stop()
+            await broadcaster.stop()
             if running is not None:
                 await running.stop()
+
+    def session_key() -> str:
+        return accounts.session_secret(engine, settings.session_secret.get_secret_value())
 
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/webhooks/aircall", webhooks.aircall, methods=["POST"]),
+            Route(
+                "/webhooks/salesforce/outbound-message", outbound.outbound_message, methods=["POST"]
+            ),
+            Route("/", dashboard.dashboard),
+            Route("/signin", auth.signin_form, methods=["GET"]),
+            Route("/signin", auth.signin, methods=["POST"]),
+            Route("/signout", auth.signout, methods=["POST"]),
+            Route("/review", review.review_page),
+            Route("/review/resync", review.bulk_resync, methods=["POST"]),
+            Route("/review/batches/{batch_id:int}", review.batch_page),
+            Route("/calls/{call_id:int}", review.call_page),
+            Route("/calls/{call_id:int}/resync", review.resync_call, methods=["POST"]),
+            Route("/charts", review.charts_page),
+            WebSocketRoute("/live", live.live),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
-        exception_handlers=errors.HANDLERS,
+        middleware=[
+            Middleware(security.SecurityHeaders),
+            Middleware(
+                security.Sessions,
+                secret=session_key,
+                max_age=settings.session_max_age_seconds,
+                secure=settings.session_cookie_secure,
+            ),
+        ],
+        exception_handlers={**errors.HANDLERS, HTTPException: auth.http_error},
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.templates = templates
+    app.state.live = broadcaster
+    app.state.hub = hub
     return app

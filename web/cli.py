@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
+from datetime import UTC, datetime
 
 import click
 import uvicorn
@@ -30,6 +32,38 @@ def _settings() -> Settings:
 def main(log_level: str) -> None:
     """Callbridge: Aircall and Salesforce kept in sync, in real time."""
     logs.setup(log_level.upper())
+
+
+@main.group()
+def user() -> None:
+    """Accounts that sign in to the dashboard and the review pages."""
+
+
+@user.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["agent", "manager"]), required=True)
+def user_add(email: str, role: str) -> None:
+    """Create an account. An agent's EMAIL is the one of their Aircall and Salesforce users.
+
+    The password is asked for; without a terminal it is read from CALLBRIDGE_PASSWORD.
+    """
+    from integrations.errors import BadInput
+    from integrations.store import accounts
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = os.environ.get("CALLBRIDGE_PASSWORD", "")
+        if not password:
+            raise click.ClickException("no terminal to ask on: set CALLBRIDGE_PASSWORD")
+    settings = _settings()
+    engine = db.make_engine(settings.database_url)
+    db.migrate(engine)
+    try:
+        created = accounts.add_user(engine, email, role, password)
+    except BadInput as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"added {created.role} {created.email}")
 
 
 @main.command()
@@ -94,6 +128,56 @@ def worker(concurrency: int | None) -> None:
         running.start()
         await stop.wait()
         await running.stop()
+
+    asyncio.run(run())
+
+
+def _moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    """An ISO 8601 date-time; without an offset it is read as UTC."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use ISO 8601, e.g. 2026-06-19T08:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@main.command()
+@click.option("--since", required=True, callback=_moment, help="ISO 8601 start (UTC by default).")
+@click.option("--until", callback=_moment, help="ISO 8601 end  [default: now]")
+@click.option("--wait", is_flag=True, help="Run a worker here until the queued calls are logged.")
+def backfill(since: datetime, until: datetime | None, wait: bool) -> None:
+    """Log the calls Aircall holds whose webhooks never came (an outage); calls already synced
+    are left alone. Without --wait, a running worker logs them."""
+    from integrations.errors import CallbridgeError
+    from integrations.sync import backfill as recovery
+    from integrations.sync.worker import Worker, make_context
+
+    settings = _settings()
+    try:
+        settings.require_credentials()
+    except NotConfigured as exc:
+        raise click.ClickException(str(exc)) from None
+    engine = db.make_engine(settings.database_url)
+    db.migrate(engine)
+
+    async def run() -> None:
+        running = Worker(make_context(settings, engine))
+        try:
+            report = await recovery.backfill(running.ctx, since, until)
+            click.echo(report.summary())
+            if wait and report.queued:
+                running.start()
+                counts = await asyncio.to_thread(recovery.progress, engine, report)
+                while not recovery.settled(counts):
+                    await asyncio.sleep(1.0)
+                    counts = await asyncio.to_thread(recovery.progress, engine, report)
+                click.echo(f"logged {counts.get('done', 0)}, failed {counts.get('failed', 0)}")
+        except CallbridgeError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            await running.stop()
 
     asyncio.run(run())
 

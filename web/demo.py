@@ -6,6 +6,7 @@ Salesforce emulator. Everything runs on loopback; production code paths are used
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
@@ -16,16 +17,18 @@ from pathlib import Path
 
 import click
 from pydantic import SecretStr
+from sqlalchemy import Engine
 
 from integrations.aircall.emulator import Company, WebhookSender
 from integrations.aircall.emulator import create_app as aircall_app
 from integrations.aircall.traffic import generate_calls
+from integrations.errors import BadInput
 from integrations.loopback import serve
 from integrations.phones import to_e164
 from integrations.salesforce.emulator import Org, make_tls
 from integrations.salesforce.emulator import create_app as salesforce_app
 from integrations.settings import Settings
-from integrations.store import db
+from integrations.store import accounts, db
 
 AGENTS = [("Maya Patel", "maya@callbridge.demo"), ("Leo Martin", "leo@callbridge.demo")]
 MANAGER = ("Sam Rivera", "sam@callbridge.demo")
@@ -72,6 +75,18 @@ def seed_salesforce(org: Org) -> list[str]:
     return [*known, "+16465550106", "+442079460107"]  # the last two are unknown
 
 
+DEMO_PASSWORD = "callbridge-demo"  # noqa: S105  (a throwaway demo account, printed on start)
+
+
+def demo_accounts(engine: Engine) -> list[tuple[str, str, str]]:
+    """A manager and an agent to sign in with (kept across runs of the demo)."""
+    wanted = [("manager", MANAGER[1]), ("agent", AGENTS[0][1])]
+    for role, email in wanted:
+        with contextlib.suppress(BadInput):  # made by an earlier run of the demo
+            accounts.add_user(engine, email, role, DEMO_PASSWORD)
+    return [(role, email, DEMO_PASSWORD) for role, email in wanted]
+
+
 def seed_aircall(company: Company) -> tuple[list[int], int]:
     agents = [company.add_user(name, email)["id"] for name, email in AGENTS]
     number = company.add_number("Sales line", "+1 415 555 0199", country="US")
@@ -109,16 +124,21 @@ def run(host: str, port: int, data_dir: Path, calls: int, pace: float) -> None:
         )
         engine = db.make_engine(settings.database_url)
         db.migrate(engine)
+        sign_ins = demo_accounts(engine)
         from web.app import create_app
 
         app = stack.enter_context(serve(create_app(settings, engine=engine), host=host, port=port))
         company.add_webhook(f"{app.url}/webhooks/aircall", token=token)
         sender = stack.enter_context(WebhookSender(company))
+        accounts_text = "\n".join(
+            f"  Sign in as {role:<8} {email} / {password}" for role, email, password in sign_ins
+        )
         click.echo(
             f"\nCallbridge demo running.\n"
-            f"  Open            {app.url}/\n"
-            f"  Salesforce Tasks {sf.url}/__emulator/records/Task\n"
-            f"  Aircall         {ac.url}/__emulator/state\n"
+            f"  Open              {app.url}/\n"
+            f"{accounts_text}\n"
+            f"  Salesforce Tasks  {sf.url}/__emulator/records/Task\n"
+            f"  Aircall state     {ac.url}/__emulator/state\n"
             f"Press Ctrl-C to stop.\n"
         )
         traffic = threading.Thread(

@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -48,6 +48,24 @@ def insert_ignore(engine: Engine, table: Any, values: dict[str, Any]) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` in the engine's dialect."""
     dialect = postgresql if is_postgres(engine) else sqlite
     return dialect.insert(table).values(**values).on_conflict_do_nothing()
+
+
+def upsert(s: Session, row: SQLModel) -> None:
+    """Insert ``row``, or overwrite the stored row with the same primary key.
+
+    One statement (``ON CONFLICT DO UPDATE``), so two workers writing the same key at once
+    cannot fail on each other as ``Session.merge`` (read, then insert) does.
+    """
+    table = type(row).__table__
+    values = {c.name: getattr(row, c.name) for c in table.columns}
+    keys = [c.name for c in table.primary_key.columns]
+    dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={name: statement.excluded[name] for name in values if name not in keys},
+    )
+    s.execute(statement)
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from integrations.store.db import upsert
 from integrations.store.models import Call, Job, OrgFact, SyncLink
 from integrations.sync import queue
 from integrations.sync.context import Context
@@ -112,7 +113,7 @@ def org_zone(ctx: Context) -> str:
     rows = ctx.salesforce.query("SELECT TimeZoneSidKey FROM Organization LIMIT 1")
     zone = (rows[0].get("TimeZoneSidKey") if rows else None) or FALLBACK_ZONE
     with Session(ctx.engine) as s:
-        s.merge(OrgFact(key="TimeZoneSidKey", value=zone, fetched_at=time.time()))
+        upsert(s, OrgFact(key="TimeZoneSidKey", value=zone, fetched_at=time.time()))
         s.commit()
     return zone
 

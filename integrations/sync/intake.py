@@ -32,8 +32,13 @@ _LOGGED_EVENTS = {
 }
 
 
-def accept(engine: Engine, event: WebhookEvent, *, region: str = "US") -> bool:
-    """Store the delivery and its work. False when it was already stored (an Aircall retry)."""
+def accept(
+    engine: Engine, event: WebhookEvent, *, region: str = "US", priority: int = queue.NORMAL
+) -> bool:
+    """Store the delivery and its work. False when it was already stored (an Aircall retry).
+
+    ``priority`` is the Task sync's: a backfill's calls go after live work (``queue.BULK``).
+    """
     now = time.time()
     with Session(engine) as s:
         row = Event(
@@ -63,19 +68,26 @@ def accept(engine: Engine, event: WebhookEvent, *, region: str = "US") -> bool:
                     priority=queue.LIVE,
                 )
             if event.event in _LOGGED_EVENTS and (call.ended or call.snapshot.get("answered_at")):
-                _log(s, call.id, row.id)
+                _log(s, call.id, row.id, priority)
         elif (
             event.event == "summary.created"
             and event.call_id is not None
             and _keep_summary(s, event)
         ):
-            _log(s, event.call_id, row.id)
+            _log(s, event.call_id, row.id, priority)
         s.commit()
     return True
 
 
-def _log(s: Session, call_id: int, event_id: int | None) -> None:
-    queue.enqueue(s, kind=LOG_CALL, key=f"{LOG_CALL}:{call_id}", call_id=call_id, event_id=event_id)
+def _log(s: Session, call_id: int, event_id: int | None, priority: int = queue.NORMAL) -> None:
+    queue.enqueue(
+        s,
+        kind=LOG_CALL,
+        key=f"{LOG_CALL}:{call_id}",
+        call_id=call_id,
+        event_id=event_id,
+        priority=priority,
+    )
 
 
 def _keep_summary(s: Session, event: WebhookEvent) -> bool:

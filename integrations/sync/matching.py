@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 from integrations.phones import to_e164
 from integrations.salesforce.client import SalesforceClient
 from integrations.settings import Settings
-from integrations.store.db import insert_ignore
+from integrations.store.db import insert_ignore, upsert
 from integrations.store.models import AgentUser, CallerMatch, CreationLock
 
 STANDARD_PHONE_FIELDS = {
@@ -182,7 +182,7 @@ def _search(
         current = s.get(CallerMatch, e164)
         if current is not None and current.pinned:  # a pick made meanwhile wins
             return decide(current.matches, policy, True)
-        s.merge(CallerMatch(e164=e164, matches=matches, fetched_at=time.time()))
+        upsert(s, CallerMatch(e164=e164, matches=matches, fetched_at=time.time()))
         s.commit()
     return decide(matches, policy)
 
@@ -208,7 +208,7 @@ def remember_caller(engine: Engine, e164: str, match: Match, *, pinned: bool = F
     index lags behind writes) or one a person picked (``pinned``: it never expires)."""
     entry = {"type": match.sobject, "id": match.id, "name": match.name, "modified": ""}
     with Session(engine) as s:
-        s.merge(CallerMatch(e164=e164, matches=[entry], fetched_at=time.time(), pinned=pinned))
+        upsert(s, CallerMatch(e164=e164, matches=[entry], fetched_at=time.time(), pinned=pinned))
         s.commit()
 
 
@@ -276,7 +276,7 @@ def agent_user(
         current = s.get(AgentUser, key)
         if current is not None and current.manual:
             return current.sf_user_id
-        s.merge(AgentUser(email=key, sf_user_id=user_id, fetched_at=time.time(), name=name))
+        upsert(s, AgentUser(email=key, sf_user_id=user_id, fetched_at=time.time(), name=name))
         s.commit()
     return user_id
 

@@ -19,18 +19,24 @@ from integrations.aircall.client import AircallClient, make_http
 from integrations.errors import RemoteError, RemoteRejected
 from integrations.salesforce.client import Meter, SalesforceClient, current_meter
 from integrations.settings import Settings
+from integrations.store.db import upsert
 from integrations.store.models import ApiUsage, Call, Job
-from integrations.sync import budget, queue, retry
+from integrations.sync import budget, polling, queue, retry
+from integrations.sync.backfill import suggest_window
 from integrations.sync.calllog import log_call
+from integrations.sync.contacts import aircall_contact
 from integrations.sync.context import Context
 from integrations.sync.insight import insight_card
 from integrations.sync.intake import INSIGHT_CARD, LOG_CALL
+from integrations.sync.triggers import AIRCALL_CONTACT
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Context, Job], Awaitable[dict[str, Any]]]
 HANDLERS: dict[str, Handler] = {LOG_CALL: log_call, INSIGHT_CARD: insight_card}
+HANDLERS[AIRCALL_CONTACT] = aircall_contact  # T01/T02/T05 -> A01
 IDLE_POLL = 0.05  # seconds between claims when the queue is empty
+ERROR_PAUSE = 1.0  # seconds to wait after the store failed us
 
 
 def make_context(settings: Settings, engine: Engine) -> Context:
@@ -67,6 +73,9 @@ class Worker:
         self._tasks = [
             asyncio.create_task(self._loop(f"{self.name}/{i}")) for i in range(self.concurrency)
         ]
+        if self.ctx.settings.salesforce_poll_seconds > 0:  # T01-T04
+            self._tasks.append(asyncio.create_task(polling.run(self.ctx, self._stopping)))
+        self._tasks.append(asyncio.create_task(suggest_window(self.ctx)))  # outage check
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -88,18 +97,24 @@ class Worker:
     async def _loop(self, name: str) -> None:
         lease = self.ctx.settings.job_lease_seconds
         while not self._stopping.is_set():
-            job = await asyncio.to_thread(
-                queue.claim,
-                self.ctx.engine,
-                name,
-                lease_seconds=lease,
-                max_priority=self._max_priority(),
-            )
-            if job is None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), IDLE_POLL)
-                continue
-            await self.run(job)
+            try:
+                job = await asyncio.to_thread(
+                    queue.claim,
+                    self.ctx.engine,
+                    name,
+                    lease_seconds=lease,
+                    max_priority=self._max_priority(),
+                )
+                if job is not None:
+                    await self.run(job)
+                    continue
+                pause = IDLE_POLL
+            except Exception:  # the loop must outlive a database hiccup
+                # A job whose outcome could not be stored keeps its lease and runs again.
+                log.exception("worker.loop_error", extra={"worker": name})
+                pause = ERROR_PAUSE
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), pause)
 
     async def run(self, job: Job) -> None:
         """Run one claimed job to its next state: done, queued again, or failed."""
@@ -155,9 +170,10 @@ class Worker:
                     .values(sf_requests=Call.sf_requests + meter.requests)
                 )
             if usage.max:
-                s.merge(
+                upsert(
+                    s,
                     ApiUsage(
                         service="salesforce", used=usage.used, max=usage.max, updated_at=time.time()
-                    )
+                    ),
                 )
             s.commit()

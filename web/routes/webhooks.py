@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,4 +32,8 @@ async def aircall(request: Request) -> Response:
     stored = await run_in_threadpool(
         intake.accept, request.app.state.engine, event, region=settings.default_region
     )
-    return JSONResponse({"ok": True, "duplicate": not stored})
+    # Committed: dashboards may hear of it now, once Aircall has its answer.
+    publish = None
+    if stored and event.call_id is not None:
+        publish = BackgroundTask(request.app.state.live.publish, event.call_id)
+    return JSONResponse({"ok": True, "duplicate": not stored}, background=publish)

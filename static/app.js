@@ -1,0 +1,72 @@
+// Callbridge's own script: the live connection's status, a bounded live table, the charts.
+// htmx and its ws extension do the rest; everything shown comes from the server.
+(function () {
+  "use strict";
+
+  var MAX_LIVE_ROWS = 100;
+
+  function setStatus(state, text) {
+    var status = document.getElementById("live-status");
+    if (status) {
+      status.dataset.state = state;
+      status.textContent = text;
+    }
+  }
+
+  document.addEventListener("htmx:wsConnecting", function () { setStatus("connecting", "Connecting…"); });
+  document.addEventListener("htmx:wsOpen", function () { setStatus("live", "Live"); });
+  document.addEventListener("htmx:wsClose", function () { setStatus("offline", "Reconnecting…"); });
+
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    var body = document.getElementById("live-calls");
+    if (!body) { return; }
+    var rows = body.querySelectorAll("tr.call");
+    for (var i = MAX_LIVE_ROWS; i < rows.length; i++) { rows[i].remove(); }
+    var empty = body.querySelector("tr.empty");
+    if (empty && rows.length) { empty.remove(); }
+  });
+
+  function palette(n) {
+    var colours = ["#2f6fdf", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"];
+    var out = [];
+    for (var i = 0; i < n; i++) { out.push(colours[i % colours.length]); }
+    return out;
+  }
+
+  function chart(id, config) {
+    var canvas = document.getElementById(id);
+    if (canvas) { return new window.Chart(canvas, config); }
+    return null;
+  }
+
+  function bars(labels, values, label, colour) {
+    return {
+      type: "bar",
+      data: { labels: labels, datasets: [{ label: label, data: values, backgroundColor: colour || palette(values.length) }] },
+      options: { animation: false, plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
+    };
+  }
+
+  function drawCharts() {
+    var source = document.getElementById("chart-data");
+    if (!source || !window.Chart) { return; }
+    var data = JSON.parse(source.textContent);
+    chart("chart-calls-per-day", bars(data.days, data.calls_per_day, "Calls", "#2f6fdf"));
+    chart("chart-failures-per-day", bars(data.days, data.failures_per_day, "Failed syncs", "#c0392b"));
+    chart("chart-per-disposition", bars(Object.keys(data.per_disposition), Object.values(data.per_disposition), "Calls"));
+    chart("chart-per-agent", bars(Object.keys(data.per_agent), Object.values(data.per_agent), "Calls"));
+    if (data.api_max) {
+      chart("chart-api-usage", {
+        type: "doughnut",
+        data: {
+          labels: ["Used", "Left"],
+          datasets: [{ data: [data.api_used, Math.max(0, data.api_max - data.api_used)], backgroundColor: ["#d95f02", "#dfe6ee"] }]
+        },
+        options: { animation: false }
+      });
+    }
+    document.body.dataset.charts = "drawn";
+  }
+
+  document.addEventListener("DOMContentLoaded", drawCharts);
+})();

@@ -1,0 +1,193 @@
+"""``/live``: the dashboard's WebSocket. A snapshot on (re)connect, then each change.
+
+Messages are HTML fragments swapped out of band by htmx's ws extension, one kind per message:
+the calls table (snapshot), a row (``hx-swap-oob`` replaces it), a new row (inside a
+``<tbody hx-swap-oob="afterbegin:#live-calls">``), or the Salesforce context card.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from starlette.templating import Jinja2Templates
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from integrations.sync import review
+from integrations.sync.live import Broadcaster
+from web import security
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_SIZE = 50
+OUTBOX_SIZE = 500  # a dashboard this far behind is closed; it reconnects to a fresh snapshot
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013  # htmx's ws extension reconnects after this one
+
+
+@dataclass
+class Change:
+    """One call, rendered once for every dashboard allowed to see it."""
+
+    call: review.CallView
+    row: str  # replaces the row
+    new_row: str  # adds it on top
+    card: str  # the context card, for the call's own agent
+
+
+@dataclass(eq=False)
+class Viewer:
+    """One open dashboard: who is looking, and what its page holds."""
+
+    email: str
+    manager: bool
+    outbox: asyncio.Queue[Change | None] = field(default_factory=lambda: asyncio.Queue(OUTBOX_SIZE))
+    shown: set[int] = field(default_factory=set)
+    card_call: int | None = None
+    behind: bool = False  # its outbox overflowed: close it, the page reconnects
+
+    def sees(self, call: review.CallView) -> bool:
+        return self.manager or call.agent_email == self.email
+
+    def offer(self, item: Change | None) -> bool:
+        """Queue a change; False when this dashboard is too far behind to keep."""
+        if item is not None and not self.sees(item.call):
+            return True
+        try:
+            self.outbox.put_nowait(item)
+        except asyncio.QueueFull:
+            self.behind = True
+        return not self.behind
+
+
+class Hub:
+    """This process's dashboards, fed by the broadcaster."""
+
+    def __init__(
+        self,
+        broadcaster: Broadcaster,
+        engine: Engine,
+        templates: Jinja2Templates,
+        record_base: str,
+    ) -> None:
+        self.broadcaster = broadcaster
+        self.engine = engine
+        self.templates = templates
+        self.record_base = record_base
+        self.viewers: set[Viewer] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def render(self, name: str, **context: object) -> str:
+        return self.templates.get_template(name).render(**context)
+
+    def card(self, call: review.CallView | None) -> str:
+        return self.render("partials/context_card.html", call=call, oob=True)
+
+    def table(self, calls: list[review.CallView]) -> str:
+        return self.render("partials/live_calls.html", calls=calls, oob=True)
+
+    async def _run(self) -> None:
+        with self.broadcaster.subscribe() as changes:
+            while True:
+                ids = {await changes.get()}
+                while not changes.empty():  # a burst becomes one load per call
+                    ids.add(changes.get_nowait())
+                if None in ids:
+                    ids.discard(None)
+                    self._offer(None)
+                if ids:
+                    await self._fan_out(sorted(i for i in ids if i is not None))
+
+    def _offer(self, item: Change | None) -> None:
+        for viewer in list(self.viewers):
+            if not viewer.offer(item):
+                log.warning("live.dashboard_behind", extra={"user": viewer.email})
+                self.viewers.discard(viewer)
+
+    async def _fan_out(self, call_ids: list[int]) -> None:
+        calls = await asyncio.to_thread(review.call_views, self.engine, call_ids, self.record_base)
+        for call in calls:
+            row = self.render("partials/call_row.html", call=call, oob=True)
+            new_row = self.render("partials/new_call_row.html", call=call)
+            self._offer(Change(call, row, new_row, self.card(call)))
+
+    async def snapshot(self, viewer: Viewer) -> list[str]:
+        """The messages that bring a (re)connected dashboard up to date."""
+        calls = await asyncio.to_thread(
+            review.recent_calls,
+            self.engine,
+            self.record_base,
+            agent=None if viewer.manager else viewer.email,
+            limit=SNAPSHOT_SIZE,
+        )
+        viewer.shown = {call.id for call in calls}
+        own = [c for c in calls if c.active and c.agent_email == viewer.email]
+        viewer.card_call = own[0].id if own else None
+        return [self.table(calls), self.card(own[0] if own else None)]
+
+    def messages(self, viewer: Viewer, item: Change) -> list[str]:
+        """What one change means for this dashboard, decided when it is sent."""
+        call = item.call
+        out = [item.row if call.id in viewer.shown else item.new_row]
+        viewer.shown.add(call.id)
+        if call.agent_email == viewer.email:
+            if call.active:
+                out.append(item.card)
+                viewer.card_call = call.id
+            elif viewer.card_call == call.id:
+                out.append(self.card(None))
+                viewer.card_call = None
+        return out
+
+
+async def live(websocket: WebSocket) -> None:
+    """Signed-in users only, from our own pages only; then snapshot and changes."""
+    hub: Hub = websocket.app.state.hub
+    user = await security.current_user(websocket)
+    if user is None or not security.same_origin(websocket):
+        await websocket.close(code=POLICY_VIOLATION)
+        return
+    await websocket.accept()
+    viewer = Viewer(email=user.email, manager=user.is_manager)
+    hub.viewers.add(viewer)  # before the snapshot: changes meanwhile wait in the outbox
+    try:
+        for message in await hub.snapshot(viewer):
+            await websocket.send_text(message)
+        sender = asyncio.create_task(_send(hub, viewer, websocket))
+        try:
+            while True:  # the page sends nothing we act on; this notices it leaving
+                await websocket.receive_text()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+    finally:
+        hub.viewers.discard(viewer)
+
+
+async def _send(hub: Hub, viewer: Viewer, websocket: WebSocket) -> None:
+    while True:
+        item = await viewer.outbox.get()
+        if viewer.behind:
+            await websocket.close(code=TRY_AGAIN_LATER)
+            return
+        if item is None:
+            for message in await hub.snapshot(viewer):
+                await websocket.send_text(message)
+            continue
+        for message in hub.messages(viewer, item):
+            await websocket.send_text(message)

@@ -1,0 +1,192 @@
+"""Sessions, roles, CSRF and response headers for the pages (webhooks use their own token).
+
+- Sessions are Starlette's signed cookies (HttpOnly, SameSite=Lax), Secure when the request came
+  over https (or as ``SESSION_COOKIE_SECURE`` says), and hold the user's id and CSRF token.
+- Every state-changing request carries the session's CSRF token: htmx sends it in the
+  ``X-CSRF-Token`` header (``hx-headers`` on ``<body>``), plain forms in a hidden field.
+- Roles are checked here, on the server, for each endpoint: hiding a button protects nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from integrations.store import accounts
+from integrations.store.accounts import User
+
+COOKIE = "callbridge_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class Sessions:
+    """Signed-cookie sessions whose key is resolved on first use (it may live in the database)."""
+
+    def __init__(
+        self, app: ASGIApp, *, secret: Callable[[], str], max_age: int, secure: bool | None
+    ) -> None:
+        self.app = app
+        self._secret = secret
+        self._max_age = max_age
+        self._secure = secure
+        self._variants: dict[bool, SessionMiddleware] = {}
+
+    def _variant(self, secure: bool) -> SessionMiddleware:
+        if not self._variants:
+            key = self._secret()
+            for flag in (False, True):
+                self._variants[flag] = SessionMiddleware(
+                    self.app,
+                    secret_key=key,
+                    session_cookie=COOKIE,
+                    max_age=self._max_age,
+                    same_site="lax",
+                    https_only=flag,
+                )
+        return self._variants[secure]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        secure = self._secure
+        if secure is None:
+            secure = scope.get("scheme") in ("https", "wss")
+        await self._variant(secure)(scope, receive, send)
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class SecurityHeaders:
+    """A strict Content-Security-Policy (no inline or third-party script) on every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def csrf_token(conn: HTTPConnection) -> str:
+    """The session's CSRF token, made on first use."""
+    token = conn.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        conn.session["csrf"] = token
+    return token
+
+
+async def check_csrf(request: Request) -> None:
+    """403 unless the request carries the session's CSRF token (header or form field)."""
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        form = await request.form()
+        field = form.get(CSRF_FIELD)
+        sent = field if isinstance(field, str) else None
+    expected = request.session.get("csrf")
+    if not (sent and expected and secrets.compare_digest(sent.encode(), expected.encode())):
+        raise HTTPException(403, "The form has expired or did not come from this site. Reload.")
+
+
+def sign_in(request: Request, user: User) -> None:
+    """Start a fresh session for ``user`` (a new CSRF token too)."""
+    request.session.clear()
+    request.session["uid"] = user.id
+    csrf_token(request)
+
+
+def sign_out(request: Request) -> None:
+    request.session.clear()
+
+
+async def current_user(conn: HTTPConnection) -> User | None:
+    """The signed-in user, or None (a deleted account ends its sessions)."""
+    uid = conn.session.get("uid")
+    if not isinstance(uid, int):
+        return None
+    user = await run_in_threadpool(accounts.get_user, conn.app.state.engine, uid)
+    if user is None:
+        conn.session.clear()
+    return user
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site may be a redirect target after signing in."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/"
+
+
+def _signin_redirect(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    location = f"/signin?next={quote(target, safe='')}"
+    if request.headers.get("HX-Request"):
+        return Response(status_code=401, headers={"HX-Redirect": location})
+    if request.method in SAFE_METHODS:
+        return RedirectResponse(location, status_code=303)
+    raise HTTPException(401, "Sign in first.")
+
+
+def guard(role: str | None = None) -> Callable[[Endpoint], Endpoint]:
+    """Let a request through only when signed in (as ``role`` if given) and, if it changes
+    state, carrying the CSRF token. The user is put in ``request.state.user``."""
+
+    def wrap(endpoint: Endpoint) -> Endpoint:
+        @functools.wraps(endpoint)
+        async def guarded(request: Request) -> Response:
+            user = await current_user(request)
+            if user is None:
+                return _signin_redirect(request)
+            if request.method not in SAFE_METHODS:
+                await check_csrf(request)
+            if role is not None and user.role != role:
+                raise HTTPException(403, f"This needs the {role} role.")
+            request.state.user = user
+            return await endpoint(request)
+
+        return guarded
+
+    return wrap
+
+
+def same_origin(conn: HTTPConnection) -> bool:
+    """The WebSocket handshake comes from our own pages (browsers always send ``Origin``)."""
+    origin = conn.headers.get("origin")
+    host = conn.headers.get("host")
+    if not origin or not host:
+        return False
+    scheme = "https" if conn.url.scheme in ("https", "wss") else "http"
+    return secrets.compare_digest(origin.encode(), f"{scheme}://{host}".encode())

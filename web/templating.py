@@ -1,0 +1,67 @@
+"""Where templates and static files are, and the Jinja2 environment the pages render with.
+
+From a wheel they sit inside the package (``web/templates``, ``web/static``: pyproject
+force-includes them); from a source checkout, at the repository's root.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates
+
+import web
+from web import security
+
+
+def _located(name: str) -> Path:
+    packaged = Path(web.__file__).parent / name
+    if packaged.is_dir():
+        return packaged
+    return Path(web.__file__).parent.parent / name
+
+
+TEMPLATES = _located("templates")
+STATIC = _located("static")
+
+
+def duration(seconds: int | None) -> str:
+    """``4:05``, or ``1:02:03`` past an hour."""
+    minutes, secs = divmod(int(seconds or 0), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def pretty(value: object) -> str:
+    """JSON for people to read; the template escapes it like any other text."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def _context(request: Request) -> dict[str, Any]:
+    return {
+        "user": getattr(request.state, "user", None),
+        "csrf_token": security.csrf_token(request),
+        "csrf_field": security.CSRF_FIELD,
+        "csrf_header": security.CSRF_HEADER,
+    }
+
+
+def make_templates(zone: str) -> Jinja2Templates:
+    """Autoescaping templates (Starlette turns it on) with the app's time zone for dates."""
+    tz = ZoneInfo(zone)
+
+    def when(timestamp: float | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        if timestamp is None:
+            return ""
+        return datetime.fromtimestamp(timestamp, UTC).astimezone(tz).strftime(fmt)
+
+    templates = Jinja2Templates(directory=TEMPLATES, context_processors=[_context])
+    templates.env.filters["when"] = when
+    templates.env.filters["duration"] = duration
+    templates.env.filters["pretty"] = pretty
+    return templates
