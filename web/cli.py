@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import click
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy import Engine
 
 from integrations import logs
 from integrations.errors import NotConfigured
@@ -25,6 +26,18 @@ def _settings() -> Settings:
         first = exc.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "settings"
         raise click.ClickException(f"{name}: {first['msg']}") from None
+
+
+def _production() -> tuple[Settings, Engine]:
+    """Settings with every credential production needs, and a migrated database."""
+    settings = _settings()
+    try:
+        settings.require_credentials()
+    except NotConfigured as exc:
+        raise click.ClickException(str(exc)) from None
+    engine = db.make_engine(settings.database_url)
+    db.migrate(engine)
+    return settings, engine
 
 
 @click.group()
@@ -84,13 +97,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     """Run the app (and, by default, the queue worker) for production."""
     from web.app import create_app
 
-    settings = _settings()
-    try:
-        settings.require_credentials()
-    except NotConfigured as exc:
-        raise click.ClickException(str(exc)) from None
-    engine = db.make_engine(settings.database_url)
-    db.migrate(engine)
+    settings, engine = _production()
     app = create_app(settings, engine=engine, worker=not no_worker)
     uvicorn.run(
         app,
@@ -111,13 +118,7 @@ def worker(concurrency: int | None) -> None:
     """Run a queue worker process (add as many as the load needs)."""
     from integrations.sync.worker import Worker, make_context
 
-    settings = _settings()
-    try:
-        settings.require_credentials()
-    except NotConfigured as exc:
-        raise click.ClickException(str(exc)) from None
-    engine = db.make_engine(settings.database_url)
-    db.migrate(engine)
+    settings, engine = _production()
 
     async def run() -> None:
         running = Worker(make_context(settings, engine), concurrency=concurrency)
@@ -154,13 +155,7 @@ def backfill(since: datetime, until: datetime | None, wait: bool) -> None:
     from integrations.sync import backfill as recovery
     from integrations.sync.worker import Worker, make_context
 
-    settings = _settings()
-    try:
-        settings.require_credentials()
-    except NotConfigured as exc:
-        raise click.ClickException(str(exc)) from None
-    engine = db.make_engine(settings.database_url)
-    db.migrate(engine)
+    settings, engine = _production()
 
     async def run() -> None:
         running = Worker(make_context(settings, engine))
