@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 from integrations.loopback import Running, serve
 from integrations.settings import Settings
 from integrations.store import db
+from integrations.sync.bootstrap import prepare
 
 PG_ADMIN = os.environ.get("CALLBRIDGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 WEBHOOK_TOKEN = "0123456789abcdef0123456789abcdef"
@@ -70,7 +71,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     engine = db.make_engine(database_url)
-    db.migrate(engine)
+    prepare(engine)
     yield engine
     engine.dispose()
 

@@ -17,6 +17,7 @@ from integrations import logs
 from integrations.errors import NotConfigured
 from integrations.settings import Settings
 from integrations.store import db
+from integrations.sync.bootstrap import prepare
 
 
 def _settings() -> Settings:
@@ -36,7 +37,7 @@ def _production() -> tuple[Settings, Engine]:
     except NotConfigured as exc:
         raise click.ClickException(str(exc)) from None
     engine = db.make_engine(settings.database_url)
-    db.migrate(engine)
+    prepare(engine)
     return settings, engine
 
 
@@ -83,7 +84,7 @@ def user_add(email: str, role: str) -> None:
 def migrate() -> None:
     """Apply database migrations."""
     settings = _settings()
-    db.migrate(db.make_engine(settings.database_url))
+    prepare(db.make_engine(settings.database_url))
     click.echo("database is up to date")
 
 

@@ -29,6 +29,7 @@ from integrations.salesforce.emulator import Org, make_tls
 from integrations.salesforce.emulator import create_app as salesforce_app
 from integrations.settings import Settings
 from integrations.store import accounts, db
+from integrations.sync.bootstrap import prepare
 
 AGENTS = [("Maya Patel", "maya@callbridge.demo"), ("Leo Martin", "leo@callbridge.demo")]
 MANAGER = ("Sam Rivera", "sam@callbridge.demo")
@@ -123,7 +124,7 @@ def run(host: str, port: int, data_dir: Path, calls: int, pace: float) -> None:
             salesforce_org_id=org.org_id,
         )
         engine = db.make_engine(settings.database_url)
-        db.migrate(engine)
+        prepare(engine)
         sign_ins = demo_accounts(engine)
         from web.app import create_app
 

@@ -104,6 +104,33 @@ class AircallClient:
             "POST", f"/v1/calls/{call_id}/insight_cards", json={"contents": contents}
         )
 
+    async def queue_dialer_numbers(self, user_id: int, numbers: list[str]) -> None:
+        """Put numbers back in the agent's Power Dialer campaign."""
+        await self._request(
+            "POST",
+            f"/v1/users/{user_id}/dialer_campaign/phone_numbers",
+            json={"phone_numbers": numbers},
+        )
+
+    async def list_tags(self) -> list[dict[str, Any]]:
+        """Every tag of the company (all pages)."""
+        tags: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            result = await self._request("GET", "/v1/tags", params={"page": page, "per_page": 50})
+            tags.extend(result.get("tags", []))
+            if not (result.get("meta") or {}).get("next_page_link"):
+                return tags
+            page += 1
+
+    async def create_tag(self, name: str, color: str) -> dict[str, Any]:
+        return (await self._request("POST", "/v1/tags", json={"name": name, "color": color}))[
+            "tag"
+        ]
+
+    async def tag_call(self, call_id: int, tag_ids: list[int]) -> None:
+        await self._request("POST", f"/v1/calls/{call_id}/tags", json={"tags": tag_ids})
+
     async def search_contacts(self, phone_number: str) -> list[dict[str, Any]]:
         result = await self._request(
             "GET", "/v1/contacts/search", params={"phone_number": phone_number}

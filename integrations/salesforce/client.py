@@ -170,6 +170,10 @@ class SalesforceClient:
     def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
         self._call(lambda sf: getattr(sf, sobject).update(record_id, fields))
 
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """The object's describe (fields, types, picklist values); callers cache it."""
+        return _plain(self._call(lambda sf: getattr(sf, sobject).describe()))
+
     def get(self, sobject: str, record_id: str, fields: list[str] | None = None) -> dict[str, Any]:
         params = {"fields": ",".join(fields)} if fields else None
         return _plain(self._call(lambda sf: getattr(sf, sobject).get(record_id, params=params)))

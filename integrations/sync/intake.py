@@ -75,6 +75,11 @@ def accept(
             and _keep_summary(s, event)
         ):
             _log(s, event.call_id, row.id, priority)
+        # The manager's automations for this trigger (and the disposition rules for a tag).
+        from integrations.sync import automations  # here: automations imports this module
+
+        call_row = s.get(Call, event.call_id) if event.event.startswith("call.") else None
+        automations.enqueue_for_event(s, event, call_row, row.id)
         s.commit()
     return True
 

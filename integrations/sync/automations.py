@@ -1,0 +1,475 @@
+"""Automations: a trigger, optional conditions on the event, and ordered actions.
+
+A definition, as stored (every save is a new version; ``restore`` brings an old one back)::
+
+    {
+      "name": "Log inbound sales calls",
+      "trigger": "E12",                     # see TRIGGERS
+      "enabled": true,
+      "conditions": {"direction": "inbound", "tag": ["Sales"], "duration_min": 10},
+      "actions": [
+        {"action": "salesforce:A19",
+         "query": "SELECT Id, AccountId FROM Contact WHERE Phone = {{contact_phone}} LIMIT 1"},
+        {"action": "salesforce:A08",
+         "fields": {"AccountId": "{{steps.1.first.AccountId}}", "Name": "Call {{call.id}}"}},
+      ]
+    }
+
+Conditions (all must hold; a condition on something the event lacks does not hold): ``tag`` (one
+name or a list: any of them), ``direction``, ``duration_min``/``duration_max`` (seconds),
+``number`` (the Aircall line: its number or id), ``caller`` (the external number),
+``agent_email``, ``answered`` (true: answered, false: missed).
+
+Action inputs are field-mapping sources (``integrations.sync.fieldmap``); ``{{steps.N.x}}`` reads
+the result of step N (numbered from 1): ``id`` of a created record, ``first``/``records`` of a
+query. The actions are in ``integrations.sync.actions``.
+
+An event is matched in the webhook's transaction (``enqueue_for_event``) and each matching
+automation becomes one ``automation`` job, pinned to the version current at that moment; the
+job's steps are the run's record. Automations whose actions only queue Callbridge's own call
+jobs (the call's Task, the insight card) queue those directly, deduplicated with them.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from integrations.aircall.events import WebhookEvent
+from integrations.errors import BadInput
+from integrations.phones import to_e164
+from integrations.settings import Settings
+from integrations.store.automation_models import Automation, AutomationVersion
+from integrations.store.db import is_postgres
+from integrations.store.models import Call, Event, Job
+from integrations.sync import actions, dispositions, fieldmap, queue
+from integrations.sync.calllog import org_zone
+from integrations.sync.context import Context
+from integrations.sync.fieldmap import Scope
+from integrations.sync.matching import agent_user
+
+AUTOMATION = "automation"
+
+TRIGGERS: dict[str, str] = {
+    "E04": "call.answered",
+    "E06": "call.tagged",
+    "E08": "call.commented",
+    "E12": "call.ended",
+    "E13": "contact.created",
+    "call.created": "call.created",
+    "call.ringing_on_agent": "call.ringing_on_agent",
+    "call.hungup": "call.hungup",
+    "call.voicemail_left": "call.voicemail_left",
+    "summary.created": "summary.created",
+    "T01": "Salesforce: new Lead",
+    "T02": "Salesforce: new Contact",
+    "T03": "Salesforce: new record of a chosen object",
+    "T04": "Salesforce: updated record of a chosen object",
+    "T05": "Salesforce: new Outbound Message",
+}
+EVENT_TRIGGER = {name: code for code, name in TRIGGERS.items() if not code.startswith("T")}
+LIVE_TRIGGERS = {"E04", "call.created", "call.ringing_on_agent"}  # before or during the answer
+CONDITIONS = (
+    "tag",
+    "direction",
+    "duration_min",
+    "duration_max",
+    "number",
+    "caller",
+    "agent_email",
+    "answered",
+)
+SYSTEM = "callbridge"
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "E12_log_call": {
+        "name": "Log the call as a Salesforce Task",
+        "trigger": "E12",
+        "actions": [{"action": "salesforce:A09", "call_task": True}],
+    },
+    "E04_insight_card": {
+        "name": "Show the caller's Salesforce record in the Aircall phone",
+        "trigger": "E04",
+        "actions": [{"action": "aircall:A06"}],
+    },
+    "E08_comment_on_task": {
+        "name": "Put the call's comments on its Task",
+        "trigger": "E08",
+        "actions": [{"action": "salesforce:A09", "call_task": True}],
+    },
+    "E13_create_contact": {
+        "name": "Create the Salesforce Contact of a new Aircall contact",
+        "trigger": "E13",
+        "actions": [{"action": "salesforce:match_or_create", "sobject": "Contact"}],
+    },
+}
+
+
+# -- definitions and versions --------------------------------------------------------------------
+
+
+def validate(definition: dict[str, Any]) -> dict[str, Any]:
+    """A normalised copy of ``definition``, or ``BadInput`` saying what is wrong."""
+    if not isinstance(definition, dict):
+        raise BadInput("an automation is an object")
+    name = str(definition.get("name") or "").strip()
+    if not name or len(name) > 120:
+        raise BadInput("an automation needs a name (at most 120 characters)")
+    trigger = definition.get("trigger")
+    if trigger not in TRIGGERS:
+        raise BadInput(f"unknown trigger {trigger!r} (known: {', '.join(TRIGGERS)})")
+    conditions = definition.get("conditions") or {}
+    if not isinstance(conditions, dict):
+        raise BadInput("conditions is an object")
+    unknown = set(conditions) - set(CONDITIONS)
+    if unknown:
+        raise BadInput(f"unknown condition {sorted(unknown)[0]!r} (known: {', '.join(CONDITIONS)})")
+    steps = definition.get("actions")
+    if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
+        raise BadInput("an automation needs at least one action")
+    for number, step in enumerate(steps, start=1):
+        actions.check_step(step, number)
+    return {
+        "name": name,
+        "trigger": trigger,
+        "enabled": bool(definition.get("enabled", True)),
+        "conditions": copy.deepcopy(conditions),
+        "actions": copy.deepcopy(steps),
+    }
+
+
+def save(
+    engine: Engine,
+    definition: dict[str, Any],
+    *,
+    by: str,
+    automation_id: int | None = None,
+    note: str | None = None,
+    builtin: str | None = None,
+) -> Automation:
+    """Store ``definition`` as a new automation, or as the next version of one."""
+    checked = validate(definition)
+    now = time.time()
+    with Session(engine, expire_on_commit=False) as s:
+        if automation_id is None:
+            automation = Automation(builtin=builtin, version=1, **_columns(checked, now))
+            s.add(automation)
+            s.flush()
+        else:
+            query = select(Automation).where(Automation.id == automation_id)
+            if is_postgres(engine):
+                query = query.with_for_update()
+            automation = s.execute(query).scalar_one_or_none()
+            if automation is None:
+                raise BadInput(f"no automation {automation_id}")
+            automation.version += 1
+            for key, value in _columns(checked, now).items():
+                setattr(automation, key, value)
+            s.add(automation)
+        assert automation.id is not None  # noqa: S101  (flushed above)
+        s.add(
+            AutomationVersion(
+                automation_id=automation.id,
+                version=automation.version,
+                definition=checked,
+                saved_by=by,
+                saved_at=now,
+                note=note,
+            )
+        )
+        try:
+            s.commit()
+        except IntegrityError as exc:
+            raise BadInput("the automation changed meanwhile: load it again") from exc
+    return automation
+
+
+def _columns(checked: dict[str, Any], now: float) -> dict[str, Any]:
+    return {
+        "name": checked["name"],
+        "trigger": checked["trigger"],
+        "enabled": checked["enabled"],
+        "updated_at": now,
+    }
+
+
+def definition(engine: Engine, automation_id: int, version: int | None = None) -> dict[str, Any]:
+    """The definition of ``version`` (default: the current one)."""
+    with Session(engine) as s:
+        automation = s.get(Automation, automation_id)
+        if automation is None:
+            raise BadInput(f"no automation {automation_id}")
+        row = s.execute(
+            select(AutomationVersion).where(
+                AutomationVersion.automation_id == automation_id,
+                AutomationVersion.version == (version or automation.version),
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise BadInput(f"automation {automation_id} has no version {version}")
+        return copy.deepcopy(row.definition)
+
+
+def history(engine: Engine, automation_id: int) -> list[AutomationVersion]:
+    """Every saved version, oldest first: who saved what, when."""
+    with Session(engine) as s:
+        return list(
+            s.execute(
+                select(AutomationVersion)
+                .where(AutomationVersion.automation_id == automation_id)
+                .order_by(AutomationVersion.version)
+            ).scalars()
+        )
+
+
+def restore(engine: Engine, automation_id: int, version: int, *, by: str = SYSTEM) -> Automation:
+    """Bring back an earlier version, as a new version (the history keeps everything)."""
+    return save(
+        engine,
+        definition(engine, automation_id, version),
+        by=by,
+        automation_id=automation_id,
+        note=f"restored version {version}",
+    )
+
+
+def set_enabled(engine: Engine, automation_id: int, enabled: bool, *, by: str) -> Automation:
+    current = definition(engine, automation_id)
+    current["enabled"] = enabled
+    note = "enabled" if enabled else "disabled"
+    return save(engine, current, by=by, automation_id=automation_id, note=note)
+
+
+def seed_defaults(engine: Engine) -> None:
+    """Add the automations and disposition rules that ship, once (safe to call at every start)."""
+    with Session(engine) as s:
+        present = set(s.execute(select(Automation.builtin)).scalars())
+    for key, default in DEFAULTS.items():
+        if key not in present:
+            validate(default)  # a broken default is a bug: say so
+            try:
+                save(engine, default, by=SYSTEM, builtin=key, note="shipped default")
+            except BadInput:
+                continue  # another process seeded it at the same moment
+    dispositions.seed_rules(engine)
+
+
+# -- matching an event ----------------------------------------------------------------------------
+
+
+def _names(items: object) -> set[str]:
+    if not isinstance(items, list):
+        return set()
+    return {str(i.get("name")).casefold() for i in items if isinstance(i, dict) and i.get("name")}
+
+
+def unmet(conditions: dict[str, Any], data: dict[str, Any], region: str = "US") -> str | None:
+    """Why the event's data fails the conditions, or None when every condition holds."""
+    for key, wanted in conditions.items():
+        if wanted is None or wanted == "" or wanted == []:
+            continue
+        if key == "tag":
+            names = {str(w).casefold() for w in (wanted if isinstance(wanted, list) else [wanted])}
+            if not names & _names(data.get("tags")):
+                return f"no tag {sorted(names)}"
+        elif key == "direction" and data.get("direction") != wanted:
+            return f"direction is {data.get('direction')!r}"
+        elif key in ("duration_min", "duration_max"):
+            duration = data.get("duration")
+            if not isinstance(duration, int):
+                return "no duration yet"
+            if (key == "duration_min" and duration < wanted) or (
+                key == "duration_max" and duration > wanted
+            ):
+                return f"duration is {duration} s"
+        elif key == "number":
+            line = data.get("number") or {}
+            same_id = str(line.get("id")) == str(wanted)
+            same_number = to_e164(str(wanted), region) == to_e164(line.get("digits"), region)
+            if not (same_id or (same_number and line.get("digits"))):
+                return "another Aircall number"
+        elif key == "caller":
+            caller = to_e164(data.get("raw_digits"), region)
+            if not caller or caller != to_e164(str(wanted), region):
+                return "another caller"
+        elif key == "agent_email":
+            email = ((data.get("user") or {}).get("email") or "").casefold()
+            if email != str(wanted).strip().casefold():
+                return "another agent"
+        elif key == "answered" and bool(data.get("answered_at")) != bool(wanted):
+            return "answered" if data.get("answered_at") else "not answered"
+    return None
+
+
+def enqueue_for_event(
+    s: Session, event: WebhookEvent, call: Call | None, event_row_id: int | None
+) -> None:
+    """Queue the work of every enabled automation (and disposition) this event triggers.
+
+    Runs in the intake's transaction, after the event and the call's snapshot are stored.
+    """
+    code = EVENT_TRIGGER.get(event.event)
+    if code is None:
+        return
+    rows = s.execute(
+        select(Automation, AutomationVersion)
+        .join(
+            AutomationVersion,
+            (AutomationVersion.automation_id == Automation.id)
+            & (AutomationVersion.version == Automation.version),
+        )
+        .where(Automation.trigger == code, Automation.enabled)
+        .order_by(Automation.id)
+    ).all()
+    call_id = event.call_id
+    for automation, version in rows:
+        current = version.definition
+        if unmet(current.get("conditions") or {}, event.data) is not None:
+            continue
+        delegated = [actions.delegated_kind(step) for step in current["actions"]]
+        if call_id is not None and all(delegated):
+            for kind in delegated:
+                queue.enqueue(
+                    s,
+                    kind=str(kind),
+                    key=actions.delegate_key(str(kind), call_id),
+                    call_id=call_id,
+                    event_id=event_row_id,
+                    priority=queue.LIVE if code in LIVE_TRIGGERS else queue.NORMAL,
+                )
+            continue
+        queue.enqueue(
+            s,
+            kind=AUTOMATION,
+            key=f"{AUTOMATION}:{automation.id}:{event_row_id}",
+            call_id=call_id,
+            event_id=event_row_id,
+            payload={"automation": automation.id, "version": automation.version},
+            priority=queue.LIVE if code in LIVE_TRIGGERS else queue.NORMAL,
+        )
+    if call is not None:
+        dispositions.enqueue_for_call(s, event.event, call, event_row_id)
+
+
+# -- running ---------------------------------------------------------------------------------------
+
+
+def _scope(
+    event_name: str,
+    data: dict[str, Any],
+    call: dict[str, Any] | None,
+    ai_summary: str | None,
+    settings: Settings,
+    zone: str,
+) -> Scope:
+    if event_name.startswith("call.") or event_name == "summary.created":
+        snapshot = call or (data if event_name.startswith("call.") else {})
+        contact = snapshot.get("contact") or {}
+    else:
+        snapshot, contact = {}, data
+    return Scope(
+        dialer=fieldmap.dialer_values(
+            snapshot, contact=contact, ai_summary=ai_summary, region=settings.default_region
+        ),
+        call=snapshot,
+        contact=contact,
+        event=data,
+        zone=zone,
+    )
+
+
+def _load_run(engine: Engine, job: Job) -> tuple[dict[str, Any], Event | None, Call | None]:
+    payload = job.payload
+    current = definition(engine, payload["automation"], payload["version"])
+    with Session(engine, expire_on_commit=False) as s:
+        event = s.get(Event, job.event_id) if job.event_id is not None else None
+        call = s.get(Call, job.call_id) if job.call_id is not None else None
+    return current, event, call
+
+
+_NEEDS_RECORDING = ("recording_url", "voicemail_url", "call.recording", "call.voicemail")
+
+
+def _reads(steps: list[dict[str, Any]], names: tuple[str, ...]) -> bool:
+    text = repr(steps)
+    return any(name in text for name in names)
+
+
+async def run_automation(ctx: Context, job: Job) -> dict[str, Any]:
+    """Job: run one automation for one event, step by step (a retry skips the done steps)."""
+    current, event, call = await ctx.db(_load_run, ctx.engine, job)
+    name = event.name if event is not None else ""
+    data = (event.payload.get("data") if event is not None else None) or {}
+    snapshot = dict(call.snapshot) if call is not None else None
+    steps = current["actions"]
+    if (
+        snapshot is not None
+        and call is not None
+        and call.ended
+        and _reads(steps, _NEEDS_RECORDING)
+        and not (snapshot.get("recording") or snapshot.get("voicemail"))
+    ):
+        snapshot = await ctx.aircall.get_call(call.id)  # the link may not have come yet
+    zone = await ctx.sf(org_zone, ctx)
+    scope = _scope(name, data, snapshot, call.ai_summary if call else None, ctx.settings, zone)
+    email = ((snapshot or {}).get("user") or {}).get("email")
+    if email and _reads(steps, ("salesforce:A0", "create", "match_or_create", "OwnerId")):
+        settings = ctx.settings
+        scope.dialer[fieldmap.AGENT_OWNER] = await ctx.sf(
+            lambda: agent_user(
+                ctx.engine, ctx.salesforce, email, max_age=settings.caller_cache_seconds
+            )
+        )
+    env = actions.Env(ctx.engine, ctx.settings, job.call_id)
+    run = f"run:{job.payload['automation']}:{job.event_id}"
+    results = await actions.run_steps(ctx, job, run, steps, scope, env)
+    return {
+        "automation": job.payload["automation"],
+        "version": job.payload["version"],
+        "steps": results,
+    }
+
+
+def dry_run(
+    automation: Automation | dict[str, Any],
+    event: WebhookEvent | dict[str, Any],
+    *,
+    engine: Engine,
+    settings: Settings | None = None,
+) -> list[actions.StepPreview]:
+    """What each action would send for ``event``, without sending anything.
+
+    Results of earlier steps show as ``<steps.N...>``; the agent's Salesforce User as a
+    placeholder. When the event fails the conditions, one preview (step 0) says why.
+    """
+    settings = settings or Settings(_env_file=None)  # type: ignore[call-arg]
+    if isinstance(automation, Automation):
+        assert automation.id is not None  # noqa: S101  (a stored automation)
+        current = definition(engine, automation.id)
+    else:
+        current = validate(automation)
+    if isinstance(event, WebhookEvent):
+        name, data = event.event, event.data
+    else:
+        name, data = str(event.get("event")), dict(event.get("data") or {})
+    reason = unmet(current.get("conditions") or {}, data, settings.default_region)
+    if reason is not None:
+        return [actions.StepPreview(0, "conditions", "", "skipped", current["conditions"], reason)]
+    zone = settings.salesforce_time_zone or "UTC"
+    call = data if name.startswith("call.") else None
+    scope = _scope(name, data, call, None, settings, zone)
+    scope.dialer[fieldmap.AGENT_OWNER] = "<the agent's Salesforce User>"
+    env = actions.Env(engine, settings, data.get("id") if call else data.get("call_id"))
+    return actions.preview(current["actions"], scope, env)
+
+
+HANDLERS = {
+    AUTOMATION: run_automation,
+    dispositions.DISPOSITION: dispositions.apply_disposition,
+    actions.DIALER_REQUEUE: actions.dialer_requeue,
+}

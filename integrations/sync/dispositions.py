@@ -1,0 +1,456 @@
+"""Disposition rules: the tag an agent sets on a call says how it went, and Salesforce follows.
+
+- Interested: the open opportunity's stage, or the lead's status (target: Qualified).
+- Booked / Meeting Set: an Event (next business day, 10:00 org time, 30 min) and the stage
+  (Meeting Scheduled).
+- Not Interested: the lead's status (Disqualified).
+- No Answer: a follow-up Task, and the number back in the agent's Power Dialer after an hour
+  (Attempted).
+- Voicemail Left: the lead's status (Attempted).
+- Callback Requested: a Task "Schedule Callback" due on the date written in a comment
+  (``2026-03-12``), else the next business day (Callback Scheduled).
+- Wrong Number: a line in the record's Description, and ``flag_field`` set true when the rule
+  names one, e.g. a custom checkbox ``Phone_Invalid__c`` (Invalid).
+- DNC Requested: ``DoNotCall`` and ``HasOptedOutOfEmail``; the number is suppressed: no re-queue,
+  and ``actions.is_suppressed`` for every outbound action (Opted Out).
+- Busy: the number back in the agent's Power Dialer after 15 minutes.
+
+Which tags mean which disposition, the target values and the options (``delay_seconds``,
+``due_days``, ``event_hour``, ``event_minutes``, ``flag_field``) are rows a manager edits
+(``set_rule``). A fresh org has none of the target names in its Lead Status or Stage picklists:
+``check_targets`` lists what to map. A Contact's status is written only when
+``DISPOSITION_CONTACT_STATUS_FIELD`` names a Contact field.
+
+The person is the call's Task's ``WhoId`` when the call is logged, else the caller's match. Each
+step is done once per call and disposition, and dates derive from the call's start, so a tag
+that arrives before or after ``call.ended`` (or both) gives the same end state.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+
+from integrations.errors import BadInput
+from integrations.salesforce.client import SalesforceClient
+from integrations.settings import Settings
+from integrations.store.automation_models import DispositionRule
+from integrations.store.db import insert_ignore
+from integrations.store.models import Call, Job, SyncLink
+from integrations.sync import actions, fieldmap, queue
+from integrations.sync.calllog import ACTION as TASK_ACTION
+from integrations.sync.calllog import org_zone
+from integrations.sync.context import Context
+from integrations.sync.fieldmap import Scope
+from integrations.sync.matching import Policy, agent_user, caller_decision
+
+DISPOSITION = "disposition"
+_EVENTS = {"call.tagged", "call.ended"}
+_DATE = re.compile(r"\b(20\d\d-[01]\d-[0-3]\d)\b")
+
+DEFAULT_RULES: tuple[dict[str, Any], ...] = (
+    {
+        "key": "interested",
+        "name": "Interested",
+        "tags": ["Interested"],
+        "lead_status": "Qualified",
+        "opportunity_stage": "Qualified",
+    },
+    {
+        "key": "booked",
+        "name": "Booked / Meeting Set",
+        "tags": ["Booked", "Meeting Set"],
+        "lead_status": "Meeting Scheduled",
+        "opportunity_stage": "Meeting Scheduled",
+        "options": {"event_days": 1, "event_hour": 10, "event_minutes": 30},
+    },
+    {
+        "key": "not_interested",
+        "name": "Not Interested",
+        "tags": ["Not Interested"],
+        "lead_status": "Disqualified",
+    },
+    {
+        "key": "no_answer",
+        "name": "No Answer",
+        "tags": ["No Answer"],
+        "lead_status": "Attempted",
+        "options": {"delay_seconds": 3600, "due_days": 1},
+    },
+    {
+        "key": "voicemail_left",
+        "name": "Voicemail Left",
+        "tags": ["Voicemail Left"],
+        "lead_status": "Attempted",
+    },
+    {
+        "key": "callback",
+        "name": "Callback Requested",
+        "tags": ["Callback Requested"],
+        "lead_status": "Callback Scheduled",
+        "options": {"due_days": 1},
+    },
+    {
+        "key": "wrong_number",
+        "name": "Wrong Number",
+        "tags": ["Wrong Number"],
+        "lead_status": "Invalid",
+        "options": {"flag_field": None},
+    },
+    {
+        "key": "dnc",
+        "name": "DNC Requested",
+        "tags": ["DNC Requested", "DNC"],
+        "lead_status": "Opted Out",
+    },
+    {
+        "key": "busy",
+        "name": "Busy",
+        "tags": ["Busy"],
+        "options": {"delay_seconds": 900},
+    },
+)
+# The Contact's Account's most recently changed open opportunity (N: the step that read it).
+OPEN_OPPORTUNITY = (
+    "SELECT Id, StageName FROM Opportunity WHERE AccountId = {{steps.N.first.AccountId}} "
+    "AND AccountId != null AND IsClosed = false ORDER BY LastModifiedDate DESC LIMIT 1"
+)
+EDITABLE = ("name", "tags", "lead_status", "contact_status", "opportunity_stage", "options")
+
+
+# -- rules ----------------------------------------------------------------------------------------
+
+
+def seed_rules(engine: Engine) -> None:
+    """Add the shipped rules that are missing; edited rules are left as they are."""
+    now = time.time()
+    with Session(engine) as s:
+        for rule in DEFAULT_RULES:
+            s.execute(
+                insert_ignore(
+                    engine,
+                    DispositionRule.__table__,
+                    {
+                        "key": rule["key"],
+                        "name": rule["name"],
+                        "tags": rule["tags"],
+                        "lead_status": rule.get("lead_status"),
+                        "contact_status": rule.get("lead_status"),
+                        "opportunity_stage": rule.get("opportunity_stage"),
+                        "options": rule.get("options", {}),
+                        "enabled": True,
+                        "updated_by": "callbridge",
+                        "updated_at": now,
+                    },
+                )
+            )
+        s.commit()
+
+
+def rules(engine: Engine) -> list[DispositionRule]:
+    with Session(engine) as s:
+        return list(s.execute(select(DispositionRule).order_by(DispositionRule.key)).scalars())
+
+
+def set_rule(engine: Engine, key: str, *, by: str, **changes: Any) -> DispositionRule:
+    """Change a rule: its tags, target values, options, or ``enabled``."""
+    unknown = set(changes) - {*EDITABLE, "enabled"}
+    if unknown:
+        raise BadInput(f"unknown rule setting {sorted(unknown)[0]!r}")
+    if "tags" in changes and not (
+        isinstance(changes["tags"], list) and all(isinstance(t, str) for t in changes["tags"])
+    ):
+        raise BadInput("tags is a list of tag names")
+    with Session(engine, expire_on_commit=False) as s:
+        rule = s.get(DispositionRule, key)
+        if rule is None:
+            raise BadInput(f"no disposition {key!r}")
+        for name, value in changes.items():
+            if name == "options":
+                value = {**rule.options, **value}
+            setattr(rule, name, value)
+        rule.updated_by, rule.updated_at = by, time.time()
+        s.add(rule)
+        s.commit()
+    return rule
+
+
+def matching(tags: list[str], all_rules: list[DispositionRule]) -> list[DispositionRule]:
+    """The enabled rules whose tags the call has (tag names compare without case)."""
+    names = {t.casefold() for t in tags}
+    return [r for r in all_rules if r.enabled and names & {t.casefold() for t in r.tags}]
+
+
+def _tag_names(snapshot: dict[str, Any]) -> list[str]:
+    return [
+        str(t["name"]) for t in snapshot.get("tags") or [] if isinstance(t, dict) and t.get("name")
+    ]
+
+
+class TargetProblem(str):
+    """A target value the org does not have, said so the manager knows what to map."""
+
+
+def check_targets(sf: SalesforceClient, engine: Engine, settings: Settings) -> list[TargetProblem]:
+    """Every rule target missing from the org's picklists (an empty list: all set)."""
+    checks = [("Lead", "Status", "lead_status"), ("Opportunity", "StageName", "opportunity_stage")]
+    if settings.disposition_contact_status_field:
+        checks.append(("Contact", settings.disposition_contact_status_field, "contact_status"))
+    problems = []
+    for sobject, field_name, attribute in checks:
+        fields = fieldmap.fields_by_name(fieldmap.describe(sf, sobject))
+        spec = fields.get(field_name.lower())
+        if spec is None:
+            problems.append(TargetProblem(f"{sobject} has no field {field_name}"))
+            continue
+        allowed = fieldmap.picklist_values(spec) if spec.get("type") == "picklist" else None
+        for rule in rules(engine):
+            value = getattr(rule, attribute)
+            if rule.enabled and value and allowed is not None and value not in allowed:
+                problems.append(
+                    TargetProblem(
+                        f"{rule.name}: {sobject} {spec.get('label') or field_name} has no value "
+                        f"{value!r}; map it to one of: {', '.join(allowed)}"
+                    )
+                )
+    return problems
+
+
+# -- queueing --------------------------------------------------------------------------------------
+
+
+def enqueue_for_call(s: Session, event_name: str, call: Call, event_row_id: int | None) -> None:
+    """In the webhook's transaction: a tagged or ended call with a disposition tag gets a job."""
+    if event_name not in _EVENTS or not _tag_names(call.snapshot):
+        return
+    all_rules = list(s.execute(select(DispositionRule)).scalars())
+    if matching(_tag_names(call.snapshot), all_rules):
+        queue.enqueue(
+            s,
+            kind=DISPOSITION,
+            key=f"{DISPOSITION}:{call.id}",
+            call_id=call.id,
+            event_id=event_row_id,
+        )
+
+
+# -- applying --------------------------------------------------------------------------------------
+
+
+def _load(engine: Engine, call_id: int) -> tuple[Call, str | None, list[DispositionRule]]:
+    with Session(engine, expire_on_commit=False) as s:
+        call = s.get(Call, call_id)
+        if call is None:
+            raise LookupError(f"call {call_id} not stored")
+        link = s.execute(
+            select(SyncLink).where(SyncLink.call_id == call_id, SyncLink.action == TASK_ACTION)
+        ).scalar_one_or_none()
+        who = (link.written or {}).get("WhoId") if link is not None else None
+        return call, who, list(s.execute(select(DispositionRule)).scalars())
+
+
+def _day(base: datetime, zone: str, days: int) -> datetime:
+    local = base.astimezone(ZoneInfo(zone))
+    return actions.next_business_day(local, days)
+
+
+def _facts(rule: DispositionRule, call: Call, person: str | None, zone: str) -> dict[str, Any]:
+    """The values a rule's steps read (``event.*``), all derived from the stored call."""
+    snapshot = call.snapshot
+    started = snapshot.get("started_at")
+    base = datetime.fromtimestamp(started, UTC) if isinstance(started, int) else actions.utc_now()
+    options = rule.options or {}
+    comments = " ".join(str(c.get("content") or "") for c in snapshot.get("comments") or [])
+    requested = _DATE.search(comments)
+    callback = requested[1] if requested else _day(base, zone, int(options.get("due_days", 1)))
+    meeting = _day(base, zone, int(options.get("event_days", 1))).replace(
+        hour=int(options.get("event_hour", 10)), minute=0, second=0, microsecond=0
+    )
+    return {
+        "person": person,
+        "lead_status": rule.lead_status,
+        "contact_status": rule.contact_status,
+        "stage": rule.opportunity_stage,
+        "due_date": callback if isinstance(callback, str) else callback.date().isoformat(),
+        "meeting_start": meeting.astimezone(UTC).isoformat(),
+    }
+
+
+def steps_for(
+    rule: DispositionRule, person: str | None, settings: Settings
+) -> list[dict[str, Any]]:
+    """The actions a disposition takes, as automation steps (numbered from 1)."""
+    options = rule.options or {}
+    key = rule.key
+    steps: list[dict[str, Any]] = []
+    is_lead = bool(person and person.startswith("00Q"))
+    is_contact = bool(person and person.startswith("003"))
+    if is_lead and rule.lead_status:
+        steps.append(
+            {
+                "name": "status",
+                "action": "salesforce:update_status",
+                "record": "event.person",
+                "value": "event.lead_status",
+            }
+        )
+    opportunity = None
+    if is_contact and rule.opportunity_stage:
+        account = len(steps) + 1
+        steps.append(
+            {
+                "name": "account",
+                "action": "salesforce:A19",
+                "query": "SELECT Id, AccountId FROM Contact WHERE Id = {{event.person}}",
+            }
+        )
+        steps.append(
+            {
+                "name": "opportunity",
+                "action": "salesforce:A19",
+                "query": OPEN_OPPORTUNITY.replace("steps.N.", f"steps.{account}."),
+            }
+        )
+        opportunity = f"steps.{account + 1}.first.Id"
+        steps.append(
+            {
+                "name": "stage",
+                "action": "salesforce:update_stage",
+                "opportunity": opportunity,
+                "stage": "event.stage",
+            }
+        )
+    if is_contact and settings.disposition_contact_status_field and rule.contact_status:
+        steps.append(
+            {
+                "name": "status",
+                "action": "salesforce:update_status",
+                "record": "event.person",
+                "value": "event.contact_status",
+            }
+        )
+    if key == "booked":
+        steps.append(
+            {
+                "name": "event",
+                "action": "salesforce:create_event",
+                "start": "event.meeting_start",
+                "duration_minutes": int(options.get("event_minutes", 30)),
+                "who": "event.person",
+                **({"what": opportunity} if opportunity else {}),
+                "fields": {
+                    "Subject": "=Meeting (booked on a call)",
+                    "Description": "Booked on Aircall call {{call.id}} by {{agent_name}}",
+                },
+            }
+        )
+    if key in ("no_answer", "callback"):
+        subject = "Schedule Callback" if key == "callback" else "Follow up: no answer"
+        steps.append(
+            {
+                "name": "task",
+                "action": "salesforce:A09",
+                "use_mapping": False,
+                "fields": {
+                    "Subject": f"={subject}",
+                    "Status": "=Not Started",
+                    "ActivityDate": "event.due_date",
+                    "WhoId": "event.person",
+                    "OwnerId": fieldmap.AGENT_OWNER,
+                    "Description": "{{disposition}} on Aircall call {{call.id}} "
+                    "({{contact_phone}}) {{call.direct_link}}",
+                },
+            }
+        )
+    if key == "wrong_number":
+        steps.append(
+            {
+                "name": "flag",
+                "action": "salesforce:flag_phone",
+                "record": "event.person",
+                "note": "Wrong number: {{contact_phone}} (Aircall call {{call.id}}, "
+                "{{timestamp|date}})",
+                **({"field": options["flag_field"]} if options.get("flag_field") else {}),
+            }
+        )
+    if key == "dnc":
+        steps.append({"name": "dnc", "action": "salesforce:do_not_call", "record": "event.person"})
+    if key in ("no_answer", "busy"):
+        steps.append(
+            {
+                "name": "requeue",
+                "action": "aircall:dialer_requeue",
+                "delay_seconds": float(options.get("delay_seconds", 0)),
+            }
+        )
+    return steps
+
+
+async def _person(ctx: Context, call: Call, who: str | None) -> str | None:
+    """The Contact or Lead the disposition is about: the call's Task's, else the caller's."""
+    if who and who[:3] in actions.PERSON_PREFIXES:
+        return who
+    if not call.e164:
+        return None
+    settings = ctx.settings
+    decision = await ctx.sf(
+        lambda: caller_decision(
+            ctx.engine,
+            ctx.salesforce,
+            call.e164,
+            region=settings.default_region,
+            max_age=settings.caller_cache_seconds,
+            policy=Policy.from_settings(settings),
+        )
+    )
+    match = decision.match
+    return match.id if match is not None and match.sobject in ("Contact", "Lead") else None
+
+
+async def apply_disposition(ctx: Context, job: Job) -> dict[str, Any]:
+    """Job: apply the call's disposition tags to Salesforce (and the Power Dialer)."""
+    assert job.call_id is not None  # noqa: S101  (disposition jobs always carry one)
+    call, who, all_rules = await ctx.db(_load, ctx.engine, job.call_id)
+    chosen = matching(_tag_names(call.snapshot), all_rules)
+    if not chosen:
+        return {"skipped": "no disposition tag"}
+    person = await _person(ctx, call, who)
+    zone = await ctx.sf(org_zone, ctx)
+    owner = None
+    email = (call.snapshot.get("user") or {}).get("email")
+    if email:
+        settings = ctx.settings
+        owner = await ctx.sf(
+            lambda: agent_user(
+                ctx.engine, ctx.salesforce, email, max_age=settings.caller_cache_seconds
+            )
+        )
+    env = actions.Env(ctx.engine, ctx.settings, call.id)
+    done: dict[str, Any] = {}
+    for rule in chosen:
+        scope = Scope(
+            dialer={
+                **fieldmap.dialer_values(
+                    call.snapshot,
+                    ai_summary=call.ai_summary,
+                    disposition=rule.name,
+                    region=ctx.settings.default_region,
+                ),
+                fieldmap.AGENT_OWNER: owner,
+            },
+            call=call.snapshot,
+            contact=call.snapshot.get("contact") or {},
+            event=_facts(rule, call, person, zone),
+            zone=zone,
+        )
+        steps = steps_for(rule, person, ctx.settings)
+        done[rule.key] = await actions.run_steps(
+            ctx, job, f"{DISPOSITION}:{call.id}:{rule.key}", steps, scope, env, label=rule.key
+        )
+    return {"dispositions": done, "person": person}
