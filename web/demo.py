@@ -7,6 +7,7 @@ Salesforce emulator. Everything runs on loopback; production code paths are used
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 import threading
@@ -27,8 +28,10 @@ from integrations.loopback import serve
 from integrations.phones import to_e164
 from integrations.salesforce.emulator import Org, make_tls
 from integrations.salesforce.emulator import create_app as salesforce_app
+from integrations.salesforce.emulator.outbound import OutboundSender
 from integrations.settings import Settings
 from integrations.store import accounts, db
+from integrations.sync import dispositions
 from integrations.sync.bootstrap import prepare
 
 AGENTS = [("Maya Patel", "maya@callbridge.demo"), ("Leo Martin", "leo@callbridge.demo")]
@@ -88,6 +91,47 @@ def demo_accounts(engine: Engine) -> list[tuple[str, str, str]]:
     return [(role, email, DEMO_PASSWORD) for role, email in wanted]
 
 
+# A fresh org has none of the brief's status names: point each disposition at a value it has.
+FRESH_ORG_TARGETS = {
+    "interested": ("Working - Contacted", "Qualification"),
+    "booked": ("Working - Contacted", "Needs Analysis"),
+    "not_interested": ("Closed - Not Converted", None),
+    "no_answer": ("Working - Contacted", None),
+    "voicemail_left": ("Working - Contacted", None),
+    "callback": ("Working - Contacted", None),
+    "wrong_number": ("Closed - Not Converted", None),
+    "dnc": ("Closed - Not Converted", None),
+}
+
+
+def fresh_org_dispositions(engine: Engine) -> None:
+    for key, (lead_status, stage) in FRESH_ORG_TARGETS.items():
+        changes: dict[str, object] = {"lead_status": lead_status}
+        if stage:
+            changes["opportunity_stage"] = stage
+        dispositions.set_rule(engine, key, by="demo", **changes)
+
+
+def crm_activity(org: Org, company: Company, outbound_url: str) -> None:
+    """What the people around the phones do: new Leads in Salesforce (T01), a contact saved in
+    the Aircall phone (E13), and an Outbound Message from a Salesforce flow (T05)."""
+    sender = OutboundSender(org, outbound_url, base_delay=2.0, max_attempts=5)
+    for n in itertools.count(1):
+        time.sleep(15)
+        digits = f"+1312555{n % 10000:04d}"
+        org.insert(
+            "Lead",
+            {"FirstName": "Web", "LastName": f"Lead {n}", "Company": "Inbound Co", "Phone": digits},
+        )
+        time.sleep(10)
+        company.add_contact("Saved", f"In Aircall {n}", [f"+1773555{n % 10000:04d}"])
+        time.sleep(10)
+        contact = org.insert(
+            "Contact", {"LastName": f"Flow {n}", "Phone": f"+1415666{n % 10000:04d}"}
+        )
+        sender.notify("Contact", contact)
+
+
 def seed_aircall(company: Company) -> tuple[list[int], int]:
     agents = [company.add_user(name, email)["id"] for name, email in AGENTS]
     number = company.add_number("Sales line", "+1 415 555 0199", country="US")
@@ -122,10 +166,12 @@ def run(host: str, port: int, data_dir: Path, calls: int, pace: float) -> None:
             salesforce_client_id=org.client_id,
             salesforce_client_secret=SecretStr(org.client_secret),
             salesforce_org_id=org.org_id,
+            salesforce_poll_seconds=5,  # T01/T02 show up within seconds in the demo
         )
         engine = db.make_engine(settings.database_url)
         prepare(engine)
         sign_ins = demo_accounts(engine)
+        fresh_org_dispositions(engine)
         from web.app import create_app
 
         app = stack.enter_context(serve(create_app(settings, engine=engine), host=host, port=port))
@@ -157,6 +203,11 @@ def run(host: str, port: int, data_dir: Path, calls: int, pace: float) -> None:
             daemon=True,
         )
         traffic.start()
+        threading.Thread(
+            target=crm_activity,
+            args=(org, company, f"{app.url}/webhooks/salesforce/outbound-message"),
+            daemon=True,
+        ).start()
         try:
             while True:
                 time.sleep(1)
