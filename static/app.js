@@ -26,6 +26,14 @@
     if (empty && rows.length) { empty.remove(); }
   });
 
+  // A pushed context card keeps its caller panel as it is (hx-preserve, so a note being typed
+  // survives); the panel then asks the server for its fresh self.
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    if (event.target && event.target.id === "context-card") {
+      window.htmx.trigger(document.body, "caller-changed");
+    }
+  });
+
   function palette(n) {
     var colours = ["#2f6fdf", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"];
     var out = [];

@@ -21,6 +21,8 @@ from integrations.sync.live import Broadcaster
 from integrations.sync.worker import Worker, make_context
 from web import errors, security
 from web.routes import auth, dashboard, live, outbound, review, webhooks
+from web.routes import automations as builder
+from web.routes import settings as admin
 from web.templating import STATIC, make_templates
 
 
@@ -60,6 +62,9 @@ def create_app(
             await broadcaster.stop()
             if running is not None:
                 await running.stop()
+            admin_client = getattr(app.state, "admin_salesforce", None)
+            if admin_client is not None:
+                admin_client.close()
 
     def session_key() -> str:
         return accounts.session_secret(engine, settings.session_secret.get_secret_value())
@@ -80,7 +85,31 @@ def create_app(
             Route("/review/batches/{batch_id:int}", review.batch_page),
             Route("/calls/{call_id:int}", review.call_page),
             Route("/calls/{call_id:int}/resync", review.resync_call, methods=["POST"]),
+            Route("/calls/{call_id:int}/caller", dashboard.caller_panel),
+            Route("/calls/{call_id:int}/actions", dashboard.call_actions),
+            Route("/calls/{call_id:int}/disposition", dashboard.set_disposition, methods=["POST"]),
+            Route("/calls/{call_id:int}/lead", dashboard.create_lead, methods=["POST"]),
+            Route("/calls/{call_id:int}/pick", dashboard.pick_record, methods=["POST"]),
             Route("/charts", review.charts_page),
+            Route("/automations", builder.automations_page),
+            Route("/automations/new", builder.new_page, methods=["GET"]),
+            Route("/automations/new", builder.create, methods=["POST"]),
+            Route("/automations/preview", builder.preview, methods=["POST"]),
+            Route("/automations/{automation_id:int}", builder.edit_page, methods=["GET"]),
+            Route("/automations/{automation_id:int}", builder.update, methods=["POST"]),
+            Route(
+                "/automations/{automation_id:int}/enabled", builder.set_enabled, methods=["POST"]
+            ),
+            Route("/automations/{automation_id:int}/restore", builder.restore, methods=["POST"]),
+            Route("/automations/mappings", builder.mappings_page),
+            Route("/automations/mappings/{sobject}", builder.mapping_page, methods=["GET"]),
+            Route("/automations/mappings/{sobject}", builder.save_mapping, methods=["POST"]),
+            Route("/automations/dispositions", builder.dispositions_page),
+            Route("/automations/dispositions/{key}", builder.save_disposition, methods=["POST"]),
+            Route("/settings/agents", admin.agents_page, methods=["GET"]),
+            Route("/settings/agents", admin.map_agent, methods=["POST"]),
+            Route("/settings/backfill", admin.start_backfill, methods=["POST"]),
+            Route("/untagged", admin.untagged_page),
             WebSocketRoute("/live", live.live),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],

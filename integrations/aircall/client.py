@@ -124,9 +124,7 @@ class AircallClient:
             page += 1
 
     async def create_tag(self, name: str, color: str) -> dict[str, Any]:
-        return (await self._request("POST", "/v1/tags", json={"name": name, "color": color}))[
-            "tag"
-        ]
+        return (await self._request("POST", "/v1/tags", json={"name": name, "color": color}))["tag"]
 
     async def tag_call(self, call_id: int, tag_ids: list[int]) -> None:
         await self._request("POST", f"/v1/calls/{call_id}/tags", json={"tags": tag_ids})

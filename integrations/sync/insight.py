@@ -10,13 +10,19 @@ from integrations.errors import RemoteRejected
 from integrations.phones import display
 from integrations.store.models import Call, Job
 from integrations.sync.context import Context
-from integrations.sync.matching import Policy, caller_matches, decide
+from integrations.sync.context_card import caller_context, card_lines
+from integrations.sync.matching import Match, Policy, caller_matches, decide
 
 
 def card_contents(
-    e164: str | None, matches: list[dict[str, Any]], policy: Policy, record_url: str
+    e164: str | None,
+    matches: list[dict[str, Any]],
+    policy: Policy,
+    record_url: str,
+    context: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The card: the chosen record with a link, or a plain "unknown caller"."""
+    """The card: the chosen record with a link and its context (the dashboard's lines), or a
+    plain "unknown caller"."""
     number = display(e164) if e164 else "Hidden number"
     chosen = decide(matches, policy).match
     if chosen is None:
@@ -33,11 +39,35 @@ def card_contents(
         {"type": "shortText", "label": "Record", "text": chosen.sobject},
         {"type": "shortText", "label": "Number", "text": number},
     ]
+    if context and context.get("id") == chosen.id:
+        contents += [
+            {"type": "shortText", "label": label, "text": text}
+            for label, text in card_lines(context)
+        ]
     if len(matches) > 1:
         contents.append(
             {"type": "shortText", "label": "Also matching", "text": f"{len(matches) - 1} more"}
         )
     return contents
+
+
+async def caller_context_for_card(
+    ctx: Context, job: Job, e164: str, chosen: Match
+) -> dict[str, Any] | None:
+    """The record's context (cached per number); a refusal leaves it off the card."""
+    try:
+        return await ctx.sf(
+            lambda: caller_context(
+                ctx.engine,
+                ctx.salesforce,
+                e164,
+                chosen,
+                max_age=ctx.settings.caller_cache_seconds,
+            )
+        )
+    except RemoteRejected as exc:
+        await ctx.record(job, "salesforce", "read caller context", chosen.id, exc.body, ok=False)
+        return None
 
 
 def _load(ctx: Context, call_id: int) -> tuple[str, str | None]:
@@ -67,7 +97,13 @@ async def insight_card(ctx: Context, job: Job) -> dict[str, Any]:
                 policy=policy,
             )
         )
-    contents = card_contents(e164, matches, policy, ctx.salesforce.record_url("").rstrip("/"))
+    context = None
+    chosen = decide(matches, policy).match
+    if e164 and chosen is not None:
+        context = await caller_context_for_card(ctx, job, e164, chosen)
+    contents = card_contents(
+        e164, matches, policy, ctx.salesforce.record_url("").rstrip("/"), context
+    )
     try:
         await ctx.aircall.insight_card(job.call_id, contents)
     except RemoteRejected as exc:

@@ -21,7 +21,15 @@ from integrations.salesforce.client import Meter, SalesforceClient, current_mete
 from integrations.settings import Settings
 from integrations.store.db import upsert
 from integrations.store.models import ApiUsage, Call, Job
-from integrations.sync import automations, budget, polling, queue, retry
+from integrations.sync import (
+    agent_actions,
+    automations,
+    backfill_job,
+    budget,
+    polling,
+    queue,
+    retry,
+)
 from integrations.sync.backfill import suggest_window
 from integrations.sync.calllog import log_call
 from integrations.sync.contacts import aircall_contact
@@ -35,7 +43,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Context, Job], Awaitable[dict[str, Any]]]
 HANDLERS: dict[str, Handler] = {LOG_CALL: log_call, INSIGHT_CARD: insight_card}
 HANDLERS[AIRCALL_CONTACT] = aircall_contact  # T01/T02/T05 -> A01
+HANDLERS.update(agent_actions.HANDLERS)  # the agent's disposition, Create Lead, pick
 HANDLERS.update(automations.HANDLERS)  # automation runs, disposition rules, dialer re-queues
+HANDLERS.update(backfill_job.HANDLERS)  # the manager's backfill button
 IDLE_POLL = 0.05  # seconds between claims when the queue is empty
 ERROR_PAUSE = 1.0  # seconds to wait after the store failed us
 

@@ -1,12 +1,20 @@
-"""``/``: the live calls of the signed-in agent (a manager sees the whole team)."""
+"""``/``: the live calls of the signed-in agent (a manager sees the whole team), and what the
+agent does from there: set a disposition and a note, create a Lead, pick among matches.
+
+Each action is checked here: an agent acts on their own calls only, a manager on all.
+"""
 
 from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
-from integrations.sync import review
+from integrations.store.models import Call
+from integrations.sync import agent_actions, context_card, review
+from integrations.sync import untagged as untagged_calls
+from integrations.sync.matching import Policy
 from web import security
 from web.routes.live import SNAPSHOT_SIZE
 
@@ -22,6 +30,115 @@ async def dashboard(request: Request) -> Response:
         limit=SNAPSHOT_SIZE,
     )
     own = [call for call in calls if call.active and call.agent_email == user.email]
-    return request.app.state.templates.TemplateResponse(
-        request, "pages/dashboard.html", {"calls": calls, "active": own[0] if own else None}
+    untagged = await run_in_threadpool(
+        untagged_calls.untagged_for_agent, request.app.state.engine, user.email, 5
     )
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "pages/dashboard.html",
+        {"calls": calls, "active": own[0] if own else None, "untagged": untagged},
+    )
+
+
+async def _own_call(request: Request) -> Call:
+    """The call of the path, if this user may act on it: managers all, agents their own."""
+    call = await run_in_threadpool(
+        review.find_call, request.app.state.engine, request.path_params["call_id"]
+    )
+    if call is None:
+        raise HTTPException(404, "No such call.")
+    user = request.state.user
+    if not user.is_manager and call.agent_email != user.email:
+        raise HTTPException(403, "This call is another agent's.")
+    return call
+
+
+def _render(request: Request, name: str, context: dict, status: int = 200) -> Response:
+    return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
+
+
+async def _caller(request: Request, call: Call, status: int = 200) -> Response:
+    settings = request.app.state.settings
+    panel = await run_in_threadpool(
+        context_card.panel, request.app.state.engine, call.id, Policy.from_settings(settings)
+    )
+    return _render(
+        request,
+        "partials/caller_panel.html",
+        {"panel": panel, "record_base": settings.record_base_url},
+        status,
+    )
+
+
+async def _actions(request: Request, call: Call, sent: str = "", status: int = 200) -> Response:
+    tags = await agent_actions.company_tags(request.app.state.settings, request.app.state.engine)
+    return _render(
+        request,
+        "partials/call_actions.html",
+        {"call_id": call.id, "tags": tags, "sent": sent},
+        status,
+    )
+
+
+def _done(request: Request, call: Call) -> Response | None:
+    """Without htmx, a plain form goes back to the page it came from."""
+    if request.headers.get("HX-Request"):
+        return None
+    return RedirectResponse(f"/calls/{call.id}", status_code=303)
+
+
+@security.guard()
+async def caller_panel(request: Request) -> Response:
+    """The caller's Salesforce record, its context, and Create Lead or the pick."""
+    return await _caller(request, await _own_call(request))
+
+
+@security.guard()
+async def call_actions(request: Request) -> Response:
+    """The disposition and note form."""
+    return await _actions(request, await _own_call(request))
+
+
+@security.guard()
+async def set_disposition(request: Request) -> Response:
+    call = await _own_call(request)
+    form = await request.form()
+    tag, note = str(form.get("tag") or ""), str(form.get("note") or "")
+    if not tag.strip() and not note.strip():
+        raise HTTPException(400, "Choose a disposition or write a note.")
+    await run_in_threadpool(
+        agent_actions.request_disposition, request.app.state.engine, call.id, tag, note
+    )
+    await request.app.state.live.publish(call.id)
+    return _done(request, call) or await _actions(request, call, sent="Sent to Aircall.")
+
+
+@security.guard()
+async def create_lead(request: Request) -> Response:
+    call = await _own_call(request)
+    engine = request.app.state.engine
+    if not call.e164:
+        raise HTTPException(400, "The number is hidden: there is nothing to create a Lead for.")
+    if await run_in_threadpool(agent_actions.has_match, engine, call.e164):
+        raise HTTPException(409, "This number already has a Salesforce record.")
+    await run_in_threadpool(agent_actions.request_lead, engine, call.id, call.e164)
+    await request.app.state.live.publish(call.id)
+    return _done(request, call) or await _caller(request, call)
+
+
+@security.guard()
+async def pick_record(request: Request) -> Response:
+    """The agent's choice among the number's matches; only a record shown may be picked."""
+    call = await _own_call(request)
+    engine = request.app.state.engine
+    sobject, _, record_id = str((await request.form()).get("record") or "").partition(":")
+    match = None
+    if call.e164:
+        match = await run_in_threadpool(
+            context_card.find_candidate, engine, call.e164, sobject, record_id
+        )
+    if match is None or call.e164 is None:
+        raise HTTPException(400, "That record is not one of this number's matches.")
+    await run_in_threadpool(agent_actions.pick, engine, call.id, call.e164, match)
+    await request.app.state.live.publish(call.id)
+    return _done(request, call) or await _caller(request, call)

@@ -18,6 +18,7 @@ from integrations.errors import BadInput
 from integrations.store.accounts import MANAGER
 from integrations.sync import review, stats
 from web import security
+from web.routes import settings as admin
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -53,6 +54,7 @@ async def review_page(request: Request) -> Response:
         return _render(request, "partials/review_results.html", context)
     context["agents"] = await run_in_threadpool(review.agents, engine)
     context["dispositions"] = await run_in_threadpool(review.dispositions, engine)
+    context.update(await admin.notices(request))  # unmapped agents, a backfill to offer
     return _render(request, "pages/review.html", context)
 
 

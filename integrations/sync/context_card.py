@@ -1,0 +1,246 @@
+"""The caller's Salesforce context: owner, company, lead status or open opportunity, last update.
+
+Read once per number and record (one SOQL with relationship fields; a Contact or Account with an
+account costs one more for its open opportunity), cached beside the caller's match, and shown
+twice: on the agent's dashboard and in the Aircall phone's insight card (A06).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Engine
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from integrations.phones import display
+from integrations.salesforce.client import SalesforceClient
+from integrations.store.db import upsert
+from integrations.store.models import Call, CallerMatch, Job
+from integrations.sync import queue
+from integrations.sync.intake import INSIGHT_CARD
+from integrations.sync.matching import Match, Policy, decide
+
+# Salesforce's ``LastActivityDate`` is not in the emulator's schema yet: ``LastModifiedDate``
+# stands in as "last updated".
+RECORD_QUERIES = {
+    "Contact": (
+        "SELECT Id, Name, Owner.Name, AccountId, Account.Name, LastModifiedDate "
+        "FROM Contact WHERE Id = {} LIMIT 1"
+    ),
+    "Lead": (
+        "SELECT Id, Name, Company, Status, Owner.Name, LastModifiedDate "
+        "FROM Lead WHERE Id = {} LIMIT 1"
+    ),
+    "Account": "SELECT Id, Name, Owner.Name, LastModifiedDate FROM Account WHERE Id = {} LIMIT 1",
+}
+OPEN_OPPORTUNITY = (
+    "SELECT Name, StageName, CloseDate FROM Opportunity "
+    "WHERE AccountId = {} AND IsClosed = false ORDER BY CloseDate ASC LIMIT 1"
+)
+CALLER_CONTEXT = "caller_context"  # job: read the context after a pick
+CREATE_LEAD = "salesforce_create_lead"  # job kind (agent_actions), shown as "creating" here
+
+
+class CallerContext(SQLModel, table=True):
+    """What the card shows about a number's record; refreshed when the record changes."""
+
+    __tablename__ = "caller_contexts"
+
+    e164: str = Field(primary_key=True, max_length=20)
+    record_id: str = Field(max_length=18)
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    fetched_at: float
+
+
+class AircallTag(SQLModel, table=True):
+    """The company's Aircall tags (the dispositions an agent picks from), cached."""
+
+    __tablename__ = "aircall_tags"
+
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    name: str = Field(max_length=255)
+    fetched_at: float
+
+
+def _name(value: Any) -> str:
+    return str(value.get("Name") or "") if isinstance(value, dict) else ""
+
+
+def read_context(sf: SalesforceClient, match: Match) -> dict[str, Any]:
+    """The record's context from Salesforce: one or two SOQL queries."""
+    query = RECORD_QUERIES.get(match.sobject)
+    context: dict[str, Any] = {"sobject": match.sobject, "id": match.id, "name": match.name}
+    if query is None:
+        return context
+    rows = sf.query(query, match.id)
+    if not rows:
+        return {**context, "missing": True}
+    row = rows[0]
+    context.update(
+        name=row.get("Name") or match.name,
+        owner=_name(row.get("Owner")),
+        company=row.get("Company") or _name(row.get("Account")) or "",
+        updated=(row.get("LastModifiedDate") or "")[:10],
+    )
+    if match.sobject == "Lead":
+        context["lead_status"] = row.get("Status") or ""
+        return context
+    account_id = match.id if match.sobject == "Account" else row.get("AccountId")
+    if match.sobject == "Account":
+        context["company"] = row.get("Name") or ""
+    if account_id:
+        opportunities = sf.query(OPEN_OPPORTUNITY, account_id)
+        if opportunities:
+            context["opportunity"] = opportunities[0].get("Name") or ""
+            context["stage"] = opportunities[0].get("StageName") or ""
+    return context
+
+
+def caller_context(
+    engine: Engine, sf: SalesforceClient, e164: str, match: Match, *, max_age: float
+) -> dict[str, Any]:
+    """The context of the number's record, from the cache when fresh and for that record."""
+    with Session(engine) as s:
+        cached = s.get(CallerContext, e164)
+    if (
+        cached is not None
+        and cached.record_id == match.id
+        and time.time() - cached.fetched_at < max_age
+    ):
+        return cached.context
+    context = read_context(sf, match)
+    with Session(engine) as s:
+        upsert(
+            s,
+            CallerContext(e164=e164, record_id=match.id, context=context, fetched_at=time.time()),
+        )
+        s.commit()
+    return context
+
+
+def forget_context(engine: Engine, e164: str) -> None:
+    with Session(engine) as s:
+        row = s.get(CallerContext, e164)
+        if row is not None:
+            s.delete(row)
+            s.commit()
+
+
+def card_lines(context: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(label, text) pairs shown on the dashboard's card and Aircall's insight card alike."""
+    if not context:
+        return []
+    lines = [
+        ("Owner", context.get("owner") or ""),
+        ("Account" if context.get("sobject") == "Contact" else "Company", context.get("company")),
+        ("Lead status", context.get("lead_status") or ""),
+    ]
+    if context.get("opportunity"):
+        lines.append(("Open opportunity", f"{context['opportunity']} ({context.get('stage')})"))
+    lines.append(("Last updated", context.get("updated") or ""))
+    return [(label, str(text)) for label, text in lines if text]
+
+
+# -- the dashboard's panel -----------------------------------------------------------------
+
+
+@dataclass
+class Panel:
+    """What the agent's card shows about a call's caller, and whether it is still coming."""
+
+    call_id: int
+    e164: str | None
+    number: str
+    looked_up: bool  # the number's matches are known (possibly none)
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    chosen: Match | None = None
+    pinned: bool = False
+    context: dict[str, Any] | None = None
+    creating: bool = False  # a "Create Lead" job is under way for the number
+    loading: bool = False  # the lookup or the context is being read
+
+    @property
+    def lines(self) -> list[tuple[str, str]]:
+        return card_lines(self.context)
+
+    @property
+    def can_create_lead(self) -> bool:
+        return bool(self.e164) and self.looked_up and not self.matches and not self.creating
+
+    @property
+    def can_pick(self) -> bool:
+        return len(self.matches) > 1 and not self.pinned
+
+
+def panel(engine: Engine, call_id: int, policy: Policy) -> Panel | None:
+    """The caller panel of one call (None: no such call); three small reads."""
+    with Session(engine) as s:
+        call = s.get(Call, call_id)
+        if call is None:
+            return None
+        view = Panel(
+            call_id=call.id,
+            e164=call.e164,
+            number=display(call.e164) if call.e164 else "Hidden number",
+            looked_up=False,
+        )
+        if not call.e164:
+            return view
+        cached = s.get(CallerMatch, call.e164)
+        context = s.get(CallerContext, call.e164)
+        busy = set(
+            s.exec(
+                select(Job.kind).where(
+                    col(Job.status).in_(queue.ACTIVE),
+                    (Job.call_id == call.id) | (Job.dedupe_key == f"{CREATE_LEAD}:{call.e164}"),
+                )
+            ).all()
+        )
+    view.creating = CREATE_LEAD in busy
+    view.loading = bool(busy & {INSIGHT_CARD, CALLER_CONTEXT})
+    if cached is not None:
+        view.looked_up, view.pinned = True, cached.pinned
+        view.matches = list(cached.matches)
+        view.chosen = decide(cached.matches, policy, cached.pinned).match
+    if view.chosen is not None and context is not None and context.record_id == view.chosen.id:
+        view.context = context.context
+    return view
+
+
+def find_candidate(engine: Engine, e164: str, sobject: str, record_id: str) -> Match | None:
+    """One of the number's cached matches (a pick must be one of those shown)."""
+    with Session(engine) as s:
+        cached = s.get(CallerMatch, e164)
+    for match in cached.matches if cached is not None else []:
+        if match.get("type") == sobject and match.get("id") == record_id:
+            return Match(sobject, record_id, match.get("name") or "")
+    return None
+
+
+def tags(engine: Engine) -> list[str]:
+    """The cached Aircall tag names, sorted."""
+    with Session(engine) as s:
+        return sorted(s.exec(select(AircallTag.name)).all(), key=str.casefold)
+
+
+def tags_age(engine: Engine) -> float | None:
+    """Seconds since the tags were read (None: never)."""
+    with Session(engine) as s:
+        newest = s.exec(
+            select(AircallTag.fetched_at).order_by(col(AircallTag.fetched_at).desc())
+        ).first()
+    return None if newest is None else time.time() - newest
+
+
+def store_tags(engine: Engine, company_tags: list[dict[str, Any]]) -> None:
+    """Replace the cached tags with Aircall's list."""
+    now = time.time()
+    with Session(engine) as s:
+        for row in s.exec(select(AircallTag)).all():
+            s.delete(row)
+        s.flush()
+        for tag in company_tags:
+            s.add(AircallTag(id=int(tag["id"]), name=str(tag["name"]), fetched_at=now))
+        s.commit()

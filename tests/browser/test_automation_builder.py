@@ -1,0 +1,88 @@
+"""The automation builder in a real browser: a manager builds an automation (trigger, action,
+field mapping with its live preview, dry run), saves and enables it, and the next call's webhook
+runs it against the Salesforce emulator. The screenshot goes to docs/screenshots/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from playwright.sync_api import expect
+
+from integrations.loopback import wait_for
+from integrations.sync import automations
+from tests.browser.conftest import Screen, add_account
+from tests.conftest import Stack
+from tests.helpers import answered_inbound_call
+
+AGENT = "maya@example.com"
+MANAGER = "sam@example.com"
+CALLER = "+14155550100"
+Opener = Callable[[str], Screen]
+
+
+def test_a_manager_builds_an_automation_that_then_fires_on_a_webhook(
+    stack: Stack, open_screen: Opener
+) -> None:
+    agent = stack.company.add_user("Maya Patel", AGENT)
+    number = stack.company.add_number("Sales line", "+1 212 555 0199")
+    maya = stack.org.add_user("Maya Patel", AGENT)
+    add_account(stack.engine, MANAGER, "manager")
+    earlier = answered_inbound_call(stack.company, number["id"], agent["id"], CALLER)
+    stack.sender.drain(timeout=10)  # a real call.ended to preview against
+
+    screen = open_screen(stack.app.url)
+    screen.sign_in(MANAGER)
+    page = screen.page
+    page.get_by_role("link", name="Automations").click()
+    expect(page.locator("#automations")).to_contain_text("E12")
+    page.get_by_role("link", name="New automation").click()
+
+    page.get_by_label("Name").fill("A Lead for every inbound call")
+    page.locator('select[name="trigger"]').select_option("E12")
+    page.locator('select[name="cond-direction"]').select_option("inbound")
+    page.locator('select[name="step-0-action"]').select_option("salesforce:A04")
+    expect(page.locator("#step-0 legend")).to_contain_text("Create Lead")
+    page.locator('input[name="step-0-field-0-target"]').fill("Description")
+    page.locator('input[name="step-0-field-0-source"]').fill(
+        "Call {{call.id}} from {{contact_phone}}"
+    )
+    preview = page.locator("#automation-preview")
+    expect(preview).to_contain_text(f"Call {earlier} from {CALLER}")  # the live preview
+    expect(preview).to_contain_text("create Lead")
+
+    page.get_by_role("button", name="Dry run").click()
+    expect(page.locator("#preview-heading")).to_contain_text("Dry run")
+    expect(page.locator("#automation-preview")).to_contain_text(f"Call {earlier} from {CALLER}")
+    assert stack.org.records("Lead") == []  # a dry run sends nothing
+
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r".*/automations/\d+\?saved=1$"))
+    expect(page.locator("#automation-status")).to_have_text("disabled")
+    page.get_by_role("button", name="Enable").click()
+    expect(page.locator("#automation-status")).to_have_text("enabled")
+    expect(page.locator("#history")).to_contain_text("enabled")
+    expect(page.locator("#automation-preview")).to_contain_text(f"Call {earlier} from {CALLER}")
+    screen.screenshot("automations")
+
+    automation_id = int(page.url.rsplit("/", 1)[1].split("?")[0])
+    stored = automations.definition(stack.engine, automation_id)
+    assert stored["enabled"]
+    assert stored["conditions"] == {"direction": "inbound"}
+    assert stored["actions"] == [
+        {
+            "action": "salesforce:A04",
+            "fields": {"Description": "Call {{call.id}} from {{contact_phone}}"},
+        }
+    ]
+
+    call = answered_inbound_call(stack.company, number["id"], agent["id"], CALLER)
+    stack.sender.drain(timeout=10)
+    (lead,) = wait_for(lambda: stack.org.records("Lead") or None, timeout=15)
+    assert lead["Description"] == f"Call {call} from {CALLER}"
+    assert (lead["Phone"], lead["Company"], lead["LeadSource"]) == (
+        CALLER,
+        "Unknown (Aircall)",
+        "Phone Inquiry",
+    )
+    assert lead["OwnerId"] == maya  # the agent's User, not the integration user

@@ -1,0 +1,116 @@
+"""The agent acts from the dashboard in a real browser: a disposition and a note that reach
+Aircall and the Task, "Create Lead" for an unknown number, a pick among several matches."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from playwright.sync_api import expect
+
+from integrations.loopback import wait_for
+from tests.browser.conftest import Screen, add_account
+from tests.conftest import Stack
+from tests.helpers import settled
+
+AGENT = "maya@example.com"
+CALLER = "+14155550100"
+Opener = Callable[[str], Screen]
+
+
+def _on_the_line(stack: Stack, open_screen: Opener, caller: str) -> tuple[Screen, int]:
+    """Maya signed in on her dashboard, answering a call from ``caller``."""
+    agent = stack.company.add_user("Maya Patel", AGENT)
+    number = stack.company.add_number("Sales line", "+1 212 555 0199")
+    stack.org.add_user("Maya Patel", AGENT)
+    add_account(stack.engine, AGENT, "agent")
+    screen = open_screen(stack.app.url)
+    screen.sign_in(AGENT)
+    expect(screen.page.locator("#live-status")).to_have_text("Live")
+    call = stack.company.start_call(
+        direction="inbound", external=caller, number_id=number["id"], user_id=agent["id"]
+    )
+    stack.company.answer(call["id"], user_id=agent["id"])
+    expect(screen.page.locator(f"#call-{call['id']}")).to_contain_text("in progress")
+    return screen, call["id"]
+
+
+def _task(stack: Stack, call_id: int) -> dict:
+    return next((t for t in stack.org.records("Task") if t["CallObject"] == str(call_id)), {})
+
+
+def test_the_agent_sets_a_disposition_and_a_note_that_reach_aircall_and_the_task(
+    stack: Stack, open_screen: Opener
+) -> None:
+    account = stack.org.insert("Account", {"Name": "Acme Corp"})
+    stack.org.insert(
+        "Opportunity",
+        {
+            "Name": "Acme renewal",
+            "AccountId": account,
+            "StageName": "Prospecting",
+            "CloseDate": "2031-01-31",
+        },
+    )
+    stack.org.insert(
+        "Contact",
+        {"FirstName": "Gary", "LastName": "Jennings", "Phone": CALLER, "AccountId": account},
+    )
+    for tag in ("Callback", "Sale"):
+        stack.company.add_tag(tag)
+    screen, call_id = _on_the_line(stack, open_screen, CALLER)
+    card = screen.page.locator("#context-card")
+    expect(card.get_by_role("link", name="Gary Jennings")).to_be_visible()
+    expect(card.locator(".facts")).to_contain_text("Acme Corp")
+    expect(card.locator(".facts")).to_contain_text("Acme renewal (Prospecting)")
+    (insight,) = stack.company.insight_cards
+    assert "Acme renewal (Prospecting)" in str(insight)
+
+    card.get_by_label("Note").fill("Wants the premium plan")
+    # A change pushed meanwhile (a tag set in the Aircall phone) keeps what is being typed.
+    stack.company.tag(call_id, "Callback")
+    row = screen.page.locator(f"#call-{call_id}")
+    expect(row.locator(".tag")).to_have_text(["Callback"])
+    expect(card.get_by_label("Note")).to_have_value("Wants the premium plan")
+    card.get_by_label("Disposition").select_option("Sale")
+    screen.screenshot("dashboard-disposition")
+    card.get_by_role("button", name="Save to Aircall").click()
+    expect(card.get_by_role("status")).to_have_text("Sent to Aircall.")
+    expect(row.locator(".tag")).to_have_text(["Callback", "Sale"])  # Aircall's call.tagged
+
+    in_aircall = stack.company.call(call_id)
+    assert [t["name"] for t in in_aircall["tags"]] == ["Callback", "Sale"]
+    assert [c["content"] for c in in_aircall["comments"]] == ["Wants the premium plan"]
+    wait_for(lambda: "Wants the premium plan" in (_task(stack, call_id).get("Description") or ""))
+    assert _task(stack, call_id)["CallDisposition"] == "Callback, Sale"
+
+
+def test_create_lead_for_an_unknown_number(stack: Stack, open_screen: Opener) -> None:
+    unknown = "+14155550177"
+    screen, call_id = _on_the_line(stack, open_screen, unknown)
+    card = screen.page.locator("#context-card")
+    expect(card).to_contain_text("No Salesforce record has this number.")
+    wait_for(lambda: _task(stack, call_id))  # logged at answer, on nobody yet
+    card.get_by_role("button", name="Create Lead").click()
+    name = f"Caller {unknown}"
+    expect(card.get_by_role("link", name=name)).to_be_visible(timeout=10_000)
+    expect(card.locator(".facts")).to_contain_text("Open - Not Contacted")
+    (lead,) = stack.org.records("Lead")
+    assert lead["Phone"] == unknown
+    wait_for(lambda: _task(stack, call_id).get("WhoId") == lead["Id"])
+
+
+def test_the_agent_picks_one_of_several_matches_and_it_is_remembered(
+    stack: Stack, open_screen: Opener
+) -> None:
+    older = stack.org.insert("Contact", {"LastName": "Front Desk", "Phone": CALLER})
+    time.sleep(0.01)  # the newest is chosen until someone picks
+    stack.org.insert("Contact", {"LastName": "Reception", "Phone": CALLER})
+    screen, call_id = _on_the_line(stack, open_screen, CALLER)
+    card = screen.page.locator("#context-card")
+    expect(card).to_contain_text("2 Salesforce records have this number")
+    card.get_by_role("button", name="Pick Front Desk").click()
+    expect(card.locator(".caller .record")).to_contain_text("Front Desk")
+    expect(card.get_by_role("button", name="Pick Reception")).to_have_count(0)
+    wait_for(lambda: _task(stack, call_id).get("WhoId") == older)
+    settled(stack.engine, "caller_context")
