@@ -33,7 +33,9 @@ jobs (the call's Task, the insight card) queue those directly, deduplicated with
 from __future__ import annotations
 
 import copy
+import threading
 import time
+import weakref
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -186,6 +188,8 @@ def save(
             s.commit()
         except IntegrityError as exc:
             raise BadInput("the automation changed meanwhile: load it again") from exc
+    with _enabled_lock:
+        _enabled_cache.pop(engine, None)  # this process sees the change at once
     return automation
 
 
@@ -306,6 +310,42 @@ def unmet(conditions: dict[str, Any], data: dict[str, Any], region: str = "US") 
     return None
 
 
+ENABLED_TTL = 2.0  # seconds before another process's edit reaches this one's webhooks
+_enabled_cache: weakref.WeakKeyDictionary[Engine, tuple[float, dict[str, list[Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
+_enabled_lock = threading.Lock()
+
+
+def _enabled(s: Session, code: str) -> list[tuple[Automation, dict[str, Any]]]:
+    """The enabled automations of a trigger with their current definitions, read at most every
+    ``ENABLED_TTL`` seconds per process: the webhook's hot path should not query them each time.
+    """
+    engine = s.get_bind()
+    now = time.monotonic()
+    with _enabled_lock:
+        hit = _enabled_cache.get(engine)
+    if hit is None or now - hit[0] > ENABLED_TTL:
+        rows = s.execute(
+            select(Automation, AutomationVersion)
+            .join(
+                AutomationVersion,
+                (AutomationVersion.automation_id == Automation.id)
+                & (AutomationVersion.version == Automation.version),
+            )
+            .where(Automation.enabled)
+            .order_by(Automation.id)
+        ).all()
+        by_trigger: dict[str, list[Any]] = {}
+        for automation, version in rows:
+            s.expunge(automation)
+            by_trigger.setdefault(automation.trigger, []).append((automation, version.definition))
+        hit = (now, by_trigger)
+        with _enabled_lock:
+            _enabled_cache[engine] = hit
+    return hit[1].get(code, [])
+
+
 def enqueue_for_event(
     s: Session, event: WebhookEvent, call: Call | None, event_row_id: int | None
 ) -> None:
@@ -316,19 +356,8 @@ def enqueue_for_event(
     code = EVENT_TRIGGER.get(event.event)
     if code is None:
         return
-    rows = s.execute(
-        select(Automation, AutomationVersion)
-        .join(
-            AutomationVersion,
-            (AutomationVersion.automation_id == Automation.id)
-            & (AutomationVersion.version == Automation.version),
-        )
-        .where(Automation.trigger == code, Automation.enabled)
-        .order_by(Automation.id)
-    ).all()
     call_id = event.call_id
-    for automation, version in rows:
-        current = version.definition
+    for automation, current in _enabled(s, code):
         if unmet(current.get("conditions") or {}, event.data) is not None:
             continue
         delegated = [actions.delegated_kind(step) for step in current["actions"]]

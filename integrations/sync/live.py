@@ -34,6 +34,17 @@ OVERLAP = 5.0  # seconds of job history read again on each poll: commits land ou
 QUEUE_SIZE = 10_000
 
 
+def notify(s: Session, call_id: int) -> None:
+    """Inside a transaction that changed a call: on PostgreSQL the notification goes out to every
+    process's listeners when (and only if) the transaction commits. SQLite: a no-op, the web
+    process delivers in-process (``Broadcaster.deliver``) after the commit."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": CHANNEL, "payload": str(call_id)},
+        )
+
+
 class Broadcaster:
     """Fan-out of changed call ids to this process's subscribers (asyncio queues)."""
 
@@ -76,6 +87,11 @@ class Broadcaster:
                 {"channel": CHANNEL, "payload": str(call_id)},
             )
             connection.commit()
+
+    @property
+    def notifies_on_commit(self) -> bool:
+        """True where writers NOTIFY inside their transaction (PostgreSQL)."""
+        return is_postgres(self.engine)
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._poll_jobs()))

@@ -10,8 +10,7 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import Engine, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import JSON, Engine, bindparam, text, update
 from sqlmodel import Session, select
 
 from integrations.store.db import is_postgres
@@ -35,39 +34,35 @@ def enqueue(
     """Add a job unless one with the same key is unfinished.
 
     A queued job will read the newest data when it runs; a running one may have read stale data,
-    so it is marked to run once more. Runs inside the caller's transaction.
+    so it is marked to run once more (and a more urgent priority is kept). One statement, in the
+    caller's transaction: two webhooks for the same call at once cannot make two jobs.
     """
-    for _ in range(3):
-        marked = s.execute(
-            update(Job)
-            .where(Job.dedupe_key == key, Job.status.in_(ACTIVE))
-            .values(rerun=Job.rerun | (Job.status == "running"), priority=min_(priority))
-        ).rowcount
-        if marked:
-            return
-        now = time.time()
-        job = Job(
-            kind=kind,
-            dedupe_key=key,
-            call_id=call_id,
-            event_id=event_id,
-            payload=payload or {},
-            priority=priority,
-            run_at=run_at if run_at is not None else now,
-            created_at=now,
-        )
-        try:
-            with s.begin_nested():
-                s.add(job)
-            return
-        except IntegrityError:
-            continue  # another transaction inserted the same key first: mark that one
-    raise RuntimeError(f"could not enqueue {key}")
+    now = time.time()
+    s.execute(
+        _ENQUEUE,
+        {
+            "kind": kind,
+            "dedupe_key": key,
+            "call_id": call_id,
+            "event_id": event_id,
+            "payload": payload or {},
+            "priority": priority,
+            "run_at": run_at if run_at is not None else now,
+            "created_at": now,
+        },
+    )
 
 
-def min_(priority: int) -> Any:
-    """SQL for lowering a queued job's priority number (more urgent) but never raising it."""
-    return text(f"CASE WHEN priority > {int(priority)} THEN {int(priority)} ELSE priority END")
+# One statement on both databases; the conflict target is the partial unique index.
+_ENQUEUE = text(
+    "INSERT INTO jobs (kind, dedupe_key, call_id, event_id, payload, priority, status, rerun, "
+    "attempts, run_at, created_at) VALUES (:kind, :dedupe_key, :call_id, :event_id, :payload, "
+    ":priority, 'queued', false, 0, :run_at, :created_at) "
+    "ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'running') DO UPDATE SET "
+    "rerun = (jobs.rerun OR jobs.status = 'running'), "
+    "priority = CASE WHEN excluded.priority < jobs.priority THEN excluded.priority "
+    "ELSE jobs.priority END"
+).bindparams(bindparam("payload", type_=JSON))
 
 
 _CLAIM = """

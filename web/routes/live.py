@@ -117,6 +117,8 @@ class Hub:
                 self.viewers.discard(viewer)
 
     async def _fan_out(self, call_ids: list[int]) -> None:
+        if not self.viewers:
+            return  # nobody is watching: no need to load and render
         calls = await asyncio.to_thread(review.call_views, self.engine, call_ids, self.record_base)
         for call in calls:
             row = self.render("partials/call_row.html", call=call, oob=True)

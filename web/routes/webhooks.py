@@ -32,8 +32,10 @@ async def aircall(request: Request) -> Response:
     stored = await run_in_threadpool(
         intake.accept, request.app.state.engine, event, region=settings.default_region
     )
-    # Committed: dashboards may hear of it now, once Aircall has its answer.
+    # Committed. On PostgreSQL the intake's NOTIFY has told every process; on SQLite the
+    # dashboards of this process hear of it once Aircall has its answer.
     publish = None
-    if stored and event.call_id is not None:
-        publish = BackgroundTask(request.app.state.live.publish, event.call_id)
+    live = request.app.state.live
+    if stored and event.call_id is not None and not live.notifies_on_commit:
+        publish = BackgroundTask(live.publish, event.call_id)
     return JSONResponse({"ok": True, "duplicate": not stored}, background=publish)
