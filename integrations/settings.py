@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     salesforce_time_zone: str = ""
 
     # Call-log lifecycle: when the Task is created, and its Status per call type ("" = not logged).
-    task_logged_at: Literal["answer", "end"] = "answer"
+    # "end": one request per call (the default: the org's daily API allocation is scarce);
+    # "answer": a live Task that tags set during the call reach at once (about 3-5 per call).
+    task_logged_at: Literal["answer", "end"] = "end"
     log_answered: str = "Completed"
     log_missed: str = "Completed"
     log_voicemail: str = "Completed"

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from pydantic import SecretStr
 from sqlmodel import Session
 
 from integrations.aircall.events import parse
-from integrations.loopback import wait_for
+from integrations.loopback import Running, wait_for
 from integrations.salesforce.client import SalesforceClient
+from integrations.salesforce.emulator import Org
+from integrations.settings import Settings
 from integrations.store.models import CallerMatch
 from integrations.sync import agent_actions, intake
 from integrations.sync.context_card import CallerContext, caller_context
 from integrations.sync.insight import card_contents
 from integrations.sync.matching import Match, Policy
-from tests.conftest import WEBHOOK_TOKEN, Stack
+from tests.conftest import WEBHOOK_TOKEN, Stack, make_settings
 from tests.helpers import AGENT_EMAIL, envelope, jobs, settled
 from tests.signin import Site
 
@@ -71,6 +74,12 @@ def _account_with_opportunity(stack: Stack) -> str:
         },
     )
     return account
+
+
+@pytest.fixture
+def settings(salesforce: Running, aircall: Running, org: Org, database_url: str) -> Settings:
+    # The agent acts during the call: the Task follows the call as it happens.
+    return make_settings(salesforce, aircall, org, database_url, task_logged_at="answer")
 
 
 def test_a_disposition_and_a_note_go_through_aircall_to_the_task(stack: Stack) -> None:

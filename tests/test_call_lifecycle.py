@@ -32,41 +32,56 @@ def _task(stack: Stack, call_id: int) -> dict | None:
     return next((t for t in stack.org.records("Task") if t["CallObject"] == str(call_id)), None)
 
 
-def test_task_made_at_answer_is_updated_not_duplicated_and_agent_notes_survive(
-    stack: Stack,
-) -> None:
-    agent_id, number_id = _line(stack)
-    stack.org.insert("Contact", {"LastName": "Jennings", "Phone": CALLER})
-    call = stack.company.start_call(
-        direction="inbound", external=CALLER, number_id=number_id, user_id=agent_id
-    )
-    stack.company.answer(call["id"], user_id=agent_id)
-    live = wait_for(lambda: _task(stack, call["id"]), timeout=10)
-    assert live["Status"] == "In Progress"
+def _settings_with(**extra: object):
+    """A class-level ``settings`` fixture: the stack with these settings changed."""
 
-    # A tag set during the call reaches Salesforce during the call.
-    stack.company.tag(call["id"], "Follow Up", user_id=agent_id)
-    wait_for(lambda: _task(stack, call["id"])["CallDisposition"] == "Follow Up", timeout=10)
-    assert stack.company.calls[call["id"]]["status"] == "answered"
+    @pytest.fixture
+    def settings(
+        self: object, salesforce: Running, aircall: Running, org: Org, database_url: str
+    ) -> Settings:
+        return make_settings(salesforce, aircall, org, database_url, **extra)
 
-    # The agent types a note on the Task in Salesforce while the call goes on.
-    agent_view = SalesforceClient(stack.settings)
-    current = agent_view.get("Task", live["Id"], ["Description"])["Description"]
-    agent_view.update("Task", live["Id"], {"Description": f"Spoke to the CFO.\n{current}"})
-    agent_view.close()
+    return settings
 
-    stack.company.hangup(call["id"])
-    stack.company.end(call["id"])
-    stack.company.comment(call["id"], "Send the contract", user_id=agent_id)
-    stack.sender.drain(timeout=10)
-    settled(stack.engine, "log_call")
-    (task,) = stack.org.records("Task")
-    assert task["Status"] == "Completed"
-    assert task["CallDurationInSeconds"] == stack.company.calls[call["id"]]["duration"]
-    assert task["Description"].startswith("Spoke to the CFO.\n")
-    assert "Send the contract" in task["Description"]
-    assert "Follow Up" in task["Description"]
-    assert task["Description"].count(f"Aircall call {call['id']}") == 1
+
+class TestTaskLoggedAtAnswer:
+    settings = _settings_with(task_logged_at="answer")
+
+    def test_task_made_at_answer_is_updated_not_duplicated_and_agent_notes_survive(
+        self, stack: Stack
+    ) -> None:
+        agent_id, number_id = _line(stack)
+        stack.org.insert("Contact", {"LastName": "Jennings", "Phone": CALLER})
+        call = stack.company.start_call(
+            direction="inbound", external=CALLER, number_id=number_id, user_id=agent_id
+        )
+        stack.company.answer(call["id"], user_id=agent_id)
+        live = wait_for(lambda: _task(stack, call["id"]), timeout=10)
+        assert live["Status"] == "In Progress"
+
+        # A tag set during the call reaches Salesforce during the call.
+        stack.company.tag(call["id"], "Follow Up", user_id=agent_id)
+        wait_for(lambda: _task(stack, call["id"])["CallDisposition"] == "Follow Up", timeout=10)
+        assert stack.company.calls[call["id"]]["status"] == "answered"
+
+        # The agent types a note on the Task in Salesforce while the call goes on.
+        agent_view = SalesforceClient(stack.settings)
+        current = agent_view.get("Task", live["Id"], ["Description"])["Description"]
+        agent_view.update("Task", live["Id"], {"Description": f"Spoke to the CFO.\n{current}"})
+        agent_view.close()
+
+        stack.company.hangup(call["id"])
+        stack.company.end(call["id"])
+        stack.company.comment(call["id"], "Send the contract", user_id=agent_id)
+        stack.sender.drain(timeout=10)
+        settled(stack.engine, "log_call")
+        (task,) = stack.org.records("Task")
+        assert task["Status"] == "Completed"
+        assert task["CallDurationInSeconds"] == stack.company.calls[call["id"]]["duration"]
+        assert task["Description"].startswith("Spoke to the CFO.\n")
+        assert "Send the contract" in task["Description"]
+        assert "Follow Up" in task["Description"]
+        assert task["Description"].count(f"Aircall call {call['id']}") == 1
 
 
 @pytest.fixture
@@ -116,18 +131,6 @@ def test_a_national_format_number_in_salesforce_matches_an_e164_caller(
     stack.sender.drain(timeout=10)
     settled(stack.engine, "log_call")
     assert _task(stack, call_id)["WhoId"] == contact
-
-
-def _settings_with(**extra: object):
-    """A class-level ``settings`` fixture: the stack with these settings changed."""
-
-    @pytest.fixture
-    def settings(
-        self: object, salesforce: Running, aircall: Running, org: Org, database_url: str
-    ) -> Settings:
-        return make_settings(salesforce, aircall, org, database_url, **extra)
-
-    return settings
 
 
 class TestCustomPhoneField:
@@ -185,7 +188,7 @@ class TestReviewQueue:
 
 
 class TestNewNumberTwiceWithSearchLag:
-    settings = _settings_with(create_unknown_callers="lead")
+    settings = _settings_with(create_unknown_callers="lead", task_logged_at="answer")
 
     @pytest.fixture
     def org(self) -> Org:

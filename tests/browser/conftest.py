@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from sqlalchemy import Engine
 
 from integrations.loopback import Running
@@ -33,6 +33,8 @@ def browser() -> Iterator[Browser]:
     event loop running on the main thread (``asyncio.run`` in later tests would fail)."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        # Two cores run the app, both emulators and Chromium: give conditions room to come true.
+        expect.set_options(timeout=15_000)
         yield launched
         launched.close()
 
@@ -48,7 +50,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def settings(salesforce: Running, aircall: Running, org: object, database_url: str) -> Settings:
-    return make_settings(salesforce, aircall, org, database_url, live_poll_seconds=0.05)  # type: ignore[arg-type]
+    # The dashboard is about live calls: the Task follows the call as it happens.
+    return make_settings(  # type: ignore[arg-type]
+        salesforce, aircall, org, database_url, live_poll_seconds=0.05, task_logged_at="answer"
+    )
 
 
 class Screen:
