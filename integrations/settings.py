@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     # "end": one request per call (the default: the org's daily API allocation is scarce);
     # "answer": a live Task that tags set during the call reach at once (about 3-5 per call).
     task_logged_at: Literal["answer", "end"] = "end"
+    task_log_delay_seconds: float = 10.0  # after call.ended: late comments join the create
     log_answered: str = "Completed"
     log_missed: str = "Completed"
     log_voicemail: str = "Completed"

@@ -125,6 +125,7 @@ def make_settings(
         "salesforce_timeout_seconds": 2.0,
         "retry_base_seconds": 0.05,
         "job_lease_seconds": 3.0,
+        "task_log_delay_seconds": 0.0,
     }
     values.update(extra)
     return Settings(_env_file=None, **values)
@@ -185,6 +186,7 @@ def site(engine: Engine, database_url: str) -> Iterator[Site]:
         database_url=database_url,
         aircall_webhook_tokens=[SecretStr(WEBHOOK_TOKEN)],
         live_poll_seconds=0.05,
+        task_log_delay_seconds=0.0,
     )
     app = create_app(settings, engine=engine, worker=False)
     with serve(app) as running:

@@ -15,8 +15,8 @@ from integrations.salesforce.emulator import Org
 from integrations.settings import Settings
 from integrations.store.models import ApiUsage, Call, Job
 from integrations.sync import queue
-from tests.conftest import Stack, make_settings
-from tests.helpers import AGENT_EMAIL, answered_inbound_call, jobs, settled
+from tests.conftest import Stack, make_settings, running_stack
+from tests.helpers import AGENT_EMAIL, answered_inbound_call, jobs, settled, steps
 
 
 def _requests_by_call(stack: Stack) -> dict[int, int]:
@@ -61,6 +61,23 @@ def test_a_known_caller_costs_one_request_per_logged_call(stack: Stack) -> None:
     with Session(stack.engine) as s:
         usage = s.get(ApiUsage, "salesforce")
         assert (usage.used, usage.max) == (stack.org.api_used, stack.org.api_max)
+
+
+def test_a_comment_right_after_the_call_ended_rides_along_in_the_create(
+    salesforce: Running, aircall: Running, org: Org, database_url: str, engine, company
+) -> None:
+    settings = make_settings(salesforce, aircall, org, database_url, task_log_delay_seconds=1.0)
+    with running_stack(settings, engine, org, company) as stack:
+        agent = stack.company.add_user("Jane Agent", AGENT_EMAIL)
+        number = stack.company.add_number("Support line", "+1 212 555 0199")
+        call_id = answered_inbound_call(stack.company, number["id"], agent["id"], "+14155550100")
+        stack.company.comment(call_id, "Send the brochure", user_id=agent["id"])
+        stack.sender.drain(timeout=10)
+        wait_for(lambda: stack.org.records("Task"), timeout=10)
+        settled(stack.engine, "log_call")
+        (task,) = stack.org.records("Task")
+        assert "Send the brochure" in task["Description"]
+        assert steps(stack.engine, "update Task") == []  # one request: the create
 
 
 def test_bulk_work_waits_while_the_org_is_near_its_daily_limit(stack: Stack) -> None:

@@ -31,11 +31,18 @@ _LOGGED_EVENTS = {
 
 
 def accept(
-    engine: Engine, event: WebhookEvent, *, region: str = "US", priority: int = queue.NORMAL
+    engine: Engine,
+    event: WebhookEvent,
+    *,
+    region: str = "US",
+    priority: int = queue.NORMAL,
+    log_delay: float = 0.0,
 ) -> bool:
     """Store the delivery and its work. False when it was already stored (an Aircall retry).
 
     ``priority`` is the Task sync's: a backfill's calls go after live work (``queue.BULK``).
+    ``log_delay`` holds the Task sync of an ended call a few seconds, so the comments and tags
+    that follow ``call.ended`` ride along in the create instead of costing an update each.
     A handful of plain statements in one transaction: this is the webhook's hot path.
     """
     now = time.time()
@@ -67,7 +74,8 @@ def accept(
                     priority=queue.LIVE,
                 )
             if event.event in _LOGGED_EVENTS and (call.ended or call.snapshot.get("answered_at")):
-                _log(s, call.id, event_id, priority)
+                delay = log_delay if event.event == "call.ended" else 0.0
+                _log(s, call.id, event_id, priority, now + delay)
         elif (
             event.event == "summary.created"
             and event.call_id is not None
@@ -84,7 +92,13 @@ def accept(
     return True
 
 
-def _log(s: Session, call_id: int, event_id: int | None, priority: int = queue.NORMAL) -> None:
+def _log(
+    s: Session,
+    call_id: int,
+    event_id: int | None,
+    priority: int = queue.NORMAL,
+    run_at: float | None = None,
+) -> None:
     queue.enqueue(
         s,
         kind=LOG_CALL,
@@ -92,6 +106,7 @@ def _log(s: Session, call_id: int, event_id: int | None, priority: int = queue.N
         call_id=call_id,
         event_id=event_id,
         priority=priority,
+        run_at=run_at,
     )
 
 

@@ -34,7 +34,8 @@ def enqueue(
     """Add a job unless one with the same key is unfinished.
 
     A queued job will read the newest data when it runs; a running one may have read stale data,
-    so it is marked to run once more (and a more urgent priority is kept). One statement, in the
+    so it is marked to run once more (and a more urgent priority, and a later ``run_at``, are
+    kept). One statement, in the
     caller's transaction: two webhooks for the same call at once cannot make two jobs.
     """
     now = time.time()
@@ -61,7 +62,10 @@ _ENQUEUE = text(
     "ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'running') DO UPDATE SET "
     "rerun = (jobs.rerun OR jobs.status = 'running'), "
     "priority = CASE WHEN excluded.priority < jobs.priority THEN excluded.priority "
-    "ELSE jobs.priority END"
+    "ELSE jobs.priority END, "
+    # A queued job waits for the latest "not before" asked (e.g. the grace after call.ended).
+    "run_at = CASE WHEN jobs.status = 'queued' AND excluded.run_at > jobs.run_at "
+    "THEN excluded.run_at ELSE jobs.run_at END"
 ).bindparams(bindparam("payload", type_=JSON))
 
 

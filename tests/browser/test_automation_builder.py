@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from integrations.loopback import wait_for
 from integrations.sync import automations
@@ -39,9 +39,13 @@ def test_a_manager_builds_an_automation_that_then_fires_on_a_webhook(
     page.get_by_role("link", name="New automation").click()
 
     page.get_by_label("Name").fill("A Lead for every inbound call")
+    # Each choice re-renders the editor through htmx: wait for that before the next one.
     page.locator('select[name="trigger"]').select_option("E12")
+    settle(page)
     page.locator('select[name="cond-direction"]').select_option("inbound")
+    settle(page)
     page.locator('select[name="step-0-action"]').select_option("salesforce:A04")
+    settle(page)
     expect(page.locator("#step-0 legend")).to_contain_text("Create Lead")
     page.locator('input[name="step-0-field-0-target"]').fill("Description")
     page.locator('input[name="step-0-field-0-source"]').fill(
@@ -86,3 +90,10 @@ def test_a_manager_builds_an_automation_that_then_fires_on_a_webhook(
         "Phone Inquiry",
     )
     assert lead["OwnerId"] == maya  # the agent's User, not the integration user
+
+
+def settle(page: Page) -> None:
+    """Wait until no htmx request, swap or settle is under way on the page."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )

@@ -30,7 +30,11 @@ async def aircall(request: Request) -> Response:
     settings = request.app.state.settings
     event = events.parse(await read_body(request, events.MAX_BODY), settings.aircall_webhook_tokens)
     stored = await run_in_threadpool(
-        intake.accept, request.app.state.engine, event, region=settings.default_region
+        intake.accept,
+        request.app.state.engine,
+        event,
+        region=settings.default_region,
+        log_delay=settings.task_log_delay_seconds,
     )
     # Committed. On PostgreSQL the intake's NOTIFY has told every process; on SQLite the
     # dashboards of this process hear of it once Aircall has its answer.
