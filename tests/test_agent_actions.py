@@ -150,7 +150,6 @@ def test_create_lead_makes_one_lead_and_points_the_numbers_tasks_at_it(stack: St
 
 def test_a_pick_is_remembered_and_moves_the_calls_task(stack: Stack) -> None:
     older = stack.org.insert("Contact", {"LastName": "Older", "Phone": CALLER})
-    time.sleep(0.01)  # LastModifiedDate decides "newest" (the default policy)
     newer = stack.org.insert("Contact", {"LastName": "Newer", "Phone": CALLER})
     call_id = _answered(stack)
     wait_for(lambda: (_task(stack, call_id) or {}).get("WhoId") == newer, timeout=10)

@@ -3,7 +3,6 @@ Aircall and the Task, "Create Lead" for an unknown number, a pick among several 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from playwright.sync_api import expect
@@ -81,7 +80,10 @@ def test_the_agent_sets_a_disposition_and_a_note_that_reach_aircall_and_the_task
     in_aircall = stack.company.call(call_id)
     assert [t["name"] for t in in_aircall["tags"]] == ["Callback", "Sale"]
     assert [c["content"] for c in in_aircall["comments"]] == ["Wants the premium plan"]
-    wait_for(lambda: "Wants the premium plan" in (_task(stack, call_id).get("Description") or ""))
+    wait_for(
+        lambda: "Wants the premium plan" in (_task(stack, call_id).get("Description") or ""),
+        timeout=30,
+    )
     assert _task(stack, call_id)["CallDisposition"] == "Callback, Sale"
 
 
@@ -90,21 +92,20 @@ def test_create_lead_for_an_unknown_number(stack: Stack, open_screen: Opener) ->
     screen, call_id = _on_the_line(stack, open_screen, unknown)
     card = screen.page.locator("#context-card")
     expect(card).to_contain_text("No Salesforce record has this number.")
-    wait_for(lambda: _task(stack, call_id))  # logged at answer, on nobody yet
+    wait_for(lambda: _task(stack, call_id), timeout=30)  # logged at answer, on nobody yet
     card.get_by_role("button", name="Create Lead").click()
     name = f"Caller {unknown}"
     expect(card.get_by_role("link", name=name)).to_be_visible(timeout=10_000)
     expect(card.locator(".facts")).to_contain_text("Open - Not Contacted")
     (lead,) = stack.org.records("Lead")
     assert lead["Phone"] == unknown
-    wait_for(lambda: _task(stack, call_id).get("WhoId") == lead["Id"])
+    wait_for(lambda: _task(stack, call_id).get("WhoId") == lead["Id"], timeout=30)
 
 
 def test_the_agent_picks_one_of_several_matches_and_it_is_remembered(
     stack: Stack, open_screen: Opener
 ) -> None:
     older = stack.org.insert("Contact", {"LastName": "Front Desk", "Phone": CALLER})
-    time.sleep(0.01)  # the newest is chosen until someone picks
     stack.org.insert("Contact", {"LastName": "Reception", "Phone": CALLER})
     screen, call_id = _on_the_line(stack, open_screen, CALLER)
     card = screen.page.locator("#context-card")
@@ -112,5 +113,5 @@ def test_the_agent_picks_one_of_several_matches_and_it_is_remembered(
     card.get_by_role("button", name="Pick Front Desk").click()
     expect(card.locator(".caller .record")).to_contain_text("Front Desk")
     expect(card.get_by_role("button", name="Pick Reception")).to_have_count(0)
-    wait_for(lambda: _task(stack, call_id).get("WhoId") == older)
+    wait_for(lambda: _task(stack, call_id).get("WhoId") == older, timeout=30)
     settled(stack.engine, "caller_context")
