@@ -77,6 +77,8 @@ def test_the_agent_sets_a_disposition_and_a_note_that_reach_aircall_and_the_task
     expect(card.get_by_role("status")).to_have_text("Sent to Aircall.")
     expect(row.locator(".tag")).to_have_text(["Callback", "Sale"])  # Aircall's call.tagged
 
+    # The job tags the call, then posts the note: wait for the note to land too.
+    wait_for(lambda: stack.company.call(call_id)["comments"], timeout=30)
     in_aircall = stack.company.call(call_id)
     assert [t["name"] for t in in_aircall["tags"]] == ["Callback", "Sale"]
     assert [c["content"] for c in in_aircall["comments"]] == ["Wants the premium plan"]
