@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,18 +64,6 @@ def upsert(s: Session, row: SQLModel) -> None:
         set_={name: statement.excluded[name] for name in values if name not in keys},
     )
     s.execute(statement)
-
-
-@contextmanager
-def session(engine: Engine) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
-    with Session(engine, expire_on_commit=False) as s:
-        try:
-            yield s
-            s.commit()
-        except BaseException:
-            s.rollback()
-            raise
 
 
 def _alembic_config(engine: Engine) -> Config:
