@@ -120,3 +120,14 @@ def test_concurrent_claims_never_share_a_job(engine: Engine) -> None:
     assert sorted(claimed) == sorted({job.id for job in _jobs(engine)})
     assert len(claimed) == 40
     assert {job.status for job in _jobs(engine)} == {"done"}
+
+
+def test_a_rerun_asked_for_later_waits_until_then(engine: Engine) -> None:
+    _enqueue(engine, "log_call:1")
+    job = queue.claim(engine, "w", lease_seconds=30)
+    _enqueue(engine, "log_call:1", run_at=time.time() + 60)  # e.g. the grace after call.ended
+    queue.finish(engine, job)
+    (again,) = _jobs(engine)
+    assert again.status == "queued"
+    assert again.run_at > time.time() + 30
+    assert queue.claim(engine, "w", lease_seconds=30) is None

@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import JSON, Engine, bindparam, text, update
+from sqlalchemy import JSON, Engine, bindparam, case, text, update
 from sqlmodel import Session, select
 
 from integrations.store.db import is_postgres
@@ -63,9 +63,9 @@ _ENQUEUE = text(
     "rerun = (jobs.rerun OR jobs.status = 'running'), "
     "priority = CASE WHEN excluded.priority < jobs.priority THEN excluded.priority "
     "ELSE jobs.priority END, "
-    # A queued job waits for the latest "not before" asked (e.g. the grace after call.ended).
-    "run_at = CASE WHEN jobs.status = 'queued' AND excluded.run_at > jobs.run_at "
-    "THEN excluded.run_at ELSE jobs.run_at END"
+    # The job waits for the latest "not before" asked (e.g. the grace after call.ended); for a
+    # running job it applies to the run that ``rerun`` asks for.
+    "run_at = CASE WHEN excluded.run_at > jobs.run_at THEN excluded.run_at ELSE jobs.run_at END"
 ).bindparams(bindparam("payload", type_=JSON))
 
 
@@ -121,7 +121,8 @@ def extend(engine: Engine, job: Job, lease_seconds: float) -> bool:
 
 
 def finish(engine: Engine, job: Job, result: dict[str, Any] | None = None) -> None:
-    """Mark done, or queue again at once if new data arrived while it ran."""
+    """Mark done, or queue again if new data arrived while it ran (at once, or at the later
+    ``run_at`` that data asked for)."""
     now = time.time()
     with Session(engine) as s:
         s.execute(
@@ -130,7 +131,7 @@ def finish(engine: Engine, job: Job, result: dict[str, Any] | None = None) -> No
             .values(
                 status=text("CASE WHEN rerun THEN 'queued' ELSE 'done' END"),
                 attempts=text("CASE WHEN rerun THEN 0 ELSE attempts END"),  # a fresh run
-                run_at=now,
+                run_at=case((Job.rerun & (Job.run_at > now), Job.run_at), else_=now),
                 rerun=False,
                 result=result,
                 error_code=None,
