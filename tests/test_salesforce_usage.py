@@ -66,7 +66,7 @@ def test_a_known_caller_costs_one_request_per_logged_call(stack: Stack) -> None:
 def test_a_comment_right_after_the_call_ended_rides_along_in_the_create(
     salesforce: Running, aircall: Running, org: Org, database_url: str, engine, company
 ) -> None:
-    settings = make_settings(salesforce, aircall, org, database_url, task_log_delay_seconds=1.0)
+    settings = make_settings(salesforce, aircall, org, database_url, task_log_delay_seconds=3.0)
     with running_stack(settings, engine, org, company) as stack:
         agent = stack.company.add_user("Jane Agent", AGENT_EMAIL)
         number = stack.company.add_number("Support line", "+1 212 555 0199")
