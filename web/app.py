@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from integrations.settings import Settings
 from integrations.store import accounts, db
+from integrations.sync.intake_writer import IntakeWriter
 from integrations.sync.live import Broadcaster
 from integrations.sync.worker import Worker, make_context
 from web import errors, security
@@ -45,6 +46,9 @@ def create_app(
     templates = make_templates(settings.display_time_zone)
     broadcaster = Broadcaster(engine, poll_seconds=settings.live_poll_seconds)
     hub = live.Hub(broadcaster, engine, templates, settings.record_base_url)
+    writer = IntakeWriter(
+        engine, region=settings.default_region, log_delay=settings.task_log_delay_seconds
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -58,6 +62,7 @@ def create_app(
         try:
             yield
         finally:
+            await run_in_threadpool(writer.stop)
             await hub.stop()
             await broadcaster.stop()
             if running is not None:
@@ -129,5 +134,6 @@ def create_app(
     app.state.engine = engine
     app.state.templates = templates
     app.state.live = broadcaster
+    app.state.intake = writer
     app.state.hub = hub
     return app

@@ -1,17 +1,25 @@
-"""Accepting a webhook: the event, the call's newest snapshot and the jobs it causes, in one
-transaction, committed before Aircall gets its 200. Nothing here calls Salesforce or Aircall.
+"""Accepting webhooks: each event, its call's newest snapshot and the jobs it causes, in one
+transaction committed before Aircall gets its 200. Nothing here calls Salesforce or Aircall.
+
+Deliveries that arrive together are accepted together (``accept_many``): one transaction and a
+handful of multi-row statements for the lot, with the same outcome as accepting them one by
+one, in order. This is the webhook's hot path (``intake_writer`` feeds it).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Engine, String, bindparam, text
+from sqlalchemy import JSON, BigInteger, Boolean, Engine, String, and_, case, or_, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from integrations.aircall.events import STATUS_RANK, WebhookEvent
 from integrations.phones import to_e164
-from integrations.store.models import Call
+from integrations.store.models import Call, Event
 from integrations.sync import live, queue
 
 LOG_CALL = "log_call"
@@ -30,6 +38,16 @@ _LOGGED_EVENTS = {
 }
 
 
+@dataclass(frozen=True)
+class StoredCall:
+    """A call as the intake left it: the newest snapshot and whether call.ended was seen."""
+
+    id: int
+    snapshot: dict[str, Any]
+    status: str
+    ended: bool
+
+
 def accept(
     engine: Engine,
     event: WebhookEvent,
@@ -38,87 +56,118 @@ def accept(
     priority: int = queue.NORMAL,
     log_delay: float = 0.0,
 ) -> bool:
-    """Store the delivery and its work. False when it was already stored (an Aircall retry).
+    """Store one delivery and its work. False when it was already stored (an Aircall retry)."""
+    return accept_many(engine, [event], region=region, priority=priority, log_delay=log_delay)[0]
+
+
+def accept_many(
+    engine: Engine,
+    events: Sequence[WebhookEvent],
+    *,
+    region: str = "US",
+    priority: int = queue.NORMAL,
+    log_delay: float = 0.0,
+) -> list[bool]:
+    """Store deliveries and their work in one transaction; for each, False if already stored.
 
     ``priority`` is the Task sync's: a backfill's calls go after live work (``queue.BULK``).
     ``log_delay`` holds the Task sync of an ended call a few seconds, so the comments and tags
     that follow ``call.ended`` ride along in the create instead of costing an update each.
-    A handful of plain statements in one transaction: this is the webhook's hot path.
     """
+    # Here, not at the top: automations imports this module.
+    from integrations.sync import automations
+
     now = time.time()
     with Session(engine) as s:
-        event_id = s.execute(
-            _INSERT_EVENT,
-            {
-                "source": "aircall",
-                "name": event.event,
-                "delivery_key": event.delivery_key,
-                "call_id": event.call_id,
-                "occurred_at": event.timestamp,
-                "received_at": now,
-                "payload": event.stored(),
-            },
-        ).scalar()
-        if event_id is None:
-            return False  # the same delivery again: stored and acted on once
-        call = None
-        if event.event.startswith("call."):
-            call = _keep_newest(s, engine, event, region, now)
-            if event.event == "call.answered" and call.status == "answered":
-                queue.enqueue(
-                    s,
-                    kind=INSIGHT_CARD,
-                    key=f"{INSIGHT_CARD}:{call.id}",
-                    call_id=call.id,
-                    event_id=event_id,
-                    priority=queue.LIVE,
-                )
-            if event.event in _LOGGED_EVENTS and (call.ended or call.snapshot.get("answered_at")):
-                delay = log_delay if event.event == "call.ended" else 0.0
-                _log(s, call.id, event_id, priority, now + delay)
-        elif (
-            event.event == "summary.created"
-            and event.call_id is not None
-            and _keep_summary(s, event)
-        ):
-            _log(s, event.call_id, event_id, priority)
-        # The manager's automations for this trigger (and the disposition rules for a tag).
-        from integrations.sync import automations  # here: automations imports this module
-
-        automations.enqueue_for_event(s, event, call, event_id)
-        if event.call_id is not None:
-            live.notify(s, event.call_id)  # PostgreSQL delivers it to listeners at commit
+        event_ids = _insert_events(s, events, now)
+        fresh = [(e, i) for e, i in zip(events, event_ids, strict=True) if i is not None]
+        calls = _keep_newest(s, [e for e, _ in fresh if e.event.startswith("call.")], region, now)
+        summaries = _keep_summaries(s, [e for e, _ in fresh if e.event == "summary.created"])
+        with queue.batch(s):
+            for event, event_id in fresh:
+                call = calls.get(event.call_id) if event.event.startswith("call.") else None
+                logged = call if call is not None and _logs(event, call) else None
+                if event.event == "summary.created":
+                    logged = summaries.get(event.call_id)  # type: ignore[arg-type]
+                if logged is not None and _wanted(s, LOG_CALL, logged.snapshot):
+                    delay = log_delay if event.event == "call.ended" else 0.0
+                    queue.enqueue(
+                        s,
+                        kind=LOG_CALL,
+                        key=f"{LOG_CALL}:{logged.id}",
+                        call_id=logged.id,
+                        event_id=event_id,
+                        priority=priority,
+                        run_at=now + delay,
+                    )
+                # The manager's automations for this trigger (and the disposition rules).
+                automations.enqueue_for_event(s, event, call, event_id)
+        for call_id in sorted({e.call_id for e, _ in fresh if e.call_id is not None}):
+            live.notify(s, call_id)  # PostgreSQL delivers it to listeners at commit
         s.commit()
-    return True
+    return [i is not None for i in event_ids]
 
 
-def _log(
-    s: Session,
-    call_id: int,
-    event_id: int | None,
-    priority: int = queue.NORMAL,
-    run_at: float | None = None,
-) -> None:
-    queue.enqueue(
-        s,
-        kind=LOG_CALL,
-        key=f"{LOG_CALL}:{call_id}",
-        call_id=call_id,
-        event_id=event_id,
-        priority=priority,
-        run_at=run_at,
+def _logs(event: WebhookEvent, call: StoredCall) -> bool:
+    return event.event in _LOGGED_EVENTS and bool(call.ended or call.snapshot.get("answered_at"))
+
+
+def _wanted(s: Session, kind: str, snapshot: dict[str, Any]) -> bool:
+    """Whether an enabled automation whose conditions hold for the call asks for ``kind``.
+
+    The call's Task is kept up to date on every lifecycle event on behalf of the automations
+    that log it (the E12 default): none enabled, no Task.
+    """
+    from integrations.sync import actions, automations
+
+    for code in automations.EVENT_TRIGGER.values():
+        for _, current in automations._enabled(s, code):
+            steps = current["actions"]
+            if any(actions.delegated_kind(step) == kind for step in steps) and (
+                automations.unmet(current.get("conditions") or {}, snapshot) is None
+            ):
+                return True
+    return False
+
+
+def _dialect(s: Session) -> Any:
+    return postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+
+
+def _insert_events(s: Session, events: Sequence[WebhookEvent], now: float) -> list[int | None]:
+    """Each delivery's new row id; None for one already stored (or twice in this batch)."""
+    rows, seen = [], set()
+    for event in events:
+        if event.delivery_key not in seen:
+            seen.add(event.delivery_key)
+            rows.append(
+                {
+                    "source": "aircall",
+                    "name": event.event,
+                    "delivery_key": event.delivery_key,
+                    "call_id": event.call_id,
+                    "occurred_at": event.timestamp,
+                    "received_at": now,
+                    "payload": event.stored(),
+                }
+            )
+    table = Event.__table__
+    statement = (
+        _dialect(s)
+        .insert(table)
+        .on_conflict_do_nothing(index_elements=["delivery_key"])
+        .returning(table.c.id, table.c.delivery_key)
     )
+    inserted = dict((key, row_id) for row_id, key in s.execute(statement, rows))
+    # The first of several identical deliveries in the batch is the one stored.
+    return [inserted.pop(event.delivery_key, None) for event in events]
 
 
-def _keep_summary(s: Session, event: WebhookEvent) -> bool:
-    """Aircall AI's summary of a call we know: it goes into the call's Task."""
-    content = event.data.get("content")
-    call = s.get(Call, event.call_id)
-    if call is None or not isinstance(content, str):
-        return False
-    call.ai_summary = content[:20000]
-    s.add(call)
-    return True
+def _newer(event: WebhookEvent, than: WebhookEvent) -> bool:
+    """As the database decides it: later envelope, or the same second and a later status."""
+    mine = (event.timestamp, STATUS_RANK[event.data["status"]])
+    theirs = (than.timestamp, STATUS_RANK[than.data["status"]])
+    return mine >= theirs
 
 
 def _email(value: object) -> str | None:
@@ -128,46 +177,48 @@ def _email(value: object) -> str | None:
     return None
 
 
-def _keep_newest(s: Session, engine: Engine, event: WebhookEvent, region: str, now: float) -> Call:
+def _keep_newest(
+    s: Session, events: list[WebhookEvent], region: str, now: float
+) -> dict[int, StoredCall]:
     """Deliveries come unordered and each carries the whole call: keep the newest one.
 
-    One upsert decides in the database, so two deliveries for the same call at once cannot
-    both win: a snapshot replaces the stored one only if it is as new or newer.
+    The batch's newest snapshot per call is picked here, then one upsert per call decides
+    against the stored one in the database, so two writers at once cannot both win.
     """
-    data = event.data
-    user = data.get("user") or {}
-    row = s.execute(
-        _UPSERT_CALL,
-        {
-            "id": data["id"],
-            "snapshot": data,
-            "snapshot_at": event.timestamp,
-            "snapshot_rank": STATUS_RANK[data["status"]],
-            "direction": data["direction"],
-            "status": data["status"],
-            "e164": to_e164(data.get("raw_digits"), region),
-            "agent_email": _email(user.get("email")),
-            "started_at": data.get("started_at"),
-            "duration": data.get("duration") or 0,
-            "ended": event.event == "call.ended",
-            "updated_at": now,
-        },
-    ).one()
-    return Call(id=row.id, snapshot=row.snapshot, status=row.status, ended=bool(row.ended))
+    newest: dict[int, WebhookEvent] = {}
+    ended: set[int] = set()
+    for event in events:
+        call_id = event.data["id"]
+        if call_id not in newest or _newer(event, newest[call_id]):
+            newest[call_id] = event
+        if event.event == "call.ended":
+            ended.add(call_id)
+    if not newest:
+        return {}
+    rows = []
+    for call_id, event in newest.items():
+        data = event.data
+        rows.append(
+            {
+                "id": call_id,
+                "snapshot": data,
+                "snapshot_at": event.timestamp,
+                "snapshot_rank": STATUS_RANK[data["status"]],
+                "direction": data["direction"],
+                "status": data["status"],
+                "e164": to_e164(data.get("raw_digits"), region),
+                "agent_email": _email((data.get("user") or {}).get("email")),
+                "started_at": data.get("started_at"),
+                "duration": data.get("duration") or 0,
+                "ended": call_id in ended,
+                "sf_requests": 0,
+                "updated_at": now,
+            }
+        )
+    result = s.execute(_upsert_calls(_dialect(s)), rows)
+    return {row.id: StoredCall(row.id, row.snapshot, row.status, bool(row.ended)) for row in result}
 
 
-# Plain SQL built once: the same text runs on SQLite and PostgreSQL (both have ON CONFLICT,
-# EXCLUDED and RETURNING), and this path runs for every webhook.
-_INSERT_EVENT = text(
-    "INSERT INTO events (source, name, delivery_key, call_id, occurred_at, received_at, payload) "
-    "VALUES (:source, :name, :delivery_key, :call_id, :occurred_at, :received_at, :payload) "
-    "ON CONFLICT (delivery_key) DO NOTHING RETURNING id"
-).bindparams(bindparam("payload", type_=JSON))
-
-_NEWER = (
-    "(excluded.snapshot_at > calls.snapshot_at OR (excluded.snapshot_at = calls.snapshot_at "
-    "AND excluded.snapshot_rank >= calls.snapshot_rank))"
-)
 _KEPT = (
     "snapshot",
     "snapshot_at",
@@ -179,20 +230,45 @@ _KEPT = (
     "started_at",
     "duration",
 )
-_UPSERT_CALL = (
-    text(
-        # Column names from the constants above: no input reaches this text.
-        "INSERT INTO calls (id, snapshot, snapshot_at, snapshot_rank, direction, status, e164, "  # noqa: S608
-        "agent_email, started_at, duration, ended, sf_requests, updated_at) VALUES (:id, "
-        ":snapshot, :snapshot_at, :snapshot_rank, :direction, :status, :e164, :agent_email, "
-        ":started_at, :duration, :ended, 0, :updated_at) ON CONFLICT (id) DO UPDATE SET "
-        + ", ".join(
-            f"{name} = CASE WHEN {_NEWER} THEN excluded.{name} ELSE calls.{name} END"
-            for name in _KEPT
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert_calls(dialect: Any) -> Any:
+    """``INSERT ... ON CONFLICT (id) DO UPDATE``: a snapshot replaces the stored one only if
+    it is as new or newer; ``ended`` once seen stays. Built once per dialect."""
+    name = dialect.__name__
+    if name not in _UPSERTS:
+        table = Call.__table__
+        statement = dialect.insert(table)
+        new = statement.excluded
+        newer = or_(
+            new.snapshot_at > table.c.snapshot_at,
+            and_(
+                new.snapshot_at == table.c.snapshot_at,
+                new.snapshot_rank >= table.c.snapshot_rank,
+            ),
         )
-        + ", ended = (calls.ended OR excluded.ended), updated_at = excluded.updated_at "
-        "RETURNING id, snapshot, status, ended"
-    )
-    .bindparams(bindparam("snapshot", type_=JSON), bindparam("ended", type_=Boolean))
-    .columns(id=BigInteger, snapshot=JSON, status=String, ended=Boolean)
-)
+        kept = {column: case((newer, new[column]), else_=table.c[column]) for column in _KEPT}
+        _UPSERTS[name] = statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_={**kept, "ended": or_(table.c.ended, new.ended), "updated_at": new.updated_at},
+        ).returning(table.c.id, table.c.snapshot, table.c.status, table.c.ended)
+    return _UPSERTS[name]
+
+
+def _keep_summaries(s: Session, events: list[WebhookEvent]) -> dict[int, StoredCall]:
+    """Aircall AI's summary of a call we know goes into the call's Task: those calls."""
+    kept = {}
+    for event in events:
+        content = event.data.get("content")
+        if event.call_id is None or not isinstance(content, str):
+            continue
+        row = s.execute(_SET_SUMMARY, {"id": event.call_id, "summary": content[:20000]}).first()
+        if row is not None:
+            kept[row.id] = StoredCall(row.id, row.snapshot, row.status, bool(row.ended))
+    return kept
+
+
+_SET_SUMMARY = text(
+    "UPDATE calls SET ai_summary = :summary WHERE id = :id RETURNING id, snapshot, status, ended"
+).columns(id=BigInteger, snapshot=JSON, status=String, ended=Boolean)

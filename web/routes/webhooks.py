@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from integrations.aircall import events
-from integrations.sync import intake
 from web.errors import BodyTooLarge
 
 
@@ -29,13 +27,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 async def aircall(request: Request) -> Response:
     settings = request.app.state.settings
     event = events.parse(await read_body(request, events.MAX_BODY), settings.aircall_webhook_tokens)
-    stored = await run_in_threadpool(
-        intake.accept,
-        request.app.state.engine,
-        event,
-        region=settings.default_region,
-        log_delay=settings.task_log_delay_seconds,
-    )
+    stored = await request.app.state.intake.accept(event)  # committed (group commit)
     # Committed. On PostgreSQL the intake's NOTIFY has told every process; on SQLite the
     # dashboards of this process hear of it once Aircall has its answer.
     publish = None

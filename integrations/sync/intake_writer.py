@@ -1,0 +1,122 @@
+"""Group commit for the webhook receiver: one thread writes every delivery of this process.
+
+Requests hand their parsed event to the writer and wait for its commit. While one transaction
+is being written the next deliveries queue up, and the writer takes them all in the next one
+(``intake.accept_many``): under load each commit carries many events, at rest each carries
+one and nobody waits for a batch to fill. A request still gets its answer only after its
+event is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from integrations.aircall.events import WebhookEvent
+from integrations.sync import intake
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 256  # deliveries per transaction at most: bounds one commit's size and latency
+
+
+@dataclass
+class _Pending:
+    event: WebhookEvent
+    future: asyncio.Future[bool]
+    loop: asyncio.AbstractEventLoop
+
+
+class IntakeWriter:
+    """``await writer.accept(event)``: True once stored, False for a delivery already stored."""
+
+    def __init__(
+        self, engine: Engine, *, region: str = "US", log_delay: float = 0.0, max_batch: int = 0
+    ) -> None:
+        self.engine = engine
+        self.region = region
+        self.log_delay = log_delay
+        self.max_batch = max_batch or MAX_BATCH
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def stop(self) -> None:
+        """Write what was handed over, then end the thread (the next ``accept`` starts one)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                self._queue.put(None)
+        if thread is not None:
+            thread.join()
+
+    async def accept(self, event: WebhookEvent) -> bool:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
+                self._thread.start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._queue.put(_Pending(event, future, loop))
+        return await future
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._write(batch)
+
+    def _write(self, batch: list[_Pending]) -> None:
+        try:
+            stored = intake.accept_many(
+                self.engine,
+                [pending.event for pending in batch],
+                region=self.region,
+                log_delay=self.log_delay,
+            )
+        except Exception as exc:
+            if len(batch) == 1:
+                log.exception("intake.failed", extra={"event": batch[0].event.event})
+                _settle(batch[0], exc=exc)
+                return
+            # One bad delivery must not fail the others: take them one at a time.
+            for pending in batch:
+                self._write([pending])
+            return
+        for pending, result in zip(batch, stored, strict=True):
+            _settle(pending, result=result)
+
+
+def _settle(
+    pending: _Pending, *, result: bool | None = None, exc: BaseException | None = None
+) -> None:
+    """Hand the outcome to the request's event loop (the client may have gone meanwhile)."""
+
+    def settle() -> None:
+        if pending.future.done():
+            return
+        if exc is not None:
+            pending.future.set_exception(exc)
+        else:
+            pending.future.set_result(bool(result))
+
+    with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+        pending.loop.call_soon_threadsafe(settle)
