@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     session_secret: SecretStr = SecretStr("")  # empty: one is generated and kept in the database
     session_cookie_secure: bool | None = None  # None: Secure when the request came over https
     session_max_age_seconds: int = 12 * 3600
+    # Failed sign-ins allowed per email, and per client address, within the window (0: no limit).
+    sign_in_failures_per_email: int = 5
+    sign_in_failures_per_ip: int = 20  # higher: an office behind one address shares it
+    sign_in_failure_window_seconds: float = 900.0
     salesforce_instance_url: str = ""  # base of record links; empty: SALESFORCE_LOGIN_URL
     live_poll_seconds: float = 0.5  # how often dashboards look for finished sync jobs
     display_time_zone: str = "UTC"  # dates on the pages; days of the review filters and charts

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -12,7 +13,7 @@ import pytest
 import websockets
 from click.testing import CliRunner
 from pydantic import SecretStr
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 from starlette.routing import Route
 
@@ -21,7 +22,7 @@ from integrations.errors import BadInput
 from integrations.loopback import serve
 from integrations.settings import Settings
 from integrations.store import accounts
-from integrations.store.accounts import User
+from integrations.store.accounts import SignInAttempt, User
 from integrations.sync import intake
 from tests.conftest import WEBHOOK_TOKEN
 from tests.helpers import envelope
@@ -108,6 +109,97 @@ def test_a_wrong_password_and_an_unknown_email_get_the_same_answer(site: Site) -
     assert [a.status_code for a in answers] == [400, 400]
     assert all("Email or password is incorrect." in a.text for a in answers)
     assert client.get("/").status_code == 303
+
+
+def _attempt(client: httpx.Client, email: str, password: str) -> httpx.Response:
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/signin").text)[1]
+    return client.post("/signin", data={"email": email, "password": password, "csrf_token": token})
+
+
+def _window_passes(site: Site) -> None:
+    """Every recorded attempt becomes as old as the window: the clock moves, no one waits."""
+    with Session(site.engine) as s:
+        window = site.settings.sign_in_failure_window_seconds
+        s.exec(update(SignInAttempt).values(at=SignInAttempt.at - window))
+        s.commit()
+
+
+def test_five_failures_lock_the_email_even_for_the_right_password(site: Site) -> None:
+    accounts.add_user(site.engine, "sam@example.com", "manager", PASSWORD)
+    client = httpx.Client(base_url=site.url)
+    wrong = [_attempt(client, "sam@example.com", "wrong password!") for _ in range(5)]
+    assert [a.status_code for a in wrong] == [400] * 5
+    locked = _attempt(client, "sam@example.com", PASSWORD)
+    assert locked.status_code == 429
+    assert "Too many failed sign-ins" in locked.text
+    assert "Try again in 15 minutes." in locked.text
+    assert 890 <= int(locked.headers["retry-after"]) <= 900
+    assert client.get("/").status_code == 303  # not signed in
+    maya = site.user("maya@example.com", "agent")  # another account, same address: unaffected
+    assert "maya@example.com" in maya.client.get("/").text
+    _window_passes(site)
+    assert _attempt(client, "sam@example.com", PASSWORD).status_code == 303
+    assert "sam@example.com" in client.get("/").text
+
+
+def test_an_email_without_an_account_is_locked_the_same_way(site: Site) -> None:
+    accounts.add_user(site.engine, "sam@example.com", "manager", PASSWORD)
+    client = httpx.Client(base_url=site.url)
+    answers = {
+        email: [_attempt(client, email, "wrong password!") for _ in range(6)]
+        for email in ("sam@example.com", "nobody@example.com")
+    }
+    codes = {email: [a.status_code for a in found] for email, found in answers.items()}
+    assert codes["sam@example.com"] == codes["nobody@example.com"] == [400] * 5 + [429]
+    texts = {found[-1].text.replace("nobody@", "sam@") for found in answers.values()}
+    assert len(texts) == 1  # the same page, but for the email typed
+
+
+def test_a_successful_sign_in_clears_the_emails_failures(site: Site) -> None:
+    accounts.add_user(site.engine, "sam@example.com", "manager", PASSWORD)
+    client = httpx.Client(base_url=site.url)
+    for _ in range(4):
+        assert _attempt(client, "sam@example.com", "wrong password!").status_code == 400
+    assert _attempt(httpx.Client(base_url=site.url), "sam@example.com", PASSWORD).status_code == 303
+    for _ in range(5):
+        assert _attempt(client, "sam@example.com", "wrong password!").status_code == 400
+    assert _attempt(client, "sam@example.com", PASSWORD).status_code == 429
+
+
+def test_failures_from_one_address_lock_it_for_every_email(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(site.settings, "sign_in_failures_per_ip", 3)
+    accounts.add_user(site.engine, "sam@example.com", "manager", PASSWORD)
+    client = httpx.Client(base_url=site.url)
+    for email in ("a@example.com", "b@example.com", "c@example.com"):
+        assert _attempt(client, email, "wrong password!").status_code == 400
+    assert _attempt(client, "sam@example.com", PASSWORD).status_code == 429
+    _window_passes(site)
+    assert _attempt(client, "sam@example.com", PASSWORD).status_code == 303
+
+
+def test_parallel_guesses_get_no_more_tries_than_sequential_ones(site: Site) -> None:
+    accounts.add_user(site.engine, "sam@example.com", "manager", PASSWORD)
+    clients = [httpx.Client(base_url=site.url, timeout=30) for _ in range(12)]
+    tokens = [
+        re.search(r'name="csrf_token" value="([^"]+)"', c.get("/signin").text)[1] for c in clients
+    ]
+
+    def guess(index: int) -> int:
+        data = {
+            "email": "sam@example.com",
+            "password": f"guess {index}",
+            "csrf_token": tokens[index],
+        }
+        return clients[index].post("/signin", data=data).status_code
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        codes = sorted(pool.map(guess, range(len(clients))))
+    assert codes.count(400) + codes.count(429) == len(clients)
+    assert codes.count(400) <= 5  # each guess is counted before its password is checked
+    with Session(site.engine) as s:  # a refused guess is not kept as a failure
+        assert len(s.exec(select(SignInAttempt)).all()) == codes.count(400)
 
 
 def test_sign_in_goes_back_to_the_page_asked_for_but_never_off_site(site: Site) -> None:
@@ -277,5 +369,6 @@ def test_the_accounts_migration_goes_down_and_up_again(engine: Engine) -> None:
     command.downgrade(db._alembic_config(engine), "0001")
     with engine.connect() as connection:
         assert not engine.dialect.has_table(connection, "users")
+        assert not engine.dialect.has_table(connection, "sign_in_attempts")
     db.migrate(engine)
     assert accounts.count_users(engine) == 0

@@ -6,8 +6,12 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import Engine, event, update
+from sqlmodel import Session
 
 from integrations.salesforce.client import SalesforceClient
+from integrations.store.automation_models import DispositionRule
+from integrations.store.models import Call
 from integrations.sync import dispositions
 from integrations.sync.actions import is_suppressed, next_business_day
 from tests.conftest import Stack
@@ -240,3 +244,63 @@ def test_check_targets_tells_what_a_fresh_org_must_map(stack: Stack) -> None:
     left = dispositions.check_targets(sf, stack.engine, stack.settings)
     assert not any(p.startswith(("Interested:", "Not Interested:", "DNC")) for p in left)
     sf.close()
+
+
+# -- the webhook path's rule cache ---------------------------------------------------------------
+
+
+def _webhook_tagged(engine: Engine, call_id: int, tag: str) -> None:
+    """What the webhook does for a ``call.tagged``: store the call, maybe enqueue, commit."""
+    with Session(engine) as s:
+        call = Call(id=call_id, snapshot={"id": call_id, "tags": [{"id": 1, "name": tag}]})
+        s.add(call)
+        s.flush()
+        dispositions.enqueue_for_call(s, "call.tagged", call, None)
+        s.commit()
+
+
+def _rule_reads(engine: Engine) -> list[str]:
+    reads: list[str] = []
+
+    def record(_conn, _cursor, statement: str, *_args) -> None:
+        if "disposition_rules" in statement:
+            reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    return reads
+
+
+def test_webhooks_read_the_rules_once_per_ttl(engine: Engine) -> None:
+    reads = _rule_reads(engine)
+    _webhook_tagged(engine, 1, "Interested")
+    _webhook_tagged(engine, 2, "interested")  # tags compare without case
+    _webhook_tagged(engine, 3, "Lunch")
+    assert [j.call_id for j in jobs(engine, "disposition")] == [1, 2]
+    assert len(reads) == 1
+
+
+def test_a_saved_rule_reaches_the_webhooks_at_once(engine: Engine) -> None:
+    _webhook_tagged(engine, 1, "Hot lead")
+    dispositions.set_rule(engine, "interested", by="manager", tags=["Interested", "Hot lead"])
+    _webhook_tagged(engine, 2, "Hot lead")
+    dispositions.set_rule(engine, "busy", by="manager", enabled=False)
+    _webhook_tagged(engine, 3, "Busy")
+    assert [j.call_id for j in jobs(engine, "disposition")] == [2]
+
+
+def test_another_process_edit_reaches_the_webhooks_after_the_ttl(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(dispositions._rule_tags, "clock", lambda: now[0])
+    _webhook_tagged(engine, 1, "Lunch")  # reads the rules: no Lunch
+    with Session(engine) as s:  # another process's edit: this process's cache is not told
+        s.execute(
+            update(DispositionRule).where(DispositionRule.key == "busy").values(tags=["Lunch"])
+        )
+        s.commit()
+    now[0] += dispositions.RULES_TTL
+    _webhook_tagged(engine, 2, "Lunch")
+    now[0] += 0.01
+    _webhook_tagged(engine, 3, "Lunch")
+    assert [j.call_id for j in jobs(engine, "disposition")] == [3]

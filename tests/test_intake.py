@@ -57,7 +57,9 @@ def prepared(engine: Engine) -> Engine:
     return engine
 
 
-def test_a_batch_with_retries_and_unordered_deliveries_stores_each_once(prepared: Engine, company: Company):
+def test_a_batch_with_retries_and_unordered_deliveries_stores_each_once(
+    prepared: Engine, company: Company
+):
     bodies = _deliveries(company, calls=2)
     deliveries = _events(bodies)
     # Unordered, with Aircall's retries: the last delivery first, one twice in the batch.

@@ -105,6 +105,27 @@ def test_the_table_shows_each_action_with_its_link_or_exact_error(
     assert "1:05" in page  # duration
 
 
+def test_every_job_kind_the_worker_runs_has_a_label() -> None:
+    """A job kind added to the worker without a label in ``review.ACTIONS`` fails here."""
+    from integrations.sync.worker import HANDLERS
+
+    assert sorted(set(HANDLERS) - set(review.ACTIONS)) == []
+    for kind, (_code, label) in review.ACTIONS.items():
+        assert label not in ("", kind), kind
+
+
+def test_the_sync_cell_names_each_job_kind_for_people(site: Site, manager: SignedIn) -> None:
+    ended(site.engine, 1, "maya@example.com", tags=[{"id": 1, "name": "Interested"}])
+    with Session(site.engine) as s:
+        for kind in ("disposition", "dialer_requeue", "automation"):
+            queue.enqueue(s, kind=kind, key=f"{kind}:1", call_id=1)
+        s.commit()
+    page = manager.client.get("/review").text
+    for kind in ("disposition", "dialer_requeue", "automation"):
+        assert review.ACTIONS[kind][1] in page
+    assert "dialer_requeue" not in page
+
+
 def test_filters_select_by_agent_disposition_status_and_date(site: Site, manager: SignedIn) -> None:
     ended(site.engine, 1, "maya@example.com", tags=[{"id": 1, "name": "Sale"}])
     ended(site.engine, 2, "leo@example.com", tags=[{"id": 2, "name": "No answer"}])

@@ -143,6 +143,12 @@ async def current_user(conn: HTTPConnection) -> User | None:
     return user
 
 
+def client_ip(conn: HTTPConnection) -> str:
+    """The client's address: uvicorn's ``proxy_headers`` put a trusted proxy's
+    ``X-Forwarded-For`` here; the header itself is never read (anyone can send it)."""
+    return conn.client.host if conn.client else "unknown"
+
+
 def safe_next(target: str | None) -> str:
     """Only a path on this site may be a redirect target after signing in."""
     if target and target.startswith("/") and not target.startswith(("//", "/\\")):

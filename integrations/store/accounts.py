@@ -2,21 +2,29 @@
 
 Passwords are hashed with argon2id (argon2-cffi's defaults follow RFC 9106). An unknown email
 costs one hash verification too, so timing does not tell which emails have an account.
+
+Failed sign-ins are limited per email and per client address (``sign_in``), counted in the
+database so every web process shares them. An email with no account is limited exactly as one
+with an account: the answer never tells which emails exist.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import math
 import secrets
 import time
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, func
+from sqlalchemy import ColumnElement, Engine, Index, delete, func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
-from integrations.errors import BadInput
+from integrations.errors import BadInput, CallbridgeError
+from integrations.settings import Settings
 from integrations.store.db import insert_ignore
 
 AGENT, MANAGER = "agent", "manager"
@@ -108,6 +116,112 @@ def authenticate(engine: Engine, email: str, password: str) -> User | None:
             s.add(user)
             s.commit()
     return user
+
+
+# -- failed sign-ins ---------------------------------------------------------------------------
+
+
+class SignInAttempt(SQLModel, table=True):
+    """A sign-in not (yet) known to have succeeded: written before the password is checked, so
+    parallel guesses count too, and deleted with the email's others when one succeeds."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (
+        Index("ix_sign_in_attempts_email", "email_key", "at"),
+        Index("ix_sign_in_attempts_ip", "ip", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # sha256 of the email as typed (normalised when valid): a password typed in the email field
+    # is not kept readable, and any length fits.
+    email_key: str = Field(max_length=64)
+    ip: str = Field(max_length=64)
+    at: float
+
+
+class TooManyFailures(CallbridgeError):
+    """Too many failed sign-ins for this email or from this address; ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        minutes = math.ceil(retry_after / 60)
+        super().__init__(
+            "Too many failed sign-ins for this email or from this address. "
+            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        )
+
+
+@dataclass(frozen=True)
+class SignInLimits:
+    """Failures allowed per email and per address within ``window`` seconds (0: no limit)."""
+
+    per_email: int = 5
+    per_ip: int = 20
+    window: float = 900.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SignInLimits:
+        return cls(
+            per_email=settings.sign_in_failures_per_email,
+            per_ip=settings.sign_in_failures_per_ip,
+            window=settings.sign_in_failure_window_seconds,
+        )
+
+
+def _email_key(email: str) -> str:
+    try:
+        value = normalise_email(email)
+    except BadInput:
+        value = email.strip().lower()
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def sign_in(
+    engine: Engine, email: str, password: str, *, ip: str, limits: SignInLimits
+) -> User | None:
+    """``authenticate``, limited: raises ``TooManyFailures`` (without checking the password) when
+    the email or the address has ``limits`` failures within the window."""
+    attempt = SignInAttempt(email_key=_email_key(email), ip=ip[:64], at=time.time())
+    with Session(engine, expire_on_commit=False) as s:
+        s.execute(delete(SignInAttempt).where(col(SignInAttempt.at) < attempt.at - limits.window))
+        s.add(attempt)
+        s.commit()  # before counting: parallel attempts each see the ones committed before them
+    wait = _wait(engine, attempt, limits)
+    if wait is not None:
+        _forget(engine, SignInAttempt.id == attempt.id)  # a refused attempt is not a failure
+        raise TooManyFailures(wait)
+    user = authenticate(engine, email, password)
+    if user is not None:
+        _forget(engine, SignInAttempt.email_key == attempt.email_key)
+    return user
+
+
+def _wait(engine: Engine, attempt: SignInAttempt, limits: SignInLimits) -> int | None:
+    """Seconds until ``attempt`` would be within the limits, or None when it is now."""
+    since = attempt.at - limits.window
+    waits = []
+    with Session(engine) as s:
+        for column, value, limit in (
+            (SignInAttempt.email_key, attempt.email_key, limits.per_email),
+            (SignInAttempt.ip, attempt.ip, limits.per_ip),
+        ):
+            if limit <= 0:
+                continue
+            earlier = s.exec(
+                select(SignInAttempt.at)
+                .where(column == value, SignInAttempt.at > since, SignInAttempt.id != attempt.id)
+                .order_by(col(SignInAttempt.at))
+            ).all()
+            excess = len(earlier) - limit + 1  # how many must leave the window first
+            if excess > 0:
+                waits.append(earlier[excess - 1] + limits.window - attempt.at)
+    return max(1, math.ceil(max(waits))) if waits else None
+
+
+def _forget(engine: Engine, condition: ColumnElement[bool]) -> None:
+    with Session(engine) as s:
+        s.execute(delete(SignInAttempt).where(condition))
+        s.commit()
 
 
 def get_user(engine: Engine, user_id: int) -> User | None:

@@ -43,6 +43,7 @@ from integrations.settings import Settings
 from integrations.store.automation_models import DispositionRule
 from integrations.store.db import insert_ignore
 from integrations.store.models import Call, Job, SyncLink
+from integrations.store.ttl_cache import EngineCache
 from integrations.sync import actions, fieldmap, queue
 from integrations.sync.calllog import ACTION as TASK_ACTION
 from integrations.sync.calllog import org_zone
@@ -122,6 +123,9 @@ OPEN_OPPORTUNITY = (
     "AND AccountId != null AND IsClosed = false ORDER BY LastModifiedDate DESC LIMIT 1"
 )
 EDITABLE = ("name", "tags", "lead_status", "contact_status", "opportunity_stage", "options")
+RULES_TTL = 2.0  # seconds before another process's rule edit reaches this one's webhooks
+# The enabled rules' tags (casefolded): all the webhook path needs to decide on a job.
+_rule_tags: EngineCache[frozenset[str]] = EngineCache(RULES_TTL)
 
 
 # -- rules ----------------------------------------------------------------------------------------
@@ -151,6 +155,7 @@ def seed_rules(engine: Engine) -> None:
                 )
             )
         s.commit()
+    _rule_tags.invalidate(engine)
 
 
 def rules(engine: Engine) -> list[DispositionRule]:
@@ -178,6 +183,7 @@ def set_rule(engine: Engine, key: str, *, by: str, **changes: Any) -> Dispositio
         rule.updated_by, rule.updated_at = by, time.time()
         s.add(rule)
         s.commit()
+    _rule_tags.invalidate(engine)  # this process's webhooks see the change at once
     return rule
 
 
@@ -225,12 +231,21 @@ def check_targets(sf: SalesforceClient, engine: Engine, settings: Settings) -> l
 # -- queueing --------------------------------------------------------------------------------------
 
 
+def _enabled_tags(s: Session) -> frozenset[str]:
+    enabled = s.execute(select(DispositionRule.tags).where(DispositionRule.enabled)).scalars()
+    return frozenset(t.casefold() for tags in enabled for t in tags)
+
+
 def enqueue_for_call(s: Session, event_name: str, call: Call, event_row_id: int | None) -> None:
-    """In the webhook's transaction: a tagged or ended call with a disposition tag gets a job."""
-    if event_name not in _EVENTS or not _tag_names(call.snapshot):
+    """In the webhook's transaction: a tagged or ended call with a disposition tag gets a job.
+
+    The rules' tags are read at most every ``RULES_TTL`` seconds (this is every webhook's path);
+    the job itself reads the rules afresh.
+    """
+    if event_name not in _EVENTS:
         return
-    all_rules = list(s.execute(select(DispositionRule)).scalars())
-    if matching(_tag_names(call.snapshot), all_rules):
+    names = {t.casefold() for t in _tag_names(call.snapshot)}
+    if names and names & _rule_tags.get(s.get_bind(), lambda: _enabled_tags(s)):
         queue.enqueue(
             s,
             kind=DISPOSITION,

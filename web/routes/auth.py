@@ -15,7 +15,9 @@ async def signin_form(request: Request) -> Response:
     return await _form(request, error="", email="", status=200)
 
 
-async def _form(request: Request, *, error: str, email: str, status: int) -> Response:
+async def _form(
+    request: Request, *, error: str, email: str, status: int, headers: dict[str, str] | None = None
+) -> Response:
     engine = request.app.state.engine
     no_accounts = await run_in_threadpool(accounts.count_users, engine) == 0
     return request.app.state.templates.TemplateResponse(
@@ -28,6 +30,7 @@ async def _form(request: Request, *, error: str, email: str, status: int) -> Res
             "no_accounts": no_accounts,
         },
         status_code=status,
+        headers=headers,
     )
 
 
@@ -35,7 +38,23 @@ async def signin(request: Request) -> Response:
     await security.check_csrf(request)
     form = await request.form()
     email, password = str(form.get("email", "")), str(form.get("password", ""))
-    user = await run_in_threadpool(accounts.authenticate, request.app.state.engine, email, password)
+    try:
+        user = await run_in_threadpool(
+            accounts.sign_in,
+            request.app.state.engine,
+            email,
+            password,
+            ip=security.client_ip(request),
+            limits=accounts.SignInLimits.from_settings(request.app.state.settings),
+        )
+    except accounts.TooManyFailures as exc:
+        return await _form(
+            request,
+            error=str(exc),
+            email=email,
+            status=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
     if user is None:
         return await _form(
             request, error="Email or password is incorrect.", email=email, status=400
