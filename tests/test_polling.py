@@ -1,4 +1,5 @@
-"""T01-T04 by polling the Salesforce emulator: each record delivered once, whatever happens."""
+"""T01-T04 by polling the Salesforce emulator: each record delivered once, whatever happens;
+the objects and fields enabled automations need are read too."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from integrations.settings import Settings
 from integrations.store import db
 from integrations.store.models import SyncLink
 from integrations.store.salesforce_sync import PollWatermark, SalesforceDelivery, note_write
+from integrations.sync import automations
 from integrations.sync.context import Context
 from integrations.sync.polling import PAGE, poll_once
 from integrations.sync.worker import make_context
@@ -154,7 +156,7 @@ def test_each_change_of_a_watched_object_fires_t04_once(
     changes = delivered(engine, "T04")
     assert [c.record["Phone"] for c in changes] == ["+14155550100", "+14155550101"]
     assert len({c.dedupe_key for c in changes}) == 2
-    assert jobs(engine, "aircall_contact") == []  # T03/T04 have no default action yet
+    assert jobs(engine, "aircall_contact") == []  # no automation on T03/T04 of Account
 
 
 def test_records_callbridge_wrote_do_not_trigger_it_back(
@@ -242,3 +244,44 @@ def test_only_object_api_names_can_be_watched() -> None:
     assert chosen.salesforce_poll_objects == ["Account", "Invoice__c"]
     with pytest.raises(ValidationError):
         Settings(_env_file=None, salesforce_poll_objects="Account WHERE Id != null")
+
+
+def test_an_object_an_enabled_automation_names_is_polled_with_the_fields_it_reads(
+    ctx: Context, org: Org, clock: Clock, engine: Engine
+) -> None:
+    saved = automations.save(
+        engine,
+        {
+            "name": "Big new deals",
+            "trigger": "T03",
+            "sobject": "Opportunity",
+            "conditions": {"record": {"StageName": "Prospecting"}},
+            "actions": [
+                {
+                    "action": "salesforce:A09",
+                    "use_mapping": False,
+                    "fields": {"WhatId": "{{record.Id}}", "Subject": "{{record.Amonut}}"},
+                }
+            ],
+        },
+        by="ann@example.com",
+    )
+    deal = org.insert(
+        "Opportunity",
+        {"Name": "Deal", "StageName": "Prospecting", "CloseDate": "2030-01-01", "Amount": 5},
+    )
+    closed = {"Name": "Won", "StageName": "Closed Won", "CloseDate": "2030-01-01"}
+    org.insert("Opportunity", closed)
+    counts = poll(ctx)
+    assert counts["T03:Opportunity"] == 2
+    assert "T04:Opportunity" not in counts  # nothing watches its updates
+    record = delivered(engine, "T03")[0].record
+    assert record["StageName"] == "Prospecting"
+    assert "Amonut" not in record  # a name the org lacks is left out, not a failed poll
+    (job,) = jobs(engine, "automation")  # the closed deal fails the condition
+    assert (job.payload["id"], job.payload["automation"]) == (deal, saved.id)
+
+    automations.set_enabled(engine, saved.id, False, by="ann@example.com")
+    assert "T03:Opportunity" not in poll(ctx)
+    with Session(engine) as s:
+        assert s.get(PollWatermark, ("T03", "Opportunity")) is None  # enabling starts afresh

@@ -1,6 +1,7 @@
 """The automation editor's HTML form, to and from a definition (``integrations.sync.automations``).
 
-The form is flat: ``name``, ``trigger``, ``cond-<name>``, and per step ``step-<i>-action``,
+The form is flat: ``name``, ``trigger``, ``sobject`` (T03-T05), ``cond-<name>`` (a Salesforce
+trigger's ``cond-record`` is ``Field = value`` lines), and per step ``step-<i>-action``,
 ``step-<i>-<input>``, ``step-<i>-field-<j>-target``/``-source``, ``step-<i>-use_mapping`` and
 ``step-<i>-extra`` (the step's other parameters as JSON, kept as they were). Buttons name an
 ``op``: the same form is re-rendered with a step added, removed or moved, and only ``save``
@@ -31,7 +32,8 @@ STEP_INPUTS: dict[str, tuple[str, ...]] = {
     "salesforce:flag_phone": ("record", "note", "field"),
     "salesforce:do_not_call": ("record",),
     "salesforce:match_or_create": ("sobject",),
-    "aircall:A04": ("text",),
+    "aircall:A04": ("text", "call"),
+    "aircall:A06": ("call",),
     "aircall:dialer_requeue": ("user", "number", "delay_seconds"),
 }
 # Actions whose payload is a field mapping, and the object it maps (None: the step's sobject).
@@ -44,8 +46,10 @@ MAPPED: dict[str, str | None] = {
     "salesforce:create_event": "Event",
     "salesforce:match_or_create": None,
     "salesforce:update_record": None,
+    "aircall:A01": None,  # the Aircall contact's names (contacts.CONTACT_FIELDS)
 }
-USES_MAPPING = set(MAPPED) - {"salesforce:update_record"}  # "use_mapping": the object's table
+# "use_mapping": start from the object's table
+USES_MAPPING = set(MAPPED) - {"salesforce:update_record", "aircall:A01"}
 NUMBERS = {"duration_minutes", "delay_seconds"}
 INPUT_LABELS = {
     "sobject": "Salesforce object",
@@ -66,7 +70,10 @@ INPUT_LABELS = {
     "user": "Aircall user id",
     "number": "Number",
     "delay_seconds": "Delay (seconds)",
+    "call": "Aircall call id (empty: the event's call; on a Salesforce trigger e.g. "
+    "{{record.CallObject}})",
 }
+RECORD_CONDITION_LABEL = "Record fields (one per line: Field = value; nothing after = : empty)"
 CONDITION_INPUTS = (
     ("tag", "Tag is any of (comma-separated)"),
     ("direction", "Direction"),
@@ -122,7 +129,7 @@ class StepForm:
     @property
     def sobject(self) -> str | None:
         """The object the step's fields belong to (for the describe picker)."""
-        if self.action not in MAPPED:
+        if self.action not in MAPPED or self.action.startswith("aircall:"):
             return None
         fixed = MAPPED[self.action]
         if fixed:
@@ -167,6 +174,28 @@ class StepForm:
         return step
 
 
+def record_lines(fields: dict[str, Any]) -> str:
+    """A record condition as the form shows it: ``Field = value`` lines."""
+
+    def text(value: Any) -> str:
+        return "" if value is None else json.dumps(value) if isinstance(value, bool) else str(value)
+
+    return "\n".join(f"{name} = {text(value)}" for name, value in fields.items())
+
+
+def parse_record_lines(text: str) -> dict[str, Any]:
+    """The inverse; ``BadInput`` for a line without ``=``."""
+    fields: dict[str, Any] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, equals, value = line.partition("=")
+        if not equals or not name.strip():
+            raise BadInput(f"record condition: write Field = value, not {line.strip()!r}")
+        fields[name.strip()] = value.strip() or None
+    return fields
+
+
 @dataclass
 class EditorForm:
     name: str = ""
@@ -174,6 +203,12 @@ class EditorForm:
     conditions: dict[str, str] = field(default_factory=dict)
     steps: list[StepForm] = field(default_factory=lambda: [StepForm()])
     sample: str | None = None
+    sobject: str = ""
+
+    @property
+    def on_record(self) -> bool:
+        """A Salesforce trigger: a record and no call (other conditions, other sources)."""
+        return self.trigger.startswith("T")
 
     @classmethod
     def from_definition(cls, definition: dict[str, Any]) -> EditorForm:
@@ -181,6 +216,8 @@ class EditorForm:
         for key, value in (definition.get("conditions") or {}).items():
             if key == "tag" and isinstance(value, list):
                 conditions[key] = ", ".join(str(v) for v in value)
+            elif key == "record" and isinstance(value, dict):
+                conditions[key] = record_lines(value)
             elif key == "answered":
                 conditions[key] = "yes" if value else "no"
             elif value is not None:
@@ -191,6 +228,7 @@ class EditorForm:
             str(definition.get("trigger") or "E12"),
             conditions,
             steps or [StepForm()],
+            sobject=str(definition.get("sobject") or ""),
         )
 
     @classmethod
@@ -229,7 +267,7 @@ class EditorForm:
             steps[index].fields.append((cells.get("target", ""), cells.get("source", "")))
         conditions = {
             key: str(form.get(f"cond-{key}") or "").strip()
-            for key, _label in CONDITION_INPUTS
+            for key in (*(key for key, _label in CONDITION_INPUTS), "record")
             if str(form.get(f"cond-{key}") or "").strip()
         }
         sample = form.get("sample")
@@ -239,13 +277,20 @@ class EditorForm:
             conditions=conditions,
             steps=[steps[i] for i in sorted(steps)],
             sample=sample if isinstance(sample, str) and sample else None,
+            sobject=str(form.get("sobject") or "").strip(),
         )
 
     def definition(self, *, enabled: bool) -> dict[str, Any]:
         """The definition this form describes (``BadInput`` for a number that is not one)."""
         conditions: dict[str, Any] = {}
         for key, text in self.conditions.items():
-            if key == "tag":
+            if (key == "record") != self.on_record:
+                continue  # the other family's, left from before the trigger changed
+            if key == "record":
+                fields = parse_record_lines(text)
+                if fields:
+                    conditions["record"] = fields
+            elif key == "tag":
                 tags = [t.strip() for t in text.split(",") if t.strip()]
                 if tags:
                     conditions["tag"] = tags
@@ -257,13 +302,16 @@ class EditorForm:
                 conditions[key] = text == "yes"
             else:
                 conditions[key] = text
-        return {
+        definition = {
             "name": self.name.strip(),
             "trigger": self.trigger,
             "enabled": enabled,
             "conditions": conditions,
             "actions": [s.to_step(n) for n, s in enumerate(self.steps, start=1)],
         }
+        if self.on_record and self.sobject:
+            definition["sobject"] = self.sobject
+        return definition
 
     def apply(self, op: str) -> None:
         """Change the form as a button asks: add_step, remove_step-N, up-N, add_field-N."""

@@ -11,8 +11,15 @@ Codes are the catalogue's, prefixed by the service: ``salesforce:A01`` Create Re
 Opportunity, ``salesforce:A09`` Create Task (``call_task: true``: the call's own Task, kept up to
 date by the E12 → A09 log), ``salesforce:A19`` Custom SOQL Query (SELECT only), plus what the
 disposition rules need (``update_status``, ``update_stage``, ``create_event``, ``update_record``,
-``flag_phone``, ``do_not_call``, ``match_or_create``), and on Aircall's side ``aircall:A06``
-(the insight card), ``aircall:A04`` (comment), ``aircall:dialer_requeue``.
+``flag_phone``, ``do_not_call``, ``match_or_create``), and on Aircall's side ``aircall:A01``
+(the Aircall contact of the Salesforce record of a T01-T05 trigger), ``aircall:A06`` (the
+insight card), ``aircall:A04`` (comment), ``aircall:dialer_requeue``. A04 and A06 act on the
+event's call, or on the call a ``call`` source names (on a Salesforce trigger, e.g. a Task's
+``{{record.CallObject}}``).
+
+Salesforce writes are noted (``note_write``: a change before it is sent, a creation as soon as
+its id is known), so a record an automation creates or changes does not fire T01-T04 back: an
+automation on T04 that updates its own record does not loop.
 
 Inputs are mapping sources (``integrations.sync.fieldmap``): ``{{steps.1.id}}`` is the id the
 first step created, ``{{steps.2.first.Id}}`` the first row of a query in step 2,
@@ -39,8 +46,9 @@ from integrations.salesforce.soql import api_name
 from integrations.settings import Settings
 from integrations.store.automation_models import AutomationEffect, SuppressedNumber
 from integrations.store.db import insert_ignore
-from integrations.store.models import Job
-from integrations.sync import fieldmap, queue
+from integrations.store.models import Call, Job
+from integrations.store.salesforce_sync import note_write
+from integrations.sync import contacts, fieldmap, queue
 from integrations.sync.context import Context
 from integrations.sync.fieldmap import Pending, Scope
 from integrations.sync.intake import INSIGHT_CARD, LOG_CALL
@@ -58,6 +66,7 @@ PERSON_PREFIXES = {"003": "Contact", "00Q": "Lead"}
 # Step parameters that are names or numbers, not mapping sources.
 PLAIN_PARAMS = {"action", "name", "sobject", "field", "call_task", "use_mapping", "delay_seconds"}
 SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+_RECORD_FIELD = re.compile(r"(?<![\w.])record\.([A-Za-z][A-Za-z0-9_]*)")
 
 
 @dataclass
@@ -367,13 +376,49 @@ def plan_match_or_create(params: dict[str, Any], scope: Scope, env: Env) -> Plan
     )
 
 
+def _call_id(params: dict[str, Any], scope: Scope, env: Env) -> Any:
+    """The event's call, or the one the step's ``call`` source names (an Aircall call id)."""
+    if "call" not in params:
+        return env.call_id
+    value = fieldmap.evaluate(params["call"], scope)
+    if value is None or (isinstance(value, str) and value.startswith("<")):
+        return value  # none, or a dry run's earlier step
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit():
+        raise BadInput(f"call is not an Aircall call id: {value!r}")
+    return int(text)
+
+
 def plan_card(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
-    return Plan("callbridge", "insight card", {"job": INSIGHT_CARD, "call": env.call_id})
+    call = _call_id(params, scope, env)
+    return Plan("callbridge", "insight card", {"job": INSIGHT_CARD, "call": call})
 
 
 def plan_comment(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
     text = fieldmap.evaluate(params.get("text"), scope)
-    return Plan("aircall", "add comment", {"call": env.call_id, "content": text})
+    return Plan("aircall", "add comment", {"call": _call_id(params, scope, env), "content": text})
+
+
+def plan_contact(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
+    """A01: the trigger's record as an Aircall contact, with the step's names in place."""
+    sobject, record_id = scope.event.get("sobject"), scope.event.get("id")
+    if not sobject or not record_id:
+        raise BadInput("aircall:A01 makes the Aircall contact of a Salesforce trigger's record")
+    record = dict(scope.event.get("record") or {})
+    overrides = fieldmap.apply_mapping(params.get("fields") or {}, scope)
+    note = None
+    try:
+        body = aircall_actions.contact_body(record, record_id, env.settings.default_region)
+    except aircall_actions.NoPhone:
+        body = {"information": f"{aircall_actions.SALESFORCE_ID}{record_id}"}
+        note = "no phone field in the trigger's data: the record is read when the step runs"
+    return Plan(
+        "aircall",
+        "create contact",
+        contacts.customise(body, overrides),
+        note=note or "found by phone instead when an Aircall contact has one of the numbers",
+        extra={"sobject": sobject, "id": record_id, "record": record, "overrides": overrides},
+    )
 
 
 def plan_requeue(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
@@ -393,9 +438,28 @@ def plan_requeue(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
 Execute = Callable[[Context, Job, Plan, Env], Awaitable[dict[str, Any]]]
 
 
+def _note_write(engine: Engine, sobject: str, record_id: str, created: bool) -> None:
+    with Session(engine) as s:
+        note_write(s, sobject, record_id, created=created)
+        s.commit()
+
+
+async def _created(ctx: Context, sobject: str, fields: dict[str, Any]) -> str:
+    """Create a record, noted as ours (polling must not report it as new)."""
+    record_id = await ctx.sf(ctx.salesforce.create, sobject, fields)
+    await ctx.db(_note_write, ctx.engine, sobject, record_id, True)
+    return record_id
+
+
+async def _updated(ctx: Context, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+    """Change a record, noted first: a poll between the write and the note would see an echo."""
+    await ctx.db(_note_write, ctx.engine, sobject, record_id, False)
+    await ctx.sf(ctx.salesforce.update, sobject, record_id, fields)
+
+
 async def run_create(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, Any]:
     sobject = plan.operation.split(" ", 1)[1]
-    record_id = await ctx.sf(ctx.salesforce.create, sobject, plan.sent)
+    record_id = await _created(ctx, sobject, plan.sent)
     return {"id": record_id, "sobject": sobject}
 
 
@@ -436,7 +500,7 @@ async def run_update(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, 
     record, sobject = plan.extra.get("id"), plan.extra.get("sobject")
     if not plan.sent or not record:
         return {"skipped": plan.note or "no record to update"}
-    await ctx.sf(ctx.salesforce.update, sobject, record, plan.sent)
+    await _updated(ctx, sobject, record, plan.sent)
     return {"id": record, "sobject": sobject, "updated": sorted(plan.sent)}
 
 
@@ -457,7 +521,7 @@ async def run_flag_phone(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[s
         **plan.extra["fields"],
         "Description": merge_note(current.get("Description"), plan.extra["note"]),
     }
-    await ctx.sf(ctx.salesforce.update, sobject, record, changes)
+    await _updated(ctx, sobject, record, changes)
     return {"id": record, "sobject": sobject, "flagged": True}
 
 
@@ -542,7 +606,7 @@ async def run_match_or_create(ctx: Context, job: Job, plan: Plan, env: Env) -> d
         found = await ctx.sf(by_phone)  # the local index sees what another worker created
         if found is not None:
             return found
-        record_id = await ctx.sf(ctx.salesforce.create, sobject, plan.sent)
+        record_id = await _created(ctx, sobject, plan.sent)
         if e164:
             name = " ".join(
                 str(plan.sent[k]) for k in ("FirstName", "LastName") if plan.sent.get(k)
@@ -551,28 +615,49 @@ async def run_match_or_create(ctx: Context, job: Job, plan: Plan, env: Env) -> d
     return {"id": record_id, "sobject": sobject, "created": True}
 
 
+def _stored(engine: Engine, call_id: int) -> bool:
+    with Session(engine) as s:
+        return s.get(Call, call_id) is not None
+
+
 async def run_card(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, Any]:
-    if env.call_id is None:
+    call_id = plan.sent.get("call")
+    if call_id is None:
         return {"skipped": "not a call"}
-    key = delegate_key(INSIGHT_CARD, env.call_id)
+    if call_id != env.call_id and not await ctx.db(_stored, env.engine, call_id):
+        return {"skipped": f"call {call_id} is not known to Callbridge"}
+    key = delegate_key(INSIGHT_CARD, call_id)
     await _enqueue(
         ctx,
         env,
         INSIGHT_CARD,
         key,
-        call_id=env.call_id,
-        event_id=job.event_id,
+        call_id=call_id,
+        event_id=job.event_id if call_id == env.call_id else None,
         priority=queue.LIVE,
     )
     return {"queued": key}
 
 
 async def run_comment(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, Any]:
-    text = plan.sent.get("content")
-    if env.call_id is None or not text:
+    call_id, text = plan.sent.get("call"), plan.sent.get("content")
+    if call_id is None or not text:
         return {"skipped": "no call or no text"}
-    outcome = await aircall_actions.add_comments(ctx.aircall, env.call_id, [str(text)])
+    outcome = await aircall_actions.add_comments(ctx.aircall, call_id, [str(text)])
     return {"posted": outcome.posted, "unplaced": outcome.unplaced}
+
+
+async def run_contact(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, Any]:
+    extra = plan.extra
+    return await contacts.record_contact(
+        ctx,
+        job,
+        extra["sobject"],
+        extra["id"],
+        extra["record"],
+        extra["overrides"],
+        timeline=False,
+    )
 
 
 async def run_requeue(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, Any]:
@@ -646,6 +731,7 @@ ACTIONS: dict[str, ActionSpec] = {
             plan_match_or_create,
             run_match_or_create,
         ),
+        ActionSpec("aircall:A01", "Create Contact", plan_contact, run_contact),
         ActionSpec("aircall:A06", "Display Insight Card", plan_card, run_card, INSIGHT_CARD),
         ActionSpec("aircall:A04", "Add Comment to Call", plan_comment, run_comment),
         ActionSpec("aircall:dialer_requeue", "Re-queue in Power Dialer", plan_requeue, run_requeue),
@@ -654,11 +740,32 @@ ACTIONS: dict[str, ActionSpec] = {
 
 
 def delegated_kind(step: dict[str, Any]) -> str | None:
-    """The job an action only queues (the call's Task, the insight card), else None."""
+    """The job an action only queues for the event's call (its Task, its card), else None."""
     if step.get("action") == "salesforce:A09" and step.get("call_task"):
         return LOG_CALL
     spec = ACTIONS.get(str(step.get("action")))
-    return spec.delegates if spec else None
+    return spec.delegates if spec and "call" not in step else None
+
+
+def record_delegate(step: dict[str, Any]) -> bool:
+    """True for a plain ``aircall:A01`` (nothing customised): the record's ``aircall_contact``
+    job does it, one per record whichever trigger (T01, T05) asked first."""
+    return step.get("action") == "aircall:A01" and set(step) <= {"action", "name"}
+
+
+def _sources(step: dict[str, Any]) -> list[tuple[str, str]]:
+    """(parameter, source) for every mapping source a step reads (the SOQL's placeholders)."""
+    found = []
+    for key, value in step.items():
+        if key in PLAIN_PARAMS:
+            continue
+        for item in value.values() if isinstance(value, dict) else [value]:
+            if key == "query":
+                check_select(str(item))
+                found += [(key, t.text) for t in soql_tokens(str(item)) if t.kind == "placeholder"]
+            elif isinstance(item, str):
+                found.append((key, item))
+    return found
 
 
 def check_step(step: dict[str, Any], number: int) -> None:
@@ -666,26 +773,66 @@ def check_step(step: dict[str, Any], number: int) -> None:
     spec = ACTIONS.get(str(step.get("action")))
     if spec is None:
         raise BadInput(f"step {number}: unknown action {step.get('action')!r}")
-    for key, value in step.items():
-        if key in PLAIN_PARAMS:
-            continue
-        values = value.values() if isinstance(value, dict) else [value]
-        for item in values:
-            if key == "query":
-                check_select(str(item))
-                sources = [t.text for t in soql_tokens(str(item)) if t.kind == "placeholder"]
-            elif isinstance(item, str):
-                sources = [item]
-            else:
-                continue
-            for source in sources:
-                try:
-                    fieldmap.parse_source(source)
-                except ValueError as exc:
-                    raise BadInput(f"step {number}, {key}: {exc}") from None
-                for used in re.findall(r"steps\.(\d+)", source):
-                    if not 0 < int(used) < number:
-                        raise BadInput(f"step {number} reads step {used}, which has not run yet")
+    if spec.code == "aircall:A01":
+        unknown = set(step.get("fields") or {}) - set(contacts.CONTACT_FIELDS)
+        if unknown:
+            raise BadInput(
+                f"step {number}: an Aircall contact has no field {sorted(unknown)[0]!r} "
+                f"(settable: {', '.join(contacts.CONTACT_FIELDS)})"
+            )
+    for key, source in _sources(step):
+        try:
+            fieldmap.parse_source(source)
+        except ValueError as exc:
+            raise BadInput(f"step {number}, {key}: {exc}") from None
+        for used in re.findall(r"steps\.(\d+)", source):
+            if not 0 < int(used) < number:
+                raise BadInput(f"step {number} reads step {used}, which has not run yet")
+
+
+def check_for_trigger(step: dict[str, Any], number: int, *, on_record: bool) -> None:
+    """``BadInput`` when a (checked) step reads what its trigger does not have.
+
+    A Salesforce trigger (``on_record``) has a record and no call; an Aircall event the reverse.
+    """
+    code = str(step.get("action"))
+    roots = set()
+    for _key, source in _sources(step):
+        roots |= fieldmap.referenced(source)
+    if on_record:
+        reads_call = roots & {"call", "contact"}
+        if reads_call:
+            raise BadInput(
+                f"step {number} reads {sorted(reads_call)[0]}: a Salesforce trigger has no "
+                "Aircall call or contact; read the record (record.<Field>) instead"
+            )
+        if code == "salesforce:A09" and step.get("call_task"):
+            raise BadInput(f"step {number}: the call's own Task needs a call; map a Task instead")
+        if code in ("aircall:A04", "aircall:A06") and not step.get("call"):
+            raise BadInput(
+                f"step {number}: {code} acts on a call; on a Salesforce trigger say which "
+                "(call: a source giving an Aircall call id, e.g. {{record.CallObject}})"
+            )
+        if code == "aircall:dialer_requeue" and not step.get("user"):
+            raise BadInput(f"step {number}: say which Aircall user's dialer (user)")
+    else:
+        if code == "aircall:A01":
+            raise BadInput(
+                f"step {number}: aircall:A01 makes the Aircall contact of a Salesforce record; "
+                "use it on a Salesforce trigger (T01-T05)"
+            )
+        if "record" in roots:
+            raise BadInput(f"step {number} reads record: only Salesforce triggers have one")
+
+
+def record_fields(steps: list[dict[str, Any]]) -> set[str]:
+    """Names of the record's fields the steps read (``record.<Field>``)."""
+    return {
+        match
+        for step in steps
+        for _key, source in _sources(step)
+        for match in _RECORD_FIELD.findall(source)
+    }
 
 
 # -- running steps ------------------------------------------------------------------------------

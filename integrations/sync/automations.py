@@ -20,14 +20,23 @@ name or a list: any of them), ``direction``, ``duration_min``/``duration_max`` (
 ``number`` (the Aircall line: its number or id), ``caller`` (the external number),
 ``agent_email``, ``answered`` (true: answered, false: missed).
 
+The Salesforce triggers (T01 new Lead, T02 new Contact, T03/T04 new/updated record of the object
+named by ``"sobject"``, T05 Outbound Message, optionally of one ``"sobject"``) have a record and
+no call: their only condition is ``record`` (``{"LeadSource": "Web", "Email": null}``: each field
+equals the value, compared as text ignoring case; null: empty or absent), and their sources read
+``record.<Field>`` (``contact_phone``, ``contact_name`` and ``contact_email`` come from the
+record's phones, name and email). ``validate`` refuses call conditions and call sources on them.
+
 Action inputs are field-mapping sources (``integrations.sync.fieldmap``); ``{{steps.N.x}}`` reads
 the result of step N (numbered from 1): ``id`` of a created record, ``first``/``records`` of a
 query. The actions are in ``integrations.sync.actions``.
 
-An event is matched in the webhook's transaction (``enqueue_for_event``) and each matching
+An event is matched in the webhook's transaction (``enqueue_for_event``), a Salesforce record in
+the transaction that stores its delivery (``integrations.sync.triggers``), and each matching
 automation becomes one ``automation`` job, pinned to the version current at that moment; the
-job's steps are the run's record. Automations whose actions only queue Callbridge's own call
-jobs (the call's Task, the insight card) queue those directly, deduplicated with them.
+job's steps are the run's record (``recent_runs``). Automations whose actions only queue
+Callbridge's own jobs (the call's Task, the insight card; a plain Aircall A01 on a record) queue
+those directly, deduplicated with them.
 """
 
 from __future__ import annotations
@@ -36,20 +45,23 @@ import copy
 import threading
 import time
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from integrations.aircall import actions as aircall_actions
 from integrations.aircall.events import WebhookEvent
-from integrations.errors import BadInput
+from integrations.errors import BadInput, RemoteRejected
 from integrations.phones import to_e164
+from integrations.salesforce.soql import api_name
 from integrations.settings import Settings
 from integrations.store.automation_models import Automation, AutomationVersion
 from integrations.store.db import is_postgres
-from integrations.store.models import Call, Event, Job
-from integrations.sync import actions, dispositions, fieldmap, queue
+from integrations.store.models import Call, Event, Job, JobStep
+from integrations.sync import actions, contacts, dispositions, fieldmap, queue
 from integrations.sync.calllog import org_zone
 from integrations.sync.context import Context
 from integrations.sync.fieldmap import Scope
@@ -86,7 +98,11 @@ CONDITIONS = (
     "agent_email",
     "answered",
 )
+RECORD_CONDITIONS = ("record",)
+FIXED_OBJECT = {"T01": "Lead", "T02": "Contact"}
+CHOSEN_OBJECT = ("T03", "T04")  # polled per object: the automation names it
 SYSTEM = "callbridge"
+RUNS_SHOWN = 10
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "E12_log_call": {
@@ -109,6 +125,21 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "trigger": "E13",
         "actions": [{"action": "salesforce:match_or_create", "sobject": "Contact"}],
     },
+    "T01_aircall_contact": {
+        "name": "Make the Aircall contact of a new Salesforce Lead",
+        "trigger": "T01",
+        "actions": [{"action": "aircall:A01"}],
+    },
+    "T02_aircall_contact": {
+        "name": "Make the Aircall contact of a new Salesforce Contact",
+        "trigger": "T02",
+        "actions": [{"action": "aircall:A01"}],
+    },
+    "T05_aircall_contact": {
+        "name": "Make the Aircall contact of an Outbound Message's record",
+        "trigger": "T05",
+        "actions": [{"action": "aircall:A01"}],
+    },
 }
 
 
@@ -125,24 +156,72 @@ def validate(definition: dict[str, Any]) -> dict[str, Any]:
     trigger = definition.get("trigger")
     if trigger not in TRIGGERS:
         raise BadInput(f"unknown trigger {trigger!r} (known: {', '.join(TRIGGERS)})")
+    on_record = trigger.startswith("T")
+    sobject = _checked_sobject(trigger, definition.get("sobject"))
     conditions = definition.get("conditions") or {}
     if not isinstance(conditions, dict):
         raise BadInput("conditions is an object")
-    unknown = set(conditions) - set(CONDITIONS)
-    if unknown:
-        raise BadInput(f"unknown condition {sorted(unknown)[0]!r} (known: {', '.join(CONDITIONS)})")
+    _check_conditions(trigger, conditions)
     steps = definition.get("actions")
     if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
         raise BadInput("an automation needs at least one action")
     for number, step in enumerate(steps, start=1):
         actions.check_step(step, number)
-    return {
+        actions.check_for_trigger(step, number, on_record=on_record)
+    checked = {
         "name": name,
         "trigger": trigger,
         "enabled": bool(definition.get("enabled", True)),
         "conditions": copy.deepcopy(conditions),
         "actions": copy.deepcopy(steps),
     }
+    if sobject:
+        checked["sobject"] = sobject
+    return checked
+
+
+def _checked_sobject(trigger: str, sobject: object) -> str | None:
+    """The object a Salesforce trigger is about, when the automation names one."""
+    if sobject in (None, ""):
+        if trigger in CHOSEN_OBJECT:
+            raise BadInput(f"{trigger} needs the object it watches (sobject, e.g. Invoice__c)")
+        return None
+    if not trigger.startswith("T"):
+        raise BadInput("sobject names the object of a Salesforce trigger (T03, T04, T05)")
+    if trigger in FIXED_OBJECT:
+        if sobject != FIXED_OBJECT[trigger]:
+            raise BadInput(f"{trigger} is about {FIXED_OBJECT[trigger]} records only")
+        return None
+    try:
+        return api_name(str(sobject).strip())
+    except ValueError:
+        raise BadInput(f"sobject is not a Salesforce object API name: {sobject!r}") from None
+
+
+def _check_conditions(trigger: str, conditions: dict[str, Any]) -> None:
+    allowed = RECORD_CONDITIONS if trigger.startswith("T") else CONDITIONS
+    unknown = sorted(set(conditions) - set(allowed))
+    if unknown and trigger.startswith("T") and unknown[0] in CONDITIONS:
+        raise BadInput(
+            f"condition {unknown[0]!r} is about an Aircall call; {trigger} has a Salesforce "
+            "record and no call: use record (field: value) instead"
+        )
+    if unknown and unknown[0] in RECORD_CONDITIONS:
+        raise BadInput("the record condition is for Salesforce triggers (T01-T05)")
+    if unknown:
+        raise BadInput(f"unknown condition {unknown[0]!r} (known: {', '.join(allowed)})")
+    fields = conditions.get("record")
+    if fields is None:
+        return
+    if not isinstance(fields, dict):
+        raise BadInput("the record condition maps field names to values")
+    for field, value in fields.items():
+        try:
+            api_name(str(field))
+        except ValueError:
+            raise BadInput(f"record condition: {field!r} is not a field API name") from None
+        if isinstance(value, dict | list):
+            raise BadInput(f"record condition: {field} is compared with one value")
 
 
 def save(
@@ -310,6 +389,21 @@ def unmet(conditions: dict[str, Any], data: dict[str, Any], region: str = "US") 
     return None
 
 
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value).strip().casefold()
+
+
+def unmet_record(conditions: dict[str, Any], record: dict[str, Any]) -> str | None:
+    """Why a Salesforce record fails the ``record`` condition, or None when it holds."""
+    for field, wanted in (conditions.get("record") or {}).items():
+        have = _text(record.get(field))
+        if have != _text(wanted):
+            return f"{field} is {record.get(field)!r}" if have else f"{field} is empty"
+    return None
+
+
 ENABLED_TTL = 2.0  # seconds before another process's edit reaches this one's webhooks
 _enabled_cache: weakref.WeakKeyDictionary[Engine, tuple[float, dict[str, list[Any]]]] = (
     weakref.WeakKeyDictionary()
@@ -385,6 +479,42 @@ def enqueue_for_event(
         dispositions.enqueue_for_call(s, event.event, call, event_row_id)
 
 
+def for_record(s: Session, trigger: str, sobject: str) -> list[tuple[Automation, dict[str, Any]]]:
+    """The enabled automations a Salesforce trigger fires for a record of ``sobject``."""
+    return [
+        (automation, current)
+        for automation, current in _enabled(s, trigger)
+        if (current.get("sobject") or sobject).casefold() == sobject.casefold()
+    ]
+
+
+def record_needs(engine: Engine) -> dict[tuple[str, str], set[str]]:
+    """What polling must read for the enabled automations: (trigger, object) -> field names.
+
+    T01 and T02 are about Leads and Contacts; T03 and T04 about the object each names; T05 is
+    pushed by Salesforce, not polled.
+    """
+    with Session(engine) as s:
+        rows = s.execute(
+            select(Automation.trigger, AutomationVersion.definition)
+            .join(
+                AutomationVersion,
+                (AutomationVersion.automation_id == Automation.id)
+                & (AutomationVersion.version == Automation.version),
+            )
+            .where(Automation.enabled, Automation.trigger.in_(("T01", "T02", *CHOSEN_OBJECT)))
+        ).all()
+    needs: dict[tuple[str, str], set[str]] = {}
+    for trigger, current in rows:
+        sobject = FIXED_OBJECT.get(trigger) or current.get("sobject")
+        if not sobject:
+            continue
+        fields = needs.setdefault((trigger, sobject), set())
+        fields |= actions.record_fields(current.get("actions") or [])
+        fields |= set((current.get("conditions") or {}).get("record") or {})
+    return needs
+
+
 # -- running ---------------------------------------------------------------------------------------
 
 
@@ -412,6 +542,76 @@ def _scope(
     )
 
 
+STAMPS = {"T04": ("SystemModstamp", "LastModifiedDate"), "T05": ("LastModifiedDate",)}
+
+
+def record_dialer(trigger: str, record: dict[str, Any], region: str) -> dict[str, Any]:
+    """Dialer fields of a Salesforce record: its first phone, its name, its email, its time."""
+    dialer: dict[str, Any] = dict.fromkeys(fieldmap.DIALER_FIELDS)
+    phones = (to_e164(record.get(f), region) for f in aircall_actions.phone_fields(record))
+    name = record.get("Name") or " ".join(
+        str(record[part]) for part in ("FirstName", "LastName") if record.get(part)
+    )
+    email = record.get("Email")
+    stamps = (record.get(f) for f in (*STAMPS.get(trigger, ()), "CreatedDate"))
+    dialer.update(
+        contact_phone=next(filter(None, phones), None),
+        contact_name=name or None,
+        contact_email=email if isinstance(email, str) and "@" in email else None,
+        timestamp=next(filter(None, stamps), None),
+    )
+    dialer[fieldmap.AGENT_OWNER] = record.get("OwnerId")  # the record's owner, if carried
+    return dialer
+
+
+def _record_scope(event: dict[str, Any], settings: Settings, zone: str) -> Scope:
+    """``event`` is the delivery: trigger, sobject, id and the record (``record.<Field>``)."""
+    dialer = record_dialer(event["trigger"], event["record"], settings.default_region)
+    return Scope(dialer=dialer, event=event, zone=zone)
+
+
+async def _complete(
+    ctx: Context, job: Job, sobject: str, record_id: str, record: dict[str, Any], wanted: set[str]
+) -> dict[str, Any]:
+    """The record with the fields the steps read and the trigger did not carry (an Outbound
+    Message has only the fields its admin picked), read once from Salesforce."""
+    try:
+        fetched = await ctx.sf(ctx.salesforce.get, sobject, record_id)
+    except RemoteRejected as exc:
+        if exc.status != 404:
+            raise
+        await ctx.record(job, "salesforce", f"get {sobject}", record_id, exc.body, ok=False)
+        return record  # deleted since: the steps see what the trigger carried
+    found = {k: v for k, v in fetched.items() if k in wanted and k not in record}
+    await ctx.record(job, "salesforce", f"get {sobject}", record_id, {"read": sorted(found)})
+    return {**record, **found}
+
+
+async def _run_for_record(ctx: Context, job: Job) -> dict[str, Any]:
+    """An automation on a Salesforce trigger: the job's payload carries the delivered record
+    (delivery rows are pruned; a retried job must not depend on them)."""
+    payload = job.payload
+    current = await ctx.db(definition, ctx.engine, payload["automation"], payload["version"])
+    sobject, record_id = payload["sobject"], payload["id"]
+    record = {"Id": record_id, **(payload.get("record") or {})}
+    missing = actions.record_fields(current["actions"]) - set(record)
+    if missing:
+        record = await _complete(ctx, job, sobject, record_id, record, missing)
+    zone = await ctx.sf(org_zone, ctx)
+    event = {
+        "trigger": payload["trigger"],
+        "sobject": sobject,
+        "id": record_id,
+        "record": record,
+        "notification_id": payload.get("notification_id"),
+    }
+    scope = _record_scope(event, ctx.settings, zone)
+    env = actions.Env(ctx.engine, ctx.settings, None)
+    run = f"run:{payload['automation']}:sf{payload['delivery']}"
+    results = await actions.run_steps(ctx, job, run, current["actions"], scope, env)
+    return {"automation": payload["automation"], "version": payload["version"], "steps": results}
+
+
 def _load_run(engine: Engine, job: Job) -> tuple[dict[str, Any], Event | None, Call | None]:
     payload = job.payload
     current = definition(engine, payload["automation"], payload["version"])
@@ -431,6 +631,8 @@ def _reads(steps: list[dict[str, Any]], names: tuple[str, ...]) -> bool:
 
 async def run_automation(ctx: Context, job: Job) -> dict[str, Any]:
     """Job: run one automation for one event, step by step (a retry skips the done steps)."""
+    if "delivery" in job.payload:
+        return await _run_for_record(ctx, job)
     current, event, call = await ctx.db(_load_run, ctx.engine, job)
     name = event.name if event is not None else ""
     data = (event.payload.get("data") if event is not None else None) or {}
@@ -474,7 +676,9 @@ def dry_run(
     """What each action would send for ``event``, without sending anything.
 
     Results of earlier steps show as ``<steps.N...>``; the agent's Salesforce User as a
-    placeholder. When the event fails the conditions, one preview (step 0) says why.
+    placeholder. When the event fails the conditions, one preview (step 0) says why. For a
+    Salesforce trigger, ``event`` is a stored delivery: ``{"data": <record>}``, and optionally
+    its ``sobject`` and ``id`` (else the record's ``Id`` or a placeholder).
     """
     settings = settings or Settings(_env_file=None)  # type: ignore[call-arg]
     if isinstance(automation, Automation):
@@ -486,6 +690,8 @@ def dry_run(
         name, data = event.event, event.data
     else:
         name, data = str(event.get("event")), dict(event.get("data") or {})
+    if current["trigger"].startswith("T"):
+        return _dry_run_record(current, event, engine, settings)
     reason = unmet(current.get("conditions") or {}, data, settings.default_region)
     if reason is not None:
         return [actions.StepPreview(0, "conditions", "", "skipped", current["conditions"], reason)]
@@ -495,6 +701,85 @@ def dry_run(
     scope.dialer[fieldmap.AGENT_OWNER] = "<the agent's Salesforce User>"
     env = actions.Env(engine, settings, data.get("id") if call else data.get("call_id"))
     return actions.preview(current["actions"], scope, env)
+
+
+def _dry_run_record(
+    current: dict[str, Any],
+    event: WebhookEvent | dict[str, Any],
+    engine: Engine,
+    settings: Settings,
+) -> list[actions.StepPreview]:
+    """``event``: ``{"data": <record>, "sobject": ..., "id": ...}`` (a stored delivery)."""
+    sample = event if isinstance(event, dict) else {"data": event.data}
+    record = dict(sample.get("data") or {})
+    trigger = current["trigger"]
+    sobject = sample.get("sobject") or FIXED_OBJECT.get(trigger) or current.get("sobject")
+    wanted = current.get("sobject")
+    if wanted and sobject != wanted:
+        reason = f"a {sobject} record; the automation is about {wanted}"
+        return [actions.StepPreview(0, "conditions", "", "skipped", {"sobject": wanted}, reason)]
+    reason = unmet_record(current.get("conditions") or {}, record)
+    if reason is not None:
+        return [actions.StepPreview(0, "conditions", "", "skipped", current["conditions"], reason)]
+    record_id = sample.get("id") or record.get("Id") or "<the record's id>"
+    record = {"Id": record_id, **record}
+    scope = _record_scope(
+        {"trigger": trigger, "sobject": sobject or "<object>", "id": record_id, "record": record},
+        settings,
+        settings.salesforce_time_zone or "UTC",
+    )
+    return actions.preview(current["actions"], scope, actions.Env(engine, settings, None))
+
+
+# -- the manager's view of runs -------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One run of an automation: its job and what each step sent and got back."""
+
+    job: Job
+    steps: list[JobStep]
+
+    @property
+    def subject(self) -> str:
+        payload = self.job.payload
+        if "sobject" in payload:
+            return f"{payload.get('trigger')} {payload['sobject']} {payload.get('id')}"
+        return f"call {self.job.call_id}" if self.job.call_id else f"event {self.job.event_id}"
+
+
+def recent_runs(engine: Engine, automation_id: int, limit: int = RUNS_SHOWN) -> list[Run]:
+    """The newest runs, newest first: its ``automation`` jobs, and the ``aircall_contact`` jobs
+    a plain A01 on a Salesforce trigger delegated to (they name the automation that queued them).
+    """
+    with Session(engine) as s:
+        own = s.execute(
+            select(Job)
+            .where(Job.dedupe_key.like(f"{AUTOMATION}:{automation_id}:%"))
+            .order_by(Job.id.desc())
+            .limit(limit)
+        ).scalars()
+        delegated = s.execute(
+            select(Job)
+            .where(Job.kind == contacts.AIRCALL_CONTACT)
+            .order_by(Job.id.desc())
+            .limit(limit * 5)
+        ).scalars()
+        found = sorted(
+            [*own, *(j for j in delegated if j.payload.get("automation") == automation_id)],
+            key=lambda j: -(j.id or 0),
+        )[:limit]
+        steps: dict[int | None, list[JobStep]] = {job.id: [] for job in found}
+        if found:
+            for step in s.execute(
+                select(JobStep)
+                .where(JobStep.job_id.in_([job.id for job in found]))
+                .order_by(JobStep.id)
+            ).scalars():
+                steps[step.job_id].append(step)
+        s.expunge_all()
+    return [Run(job, steps[job.id]) for job in found]
 
 
 HANDLERS = {

@@ -9,6 +9,12 @@ so a tag set during the call reaches Salesforce during the call, and updated as 
 ``call.ended`` (duration, recording), tags, comments, the voicemail and the AI summary arrive.
 An unanswered call is logged once it has ended. Updates send only the fields whose value we
 change, and merge our text into the Description, so what people typed in Salesforce stays.
+
+The Task's fields come from the manager's Task mapping (``fieldmap``, evaluated with the scope an
+automation on the call would see), except those that make it the call's own Task
+(``mapping.FIXED_TASK_FIELDS``: ``CallObject``, ``TaskSubtype``, ``Status``, ``WhoId``/``WhatId``).
+When the mapping reads the recording and an answered call's ended snapshot lacks it, the run
+asks Aircall for the call (``GET /v1/calls/{id}``), once.
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from integrations.errors import RemoteError, RemoteRejected
 from integrations.store.db import upsert
 from integrations.store.models import Call, Job, OrgFact, SyncLink
-from integrations.sync import queue
+from integrations.sync import fieldmap, queue
 from integrations.sync.context import Context
+from integrations.sync.fieldmap import Scope
 from integrations.sync.intake import LOG_CALL
 from integrations.sync.mapping import call_type, task_fields
 from integrations.sync.matching import (
@@ -180,6 +188,45 @@ async def _send(ctx: Context, job: Job, action: str, call: Any, *args: Any) -> A
     return result
 
 
+async def _with_media(ctx: Context, job: Job, call: dict[str, Any]) -> dict[str, Any]:
+    """The call as Aircall has it now: ``call.ended`` can come before the recording is ready.
+
+    Fetched at most once per run, and used for this run only: the intake alone decides which
+    snapshot is the newest (by webhook time), and a later webhook brings the link anyway.
+    Aircall refusing (the call deleted, say) logs the call with what the webhook said.
+    """
+    try:
+        fetched = await ctx.aircall.get_call(call["id"])
+    except RemoteError as exc:
+        await ctx.record(job, "aircall", "get call", {"id": call["id"]}, exc.body, False)
+        if isinstance(exc, RemoteRejected):
+            return call
+        raise
+    media = {key: fetched.get(key) for key in ("recording", "voicemail", "asset")}
+    await ctx.record(job, "aircall", "get call", {"id": call["id"]}, media)
+    # Aircall's answer wins, except where it is empty: its GET leaves the contact out.
+    return {**call, **{key: value for key, value in fetched.items() if value is not None}}
+
+
+def _scope(
+    call: dict[str, Any],
+    caller: str | None,
+    owner: str | None,
+    ai_summary: str | None,
+    *,
+    region: str,
+    zone: str,
+) -> Scope:
+    """What the Task mapping reads: the scope an automation on the call's events sees, plus
+    the matched record's name (``call_subject``) and the agent's Salesforce User."""
+    contact = call.get("contact") or {}
+    dialer = fieldmap.dialer_values(
+        call, contact=contact, ai_summary=ai_summary, region=region, caller=caller
+    )
+    dialer[fieldmap.AGENT_OWNER] = owner
+    return Scope(dialer=dialer, call=call, contact=contact, event=call, zone=zone)
+
+
 async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
     settings = ctx.settings
     call_id = job.call_id
@@ -192,13 +239,21 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
     final_status = getattr(settings, f"log_{kind}")
     if not final_status:
         return {"skipped": f"{kind} calls are not logged (LOG_{kind.upper()})"}
+    mapping = await ctx.db(fieldmap.load_mapping, ctx.engine, "Task")
+    if (
+        stored.ended
+        and kind == "answered"
+        and not (call.get("recording") or call.get("voicemail") or call.get("asset"))
+        and fieldmap.reads(mapping, fieldmap.MEDIA_SOURCES)
+    ):
+        call = await _with_media(ctx, job, call)
     decision = await _find_caller(ctx, job, stored)
     if decision.needs_review:
         return {"review": [c["id"] for c in decision.candidates]}
     if decision.match is None and settings.log_only_matched:
         return {"skipped": "no Salesforce record has this number (LOG_ONLY_MATCHED)"}
     owner = None
-    if stored.agent_email:
+    if stored.agent_email and fieldmap.reads(mapping, (fieldmap.AGENT_OWNER,)):
         name = (call.get("user") or {}).get("name")
         owner = await ctx.sf(
             lambda: agent_user(
@@ -210,14 +265,19 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
             )
         )
     zone = await ctx.sf(org_zone, ctx)
-    fields = task_fields(
+    scope = _scope(
         call,
-        decision.match,
+        decision.match.name if decision.match else None,
         owner,
+        stored.ai_summary,
         region=settings.default_region,
         zone=zone,
+    )
+    fields = task_fields(
+        fieldmap.apply_mapping(mapping, scope),
+        call_id,
+        decision.match,
         status=final_status if stored.ended else LIVE_STATUS,
-        ai_summary=stored.ai_summary,
     )
     task_id, written = stored.task_id, stored.written
     if task_id is None and job.attempts > 1:
@@ -245,7 +305,7 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
     if "Description" in changes:
         current = await ctx.sf(ctx.salesforce.get, "Task", task_id, ["Description"])
         changes["Description"] = merge_description(
-            current.get("Description"), written.get("Description"), fields["Description"]
+            current.get("Description"), written.get("Description"), str(fields["Description"])
         )
     if changes:
         await _send(ctx, job, "update Task", ctx.salesforce.update, "Task", task_id, changes)

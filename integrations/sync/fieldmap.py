@@ -5,7 +5,10 @@ boolean, null) is written as is. A string source is one or more alternatives sep
 ``||``; the first that gives a value (not null, not empty) wins:
 
 - ``contact_phone``: a dialer field (``DIALER_FIELDS``), optionally transformed with ``|``:
-  ``contact_name|first``, ``timestamp|date``, ``timestamp|date+30``;
+  ``contact_name|first``, ``timestamp|date``, ``timestamp|date+30``; ``call_subject`` and
+  ``call_description`` are the call's Task texts (``integrations.sync.mapping``): "Inbound call
+  from Jane Doe" (the matched Salesforce record's name on the call's own Task, elsewhere the
+  Aircall contact's name or the number) and agent, line, tags, comments, recording, AI summary;
 - ``call.duration``, ``call.user.email``, ``call.tags.0.name``: an Aircall call field
   (``AIRCALL_CALL_FIELDS``) and a path into it; ``contact.company_name`` (the caller's Aircall
   contact, or the contact of ``contact.created``); ``event.<path>`` (the webhook's data);
@@ -17,6 +20,11 @@ boolean, null) is written as is. A string source is one or more alternatives sep
 Transforms: ``first``/``last`` (a name split on its last space), ``date`` (UNIX seconds or an ISO
 time as the org's ``YYYY-MM-DD``), ``date+N`` (N days later), ``datetime`` (Salesforce's UTC
 form), ``e164``, ``join`` (a list as text: tag names, comment contents), ``text``.
+
+The Task mapping also makes the call's own Task (``integrations.sync.calllog``), whose
+``CallObject``, ``TaskSubtype``, ``Status``, ``WhoId`` and ``WhatId`` Callbridge sets itself
+(``mapping.FIXED_TASK_FIELDS``): the Task mapping cannot name them. Mappings are read from the
+store, at most every ``MAPPING_TTL`` seconds per process (a save in this process is seen at once).
 
 Mappings are checked against the org's describe when saved (``validate_mapping``): the field
 exists and is createable, a fixed picklist value is allowed, the object's required fields are
@@ -43,6 +51,7 @@ from integrations.phones import to_e164
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.soql import api_name
 from integrations.store.automation_models import FieldMapping
+from integrations.sync.mapping import FIXED_TASK_FIELDS, description, subject
 
 DIALER_FIELDS = (
     "contact_phone",
@@ -58,6 +67,8 @@ DIALER_FIELDS = (
     "voicemail_url",
     "campaign_name",
     "ai_summary",
+    "call_subject",
+    "call_description",
 )
 # Resolved only when a mapping uses it (one cached lookup): the agent's Salesforce User.
 AGENT_OWNER = "agent_owner_id"
@@ -81,9 +92,19 @@ AIRCALL_CALL_FIELDS = (
     "raw_digits",
     "asset",
 )
-ROOTS = ("call", "contact", "event", "steps")
+ROOTS = ("call", "contact", "event", "record", "steps")
+# Sources that need the recording or voicemail link, which a call's snapshot may predate.
+MEDIA_SOURCES = (
+    "recording_url",
+    "voicemail_url",
+    "call_description",
+    "call.recording",
+    "call.voicemail",
+    "call.asset",
+)
 TRANSFORMS = ("first", "last", "date", "datetime", "e164", "join", "text")
 DESCRIBE_TTL = 3600.0  # seconds a describe is reused (each one costs an API request)
+MAPPING_TTL = 2.0  # seconds before another process's saved mapping reaches this one's jobs
 
 _PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}")
 _DATE_PLUS = re.compile(r"date\+(\d{1,4})")
@@ -116,14 +137,14 @@ DEFAULT_MAPPINGS: dict[str, dict[str, Any]] = {
         "LeadSource": "=Phone Inquiry",
         "OwnerId": AGENT_OWNER,
     },
-    "Task": {
-        "Subject": "Call {{call_direction}} {{contact_name}}",
+    "Task": {  # the call's own Task as it always was; CallObject, Status, WhoId... are fixed
+        "Subject": "call_subject",
         "Type": "=Call",
         "CallType": "call_direction",
         "CallDurationInSeconds": "call_duration",
-        "CallDisposition": "disposition",
+        "CallDisposition": "call.tags|join",
         "ActivityDate": "timestamp|date",
-        "Description": "notes",
+        "Description": "call_description",
         "OwnerId": AGENT_OWNER,
     },
     "Event": {
@@ -169,10 +190,12 @@ def dialer_values(
     ai_summary: str | None = None,
     disposition: str | None = None,
     region: str = "US",
+    caller: str | None = None,
 ) -> dict[str, Any]:
     """The brief's dialer fields for a call (or, with ``call={}``, for an Aircall contact).
 
     ``campaign_name`` is the Aircall line's name: Aircall's call payload names no campaign.
+    ``caller`` is the name of the Salesforce record the call is logged against, when known.
     """
     contact = contact if contact is not None else (call.get("contact") or {})
     phones = [to_e164(v, region) for v in _names(contact.get("phone_numbers"), "value")]
@@ -183,6 +206,7 @@ def dialer_values(
     user = call.get("user") or {}
     direction = call.get("direction")
     tags = _names(call.get("tags"), "name")
+    is_call = call.get("id") is not None and direction in ("inbound", "outbound")
     return {
         "contact_phone": to_e164(call.get("raw_digits"), region)
         or next(filter(None, phones), None),
@@ -200,6 +224,8 @@ def dialer_values(
         "voicemail_url": call.get("voicemail"),
         "campaign_name": (call.get("number") or {}).get("name"),
         "ai_summary": ai_summary,
+        "call_subject": subject(call, caller, region) if is_call else None,
+        "call_description": description(call, ai_summary) if is_call else None,
     }
 
 
@@ -279,6 +305,22 @@ def referenced(value: Any) -> set[str]:
     return names
 
 
+def reads(mapping: dict[str, Any], names: tuple[str, ...]) -> bool:
+    """Whether a source of ``mapping`` reads one of ``names`` (a dialer field or a path, such
+    as ``call.recording``, which also covers ``call.recording.x``)."""
+    paths: set[str] = set()
+    for value in mapping.values():
+        for source in parse_source(value):
+            if source.path:
+                paths.add(".".join(source.path))
+            elif source.template:
+                paths.update(
+                    ".".join(parse_path(inner.strip())[0])
+                    for inner in _PLACEHOLDER.findall(source.template)
+                )
+    return any(p == n or p.startswith(f"{n}.") for p in paths for n in names)
+
+
 def _walk(value: Any, segments: tuple[str, ...]) -> Any:
     for segment in segments:
         if isinstance(value, Pending):
@@ -298,6 +340,8 @@ def _lookup(path: tuple[str, ...], scope: Scope) -> Any:
     root = {"call": scope.call, "contact": scope.contact, "event": scope.event}.get(path[0])
     if path[0] == "steps":
         return _walk(scope.steps, path[1:])
+    if path[0] == "record":  # a Salesforce trigger's record: the event's, by a shorter name
+        return _walk(scope.event.get("record"), path[1:])
     return _walk(root, path[1:])
 
 
@@ -475,7 +519,13 @@ def validate_mapping(
     except RemoteRejected as exc:
         return [Problem(sobject, "", f"Salesforce has no such object ({exc.error_code})")]
     problems = []
+    fixed = {f.lower() for f in FIXED_TASK_FIELDS} if sobject.lower() == "task" else set()
     for target, source in mapping.items():
+        if str(target).lower() in fixed:
+            problems.append(
+                Problem(sobject, target, "set by Callbridge on the call's Task, not by the mapping")
+            )
+            continue
         spec = fields.get(str(target).lower())
         if spec is None:
             problems.append(Problem(sobject, target, "no such field in this org"))
@@ -509,13 +559,28 @@ def validate_mapping(
 # -- storage ------------------------------------------------------------------------------------
 
 
-def load_mapping(engine: Engine, sobject: str) -> dict[str, Any]:
-    """The manager's mapping for ``sobject``, else the shipped default (else none)."""
-    with Session(engine) as s:
-        row = s.get(FieldMapping, sobject)
-    if row is not None:
-        return dict(row.mapping)
-    return dict(DEFAULT_MAPPINGS.get(sobject, {}))
+_mappings: weakref.WeakKeyDictionary[Engine, dict[str, tuple[float, dict[str, Any]]]]
+_mappings = weakref.WeakKeyDictionary()
+_mapping_lock = threading.Lock()
+
+
+def load_mapping(engine: Engine, sobject: str, *, max_age: float = MAPPING_TTL) -> dict[str, Any]:
+    """The manager's mapping for ``sobject``, else the shipped default (else none).
+
+    Every call's Task reads the Task mapping: it is read from the store at most every
+    ``max_age`` seconds per process.
+    """
+    now = time.monotonic()
+    with _mapping_lock:
+        hit = _mappings.get(engine, {}).get(sobject)
+    if hit is None or now - hit[0] > max_age:
+        with Session(engine) as s:
+            row = s.get(FieldMapping, sobject)
+        mapping = dict(row.mapping) if row is not None else DEFAULT_MAPPINGS.get(sobject, {})
+        hit = (now, dict(mapping))
+        with _mapping_lock:
+            _mappings.setdefault(engine, {})[sobject] = hit
+    return dict(hit[1])
 
 
 def save_mapping(
@@ -530,3 +595,5 @@ def save_mapping(
             FieldMapping(sobject=sobject, mapping=mapping, updated_by=by, updated_at=time.time())
         )
         s.commit()
+    with _mapping_lock:
+        _mappings.get(engine, {}).pop(sobject, None)  # this process uses it at once

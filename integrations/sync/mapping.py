@@ -1,22 +1,26 @@
-"""The default field mapping for E12 → A09: an Aircall call as a Salesforce Task."""
+"""The call's own Task (E12 → A09): the fields that make it the call's, and its default texts.
+
+Everything on the Task but ``FIXED_TASK_FIELDS`` comes from the manager's Task mapping
+(``integrations.sync.fieldmap``); the shipped one reads ``subject`` and ``description`` below
+as the sources ``call_subject`` and ``call_description``.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from integrations.phones import display, to_e164
 from integrations.sync.matching import Match
 
-SUBJECT_MAX = 255
-DISPOSITION_MAX = 255
-DESCRIPTION_MAX = 32000
+# Salesforce's lengths of the standard Task text fields: a long tag list is cut, not refused.
+TASK_LENGTHS = {"Subject": 255, "CallDisposition": 255, "Description": 32000}
+# Set by Callbridge whatever the mapping says: they make a Task the call's own, and find it again.
+FIXED_TASK_FIELDS = ("CallObject", "TaskSubtype", "Status", "WhoId", "WhatId")
 
 
-def _caller_label(call: dict[str, Any], who: Match | None, region: str) -> str:
-    if who is not None and who.name:
-        return who.name
+def _caller_label(call: dict[str, Any], caller: str | None, region: str) -> str:
+    if caller:
+        return caller
     contact = call.get("contact") or {}
     name = " ".join(filter(None, [contact.get("first_name"), contact.get("last_name")]))
     if name:
@@ -25,9 +29,11 @@ def _caller_label(call: dict[str, Any], who: Match | None, region: str) -> str:
     return display(e164) if e164 else (call.get("raw_digits") or "unknown number")
 
 
-def subject(call: dict[str, Any], who: Match | None, region: str) -> str:
-    label = _caller_label(call, who, region)
-    if call["direction"] == "outbound":
+def subject(call: dict[str, Any], caller: str | None, region: str) -> str:
+    """The Subject, as in "Inbound call from Jane Doe": Jane Doe is ``caller`` (the matched
+    record's name), else the Aircall contact's name, else the number."""
+    label = _caller_label(call, caller, region)
+    if call.get("direction") == "outbound":
         text = f"Outbound call to {label}"
         if not call.get("answered_at"):
             text = f"Outbound unanswered call to {label}"
@@ -37,14 +43,7 @@ def subject(call: dict[str, Any], who: Match | None, region: str) -> str:
         text = f"Missed call from {label}"
     else:
         text = f"Inbound call from {label}"
-    return text[:SUBJECT_MAX]
-
-
-def activity_date(call: dict[str, Any], zone: str) -> str | None:
-    started = call.get("started_at")
-    if not isinstance(started, int):
-        return None
-    return datetime.fromtimestamp(started, UTC).astimezone(ZoneInfo(zone)).date().isoformat()
+    return text[: TASK_LENGTHS["Subject"]]
 
 
 def call_type(call: dict[str, Any]) -> str:
@@ -83,38 +82,26 @@ def description(call: dict[str, Any], ai_summary: str | None = None) -> str:
         lines.append(f"AI summary: {ai_summary}")
     if call.get("direct_link"):
         lines.append(f"Aircall: {call['direct_link']}")
-    return "\n".join(lines)[:DESCRIPTION_MAX]
+    return "\n".join(lines)[: TASK_LENGTHS["Description"]]
 
 
 def task_fields(
-    call: dict[str, Any],
-    who: Match | None,
-    owner_id: str | None,
-    *,
-    region: str,
-    zone: str,
-    status: str = "Completed",
-    ai_summary: str | None = None,
+    mapped: dict[str, Any], call_id: int, who: Match | None, *, status: str
 ) -> dict[str, Any]:
-    """The Task for a call; ``CallObject`` (the Aircall id) is how we find it again."""
-    tags = [tag.get("name") for tag in call.get("tags") or [] if tag.get("name")]
-    fields: dict[str, Any] = {
-        "Subject": subject(call, who, region),
-        "TaskSubtype": "Call",
-        "Type": "Call",
-        "Status": status,
-        "CallType": "Outbound" if call["direction"] == "outbound" else "Inbound",
-        "CallDurationInSeconds": call.get("duration") or 0,
-        "CallObject": str(call["id"]),
-        "ActivityDate": activity_date(call, zone),
-        "Description": description(call, ai_summary),
-    }
-    if tags:
-        fields["CallDisposition"] = ", ".join(tags)[:DISPOSITION_MAX]
+    """The call's Task: the Task mapping's fields (``mapped``), then the fixed ones.
+
+    ``CallObject`` (the Aircall id) is how we find the Task again.
+    """
+    fixed = {name.lower() for name in FIXED_TASK_FIELDS}
+    fields: dict[str, Any] = {}
+    for name, value in mapped.items():
+        if name.lower() in fixed:
+            continue  # a mapping saved before they were refused
+        limit = TASK_LENGTHS.get(name)
+        fields[name] = value[:limit] if limit and isinstance(value, str) else value
+    fields.update(CallObject=str(call_id), TaskSubtype="Call", Status=status)
     if who is not None and who.sobject in ("Contact", "Lead"):
         fields["WhoId"] = who.id
     elif who is not None:
         fields["WhatId"] = who.id  # an Account (a switchboard number): related to, not "name"
-    if owner_id:
-        fields["OwnerId"] = owner_id
     return fields

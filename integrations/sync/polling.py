@@ -11,6 +11,14 @@ the watermark and the keys, missing nothing and repeating nothing.
 Echoes are not delivered: records Callbridge made (``SyncLink``, ``OwnWrite`` created) never
 fire T01-T03, and a change stamped within ``ECHO_SECONDS`` of our own write to the record does
 not fire T04.
+
+What is watched: T01 (Lead) and T02 (Contact) always; T03 and T04 for each object of
+``SALESFORCE_POLL_OBJECTS`` and for each object an enabled T03/T04 automation names
+(``automations.record_needs``, read every pass). Besides the fields A01 needs, a pass reads the
+fields the enabled automations' conditions and ``record.<Field>`` sources name, when the org's
+describe has them (a mistyped name is left out rather than failing the poll). An object no
+longer watched forgets its watermark: enabling its automation again starts from now, not from
+where polling stopped.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from integrations.store.salesforce_sync import (
     PollWatermark,
     SalesforceDelivery,
 )
+from integrations.sync import automations, fieldmap
 from integrations.sync.context import Context
 from integrations.sync.triggers import deliver
 
@@ -68,18 +77,33 @@ class Watch:
     trigger: str
     sobject: str
     field: str  # CreatedDate or SystemModstamp
+    wanted: tuple[str, ...] = ()  # fields automations read, besides ``FIELDS`` (unchecked)
 
     @property
     def created(self) -> bool:
         return self.field == "CreatedDate"
 
 
-def watches(objects: list[str]) -> list[Watch]:
-    """What the settings ask us to poll: T01 and T02 always, T03/T04 per chosen object."""
-    found = [Watch("T01", "Lead", "CreatedDate"), Watch("T02", "Contact", "CreatedDate")]
+def watches(
+    objects: list[str], needs: dict[tuple[str, str], set[str]] | None = None
+) -> list[Watch]:
+    """What to poll: T01 and T02 always, T03/T04 per object of the settings and per object
+    enabled automations name (``needs``: (trigger, object) -> the fields they read)."""
+    wanted: dict[tuple[str, str], set[str]] = {("T01", "Lead"): set(), ("T02", "Contact"): set()}
     for sobject in objects:
-        found += [Watch("T03", sobject, "CreatedDate"), Watch("T04", sobject, "SystemModstamp")]
-    return found
+        wanted.setdefault(("T03", sobject), set())
+        wanted.setdefault(("T04", sobject), set())
+    for key, fields in (needs or {}).items():
+        wanted.setdefault(key, set()).update(fields)
+    return [
+        Watch(
+            trigger,
+            sobject,
+            "SystemModstamp" if trigger == "T04" else "CreatedDate",
+            tuple(sorted(fields)),
+        )
+        for (trigger, sobject), fields in wanted.items()
+    ]
 
 
 def parse_stamp(value: str) -> dt.datetime:
@@ -92,10 +116,35 @@ def soql_datetime(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def page_query(watch: Watch, after: tuple[dt.datetime, str] | None, start: dt.datetime) -> tuple:
+def base_fields(watch: Watch) -> list[str]:
+    return ["Id", "CreatedDate", "SystemModstamp", *FIELDS.get(watch.sobject, [])]
+
+
+async def columns(ctx: Context, watch: Watch) -> list[str]:
+    """The fields a pass reads: ``base_fields`` and those automations want that the org has
+    (one cached describe, only when some are wanted)."""
+    fields = base_fields(watch)
+    have = {name.lower() for name in fields}
+    extra = [name for name in watch.wanted if name.lower() not in have]
+    if not extra:
+        return fields
+    described = fieldmap.fields_by_name(
+        await ctx.sf(fieldmap.describe, ctx.salesforce, watch.sobject)
+    )
+    found = [described[name.lower()]["name"] for name in extra if name.lower() in described]
+    return fields + list(dict.fromkeys(found))
+
+
+def page_query(
+    watch: Watch,
+    after: tuple[dt.datetime, str] | None,
+    start: dt.datetime,
+    fields: list[str] | None = None,
+) -> tuple:
     """SOQL (and its escaped arguments) for the page after the keyset ``after``."""
-    fields = ["Id", "CreatedDate", "SystemModstamp", *FIELDS.get(watch.sobject, [])]
-    # Names come from FIELDS and from settings checked to be API names; values are escaped.
+    fields = fields or base_fields(watch)
+    # Names come from FIELDS, from settings and definitions checked to be API names, and from
+    # the org's describe; values are escaped.
     head = f"SELECT {', '.join(dict.fromkeys(fields))} FROM {watch.sobject} WHERE "  # noqa: S608
     tail = f" ORDER BY {watch.field}, Id LIMIT {PAGE}"
     f = watch.field
@@ -225,9 +274,10 @@ async def poll_watch(ctx: Context, watch: Watch) -> int:
     delivered, error = 0, None
     try:
         start = await ctx.db(_start, ctx.engine, watch)
+        fields = await columns(ctx, watch)
         after: tuple[dt.datetime, str] | None = None
         while True:
-            rows = await ctx.sf(ctx.salesforce.query, *page_query(watch, after, start))
+            rows = await ctx.sf(ctx.salesforce.query, *page_query(watch, after, start, fields))
             if not rows:
                 break
             delivered += await ctx.db(_save_page, ctx.engine, watch, rows)
@@ -247,12 +297,27 @@ async def poll_watch(ctx: Context, watch: Watch) -> int:
     return delivered
 
 
+def _forget_unwatched(engine: Engine, watched: set[tuple[str, str]]) -> None:
+    """Drop the watermarks (and delivery keys) of T03/T04 objects nothing watches any more."""
+    with Session(engine) as s:
+        marks = s.exec(select(PollWatermark).where(PollWatermark.trigger.in_(("T03", "T04"))))
+        for mark in [m for m in marks if (m.trigger, m.sobject) not in watched]:
+            s.execute(
+                delete(SalesforceDelivery).where(
+                    SalesforceDelivery.trigger == mark.trigger,
+                    SalesforceDelivery.sobject == mark.sobject,
+                )
+            )
+            s.delete(mark)
+        s.commit()
+
+
 async def poll_once(ctx: Context) -> dict[str, int]:
     """Poll every watched (trigger, object) once; one failing does not stop the others."""
-    counts = {
-        f"{watch.trigger}:{watch.sobject}": await poll_watch(ctx, watch)
-        for watch in watches(ctx.settings.salesforce_poll_objects)
-    }
+    needs = await ctx.db(automations.record_needs, ctx.engine)
+    found = watches(ctx.settings.salesforce_poll_objects, needs)
+    await ctx.db(_forget_unwatched, ctx.engine, {(w.trigger, w.sobject) for w in found})
+    counts = {f"{watch.trigger}:{watch.sobject}": await poll_watch(ctx, watch) for watch in found}
     await ctx.db(_prune, ctx.engine)
     return counts
 

@@ -1,8 +1,10 @@
 """A Salesforce trigger fired (T01-T05): record the delivery once and queue what it causes.
 
-Until the automation builder lands, what a trigger causes is the brief's defaults: T01 (new
-Lead), T02 (new Contact) and T05 (Outbound Message) create the record's Aircall contact (A01).
-T03 and T04 deliveries are recorded for the automations that will use them.
+What a trigger causes is its enabled automations (``integrations.sync.automations``) whose
+object and ``record`` condition match: each becomes one ``automation`` job carrying the record,
+queued in the transaction that stores the delivery. An automation that is only a plain Aircall
+A01 (the shipped T01/T02/T05 defaults) queues the record's ``aircall_contact`` job instead, one
+per record whichever trigger asked first. Disabling those defaults stops Aircall contacts.
 """
 
 from __future__ import annotations
@@ -16,14 +18,8 @@ from sqlmodel import Session
 from integrations.salesforce.outbound import OutboundMessage
 from integrations.store.db import insert_ignore
 from integrations.store.salesforce_sync import SalesforceDelivery
-from integrations.sync import queue
-
-AIRCALL_CONTACT = "aircall_contact"
-DEFAULT_ACTIONS: dict[str, tuple[str, ...]] = {
-    "T01": (AIRCALL_CONTACT,),
-    "T02": (AIRCALL_CONTACT,),
-    "T05": (AIRCALL_CONTACT,),
-}
+from integrations.sync import actions, automations, queue
+from integrations.sync.contacts import AIRCALL_CONTACT
 
 
 def deliver(
@@ -59,12 +55,29 @@ def deliver(
     ).first()
     if inserted is None:
         return False
-    for kind in DEFAULT_ACTIONS.get(trigger, ()):
+    delivered = {"trigger": trigger, "sobject": sobject, "id": record_id, "record": record}
+    for automation, current in automations.for_record(s, trigger, sobject):
+        if automations.unmet_record(current.get("conditions") or {}, record) is not None:
+            continue
+        if all(actions.record_delegate(step) for step in current["actions"]):
+            queue.enqueue(
+                s,
+                kind=AIRCALL_CONTACT,
+                key=f"{AIRCALL_CONTACT}:{record_id}",
+                payload={**delivered, "automation": automation.id},
+            )
+            continue
         queue.enqueue(
             s,
-            kind=kind,
-            key=f"{kind}:{record_id}",
-            payload={"trigger": trigger, "sobject": sobject, "id": record_id, "record": record},
+            kind=automations.AUTOMATION,
+            key=f"{automations.AUTOMATION}:{automation.id}:sf{inserted.id}",
+            payload={
+                **delivered,
+                "automation": automation.id,
+                "version": automation.version,
+                "delivery": inserted.id,
+                "notification_id": notification_id,
+            },
         )
     return True
 

@@ -1,5 +1,6 @@
-"""The automation builder (manager only): automations with live preview, dry run, versions;
-the field mapping per Salesforce object; the disposition rules.
+"""The automation builder (manager only): automations with live preview, dry run, versions
+and their recent runs step by step; the field mapping per Salesforce object; the disposition
+rules.
 
 Forms work without JavaScript (each button posts the form and gets the page back); with htmx,
 the editor swaps itself and the preview follows every edit. Names offered for Salesforce
@@ -20,11 +21,12 @@ from integrations.errors import BadInput, CallbridgeError, RemoteRejected
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.soql import api_name
 from integrations.store.accounts import MANAGER
-from integrations.sync import actions, automations, builder, dispositions, fieldmap
+from integrations.sync import actions, automations, builder, contacts, dispositions, fieldmap
 from web import security
 from web.automation_form import (
     CONDITION_INPUTS,
     INPUT_LABELS,
+    RECORD_CONDITION_LABEL,
     EditorForm,
     parse_source_text,
     source_text,
@@ -112,6 +114,8 @@ async def _editor_context(
         "triggers": automations.TRIGGERS,
         "catalogue": actions.ACTIONS,
         "conditions": CONDITION_INPUTS,
+        "record_condition_label": RECORD_CONDITION_LABEL,
+        "contact_fields": contacts.CONTACT_FIELDS,
         "input_labels": INPUT_LABELS,
         "samples": samples,
         "fields": fields,
@@ -163,9 +167,10 @@ async def _editor_response(
 
 
 async def _add_history(request: Request, context: dict[str, Any]) -> None:
-    context["history"] = await run_in_threadpool(
-        automations.history, request.app.state.engine, context["automation_id"]
-    )
+    """The side panel: every version, and the newest runs with their steps."""
+    engine, automation_id = request.app.state.engine, context["automation_id"]
+    context["history"] = await run_in_threadpool(automations.history, engine, automation_id)
+    context["runs"] = await run_in_threadpool(automations.recent_runs, engine, automation_id)
 
 
 @security.guard(MANAGER)
