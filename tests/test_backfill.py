@@ -25,7 +25,7 @@ from integrations.salesforce.emulator import Org
 from integrations.settings import Settings
 from integrations.store.models import Event
 from integrations.sync import backfill as recovery
-from integrations.sync import budget
+from integrations.sync import budget, queue
 from integrations.sync.context import Context
 from integrations.sync.worker import make_context
 from tests.conftest import WEBHOOK_TOKEN, make_settings, running_stack
@@ -179,7 +179,10 @@ def test_backfill_logs_missed_calls_once_within_the_rate_limit(
         assert sorted(report.queued) == sorted(missed)
         assert (report.windows, report.splits, report.pages) == (1, 0, 3)
         wait_for(lambda: len(org.records("Task")) == 120, timeout=30)
-        settled(engine, "log_call", count=120)
+        logged = settled(engine, "log_call", count=120)
+        # The missed calls' Tasks went after live work (bulk priority), the others did not.
+        bulk = {job.call_id for job in logged if job.priority == queue.BULK}
+        assert bulk == set(missed)
         # The budget held every minute to RATE requests; Aircall never had to refuse one.
         assert recorder.statuses() == [200, 200, 200]
         assert max(recorder.per_minute().values()) <= RATE

@@ -42,9 +42,7 @@ those directly, deduplicated with them.
 from __future__ import annotations
 
 import copy
-import threading
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,10 +59,12 @@ from integrations.settings import Settings
 from integrations.store.automation_models import Automation, AutomationVersion
 from integrations.store.db import is_postgres
 from integrations.store.models import Call, Event, Job, JobStep
+from integrations.store.ttl_cache import EngineCache
 from integrations.sync import actions, contacts, dispositions, fieldmap, queue
 from integrations.sync.calllog import org_zone
 from integrations.sync.context import Context
 from integrations.sync.fieldmap import Scope
+from integrations.sync.intake import LOG_CALL
 from integrations.sync.matching import agent_user
 
 AUTOMATION = "automation"
@@ -267,8 +267,7 @@ def save(
             s.commit()
         except IntegrityError as exc:
             raise BadInput("the automation changed meanwhile: load it again") from exc
-    with _enabled_lock:
-        _enabled_cache.pop(engine, None)  # this process sees the change at once
+    _enabled_by_trigger.invalidate(engine)  # this process sees the change at once
     return automation
 
 
@@ -405,39 +404,50 @@ def unmet_record(conditions: dict[str, Any], record: dict[str, Any]) -> str | No
 
 
 ENABLED_TTL = 2.0  # seconds before another process's edit reaches this one's webhooks
-_enabled_cache: weakref.WeakKeyDictionary[Engine, tuple[float, dict[str, list[Any]]]] = (
-    weakref.WeakKeyDictionary()
+_enabled_by_trigger: EngineCache[dict[str, list[tuple[Automation, dict[str, Any]]]]] = EngineCache(
+    ENABLED_TTL
 )
-_enabled_lock = threading.Lock()
+
+
+def with_current_version(*columns: Any) -> Any:
+    """``SELECT columns`` (default: each automation and its current version) over the join."""
+    return select(*(columns or (Automation, AutomationVersion))).join(
+        AutomationVersion,
+        (AutomationVersion.automation_id == Automation.id)
+        & (AutomationVersion.version == Automation.version),
+    )
+
+
+def _load_enabled(s: Session) -> dict[str, list[tuple[Automation, dict[str, Any]]]]:
+    rows = s.execute(with_current_version().where(Automation.enabled).order_by(Automation.id)).all()
+    by_trigger: dict[str, list[tuple[Automation, dict[str, Any]]]] = {}
+    for automation, version in rows:
+        s.expunge(automation)
+        by_trigger.setdefault(automation.trigger, []).append((automation, version.definition))
+    return by_trigger
 
 
 def _enabled(s: Session, code: str) -> list[tuple[Automation, dict[str, Any]]]:
     """The enabled automations of a trigger with their current definitions, read at most every
     ``ENABLED_TTL`` seconds per process: the webhook's hot path should not query them each time.
     """
-    engine = s.get_bind()
-    now = time.monotonic()
-    with _enabled_lock:
-        hit = _enabled_cache.get(engine)
-    if hit is None or now - hit[0] > ENABLED_TTL:
-        rows = s.execute(
-            select(Automation, AutomationVersion)
-            .join(
-                AutomationVersion,
-                (AutomationVersion.automation_id == Automation.id)
-                & (AutomationVersion.version == Automation.version),
-            )
-            .where(Automation.enabled)
-            .order_by(Automation.id)
-        ).all()
-        by_trigger: dict[str, list[Any]] = {}
-        for automation, version in rows:
-            s.expunge(automation)
-            by_trigger.setdefault(automation.trigger, []).append((automation, version.definition))
-        hit = (now, by_trigger)
-        with _enabled_lock:
-            _enabled_cache[engine] = hit
-    return hit[1].get(code, [])
+    return _enabled_by_trigger.get(s.get_bind(), lambda: _load_enabled(s)).get(code, [])
+
+
+def wants_call_job(s: Session, kind: str, snapshot: dict[str, Any]) -> bool:
+    """Whether an enabled automation whose conditions hold for the call asks for ``kind``.
+
+    The intake keeps the call's Task up to date on every lifecycle event on behalf of the
+    automations that log it (the E12 default): with none enabled, there is no Task.
+    """
+    for code in EVENT_TRIGGER.values():
+        for _, current in _enabled(s, code):
+            steps = current["actions"]
+            if any(actions.delegated_kind(step) == kind for step in steps) and (
+                unmet(current.get("conditions") or {}, snapshot) is None
+            ):
+                return True
+    return False
 
 
 def enqueue_for_event(
@@ -456,7 +466,11 @@ def enqueue_for_event(
             continue
         delegated = [actions.delegated_kind(step) for step in current["actions"]]
         if call_id is not None and all(delegated):
+            # The call's Task is the intake's to queue (``wants_call_job``), with its grace
+            # and priority.
             for kind in delegated:
+                if kind == LOG_CALL:
+                    continue
                 queue.enqueue(
                     s,
                     kind=str(kind),
@@ -496,13 +510,9 @@ def record_needs(engine: Engine) -> dict[tuple[str, str], set[str]]:
     """
     with Session(engine) as s:
         rows = s.execute(
-            select(Automation.trigger, AutomationVersion.definition)
-            .join(
-                AutomationVersion,
-                (AutomationVersion.automation_id == Automation.id)
-                & (AutomationVersion.version == Automation.version),
+            with_current_version(Automation.trigger, AutomationVersion.definition).where(
+                Automation.enabled, Automation.trigger.in_(("T01", "T02", *CHOSEN_OBJECT))
             )
-            .where(Automation.enabled, Automation.trigger.in_(("T01", "T02", *CHOSEN_OBJECT)))
         ).all()
     needs: dict[tuple[str, str], set[str]] = {}
     for trigger, current in rows:
@@ -621,9 +631,6 @@ def _load_run(engine: Engine, job: Job) -> tuple[dict[str, Any], Event | None, C
     return current, event, call
 
 
-_NEEDS_RECORDING = ("recording_url", "voicemail_url", "call.recording", "call.voicemail")
-
-
 def _reads(steps: list[dict[str, Any]], names: tuple[str, ...]) -> bool:
     text = repr(steps)
     return any(name in text for name in names)
@@ -642,7 +649,7 @@ async def run_automation(ctx: Context, job: Job) -> dict[str, Any]:
         snapshot is not None
         and call is not None
         and call.ended
-        and _reads(steps, _NEEDS_RECORDING)
+        and _reads(steps, fieldmap.MEDIA_SOURCES)
         and not (snapshot.get("recording") or snapshot.get("voicemail"))
     ):
         snapshot = await ctx.aircall.get_call(call.id)  # the link may not have come yet

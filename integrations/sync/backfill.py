@@ -2,7 +2,7 @@
 
 Aircall gives up on a delivery after its retries and never logs calls retroactively, so after
 an outage the calls are in Aircall and nowhere else. ``backfill`` lists ``GET /v1/calls`` in
-``from``/``to`` windows and hands each finished call to ``intake.accept`` as the ``call.ended``
+``from``/``to`` windows and hands the finished calls to ``intake.accept_many`` as the ``call.ended``
 delivery we missed: the same ``log_call`` job (one Task per call id) logs it. ``suggest_window``
 runs when a worker starts, notices such an outage and names the window to backfill.
 """
@@ -189,12 +189,15 @@ def _feed(ctx: Context, calls: list[dict[str, Any]], report: BackfillReport) -> 
             report.invalid += 1
             log.warning("backfill.invalid_call", extra={"call": call.get("id"), "error": str(exc)})
     synced = _synced(ctx.engine, [event.data["id"] for event in finished])
-    for event in finished:
-        if event.data["id"] in synced:
-            report.already_synced += 1
-        elif intake.accept(
-            ctx.engine, event, region=ctx.settings.default_region, priority=queue.BULK
-        ):
+    report.already_synced += sum(event.data["id"] in synced for event in finished)
+    missing = [event for event in finished if event.data["id"] not in synced]
+    if not missing:
+        return
+    accepted = intake.accept_many(
+        ctx.engine, missing, region=ctx.settings.default_region, priority=queue.BULK
+    )
+    for event, stored in zip(missing, accepted, strict=True):
+        if stored:
             report.queued.append(event.data["id"])
         else:
             report.already_synced += 1  # stored meanwhile (another backfill)

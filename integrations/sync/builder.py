@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from integrations.salesforce.client import SalesforceClient
-from integrations.store.automation_models import Automation, AutomationVersion, FieldMapping
+from integrations.store.automation_models import Automation, FieldMapping
 from integrations.store.models import Event
 from integrations.store.salesforce_sync import SalesforceDelivery
 from integrations.sync import actions, automations, fieldmap
@@ -34,14 +34,8 @@ class Summary:
 def summaries(engine: Engine) -> list[Summary]:
     """Every automation with its current version's actions, by trigger."""
     with Session(engine) as s:
-        rows = s.exec(
-            select(Automation, AutomationVersion)
-            .join(
-                AutomationVersion,
-                (AutomationVersion.automation_id == Automation.id)
-                & (AutomationVersion.version == Automation.version),
-            )
-            .order_by(Automation.trigger, Automation.id)
+        rows = s.execute(
+            automations.with_current_version().order_by(Automation.trigger, Automation.id)
         ).all()
     out = []
     for automation, version in rows:
@@ -93,7 +87,12 @@ def samples(engine: Engine, trigger: str, limit: int = SAMPLES) -> list[Sample]:
                     f"s{d.id}",
                     f"{d.sobject} {d.record_id}",
                     d.received_at,
-                    {"event": trigger, "data": dict(d.record)},
+                    {
+                        "event": trigger,
+                        "sobject": d.sobject,
+                        "id": d.record_id,
+                        "data": dict(d.record),
+                    },
                 )
                 for d in deliveries
             ]

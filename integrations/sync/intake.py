@@ -89,7 +89,7 @@ def accept_many(
                 logged = call if call is not None and _logs(event, call) else None
                 if event.event == "summary.created":
                     logged = summaries.get(event.call_id)  # type: ignore[arg-type]
-                if logged is not None and _wanted(s, LOG_CALL, logged.snapshot):
+                if logged is not None and automations.wants_call_job(s, LOG_CALL, logged.snapshot):
                     delay = log_delay if event.event == "call.ended" else 0.0
                     queue.enqueue(
                         s,
@@ -110,24 +110,6 @@ def accept_many(
 
 def _logs(event: WebhookEvent, call: StoredCall) -> bool:
     return event.event in _LOGGED_EVENTS and bool(call.ended or call.snapshot.get("answered_at"))
-
-
-def _wanted(s: Session, kind: str, snapshot: dict[str, Any]) -> bool:
-    """Whether an enabled automation whose conditions hold for the call asks for ``kind``.
-
-    The call's Task is kept up to date on every lifecycle event on behalf of the automations
-    that log it (the E12 default): none enabled, no Task.
-    """
-    from integrations.sync import actions, automations
-
-    for code in automations.EVENT_TRIGGER.values():
-        for _, current in automations._enabled(s, code):
-            steps = current["actions"]
-            if any(actions.delegated_kind(step) == kind for step in steps) and (
-                automations.unmet(current.get("conditions") or {}, snapshot) is None
-            ):
-                return True
-    return False
 
 
 def _dialect(s: Session) -> Any:

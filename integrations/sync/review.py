@@ -28,10 +28,10 @@ from integrations.sync import agent_actions, dispositions, queue
 from integrations.sync.actions import DIALER_REQUEUE
 from integrations.sync.automations import AUTOMATION
 from integrations.sync.backfill_job import BACKFILL
+from integrations.sync.contacts import AIRCALL_CONTACT
 from integrations.sync.context_card import CALLER_CONTEXT, CREATE_LEAD
 from integrations.sync.intake import INSIGHT_CARD, LOG_CALL
 from integrations.sync.matching import choose
-from integrations.sync.triggers import AIRCALL_CONTACT
 
 PAGE_SIZE = 25
 STATUSES = ("pending", "done", "failed")

@@ -32,11 +32,10 @@ from integrations.sync import (
 )
 from integrations.sync.backfill import suggest_window
 from integrations.sync.calllog import log_call
-from integrations.sync.contacts import aircall_contact
+from integrations.sync.contacts import AIRCALL_CONTACT, aircall_contact
 from integrations.sync.context import Context
 from integrations.sync.insight import insight_card
 from integrations.sync.intake import INSIGHT_CARD, LOG_CALL
-from integrations.sync.triggers import AIRCALL_CONTACT
 
 log = logging.getLogger(__name__)
 
