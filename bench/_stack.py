@@ -39,6 +39,7 @@ from integrations.salesforce.emulator import Org, make_tls
 from integrations.salesforce.emulator import create_app as salesforce_app
 from integrations.settings import Settings
 from integrations.store import db
+from integrations.sync.bootstrap import prepare
 
 BENCH = Path(__file__).resolve().parent
 WEBHOOK_TOKEN = secrets.token_hex(16)
@@ -165,11 +166,12 @@ def _libpq(url: str) -> str:
 
 @contextmanager
 def scratch_database(url: str | None) -> Iterator[str]:
-    """A fresh, migrated database: a SQLite file, or ``bench_<random>`` beside ``url``'s."""
+    """A fresh database, prepared as the app's start does (migrations, shipped automations and
+    disposition rules): a SQLite file, or ``bench_<random>`` beside ``url``'s."""
     if not url:
         with tempfile.TemporaryDirectory(prefix="callbridge-bench-") as tmp:
             sqlite_url = f"sqlite:///{Path(tmp) / 'callbridge.db'}"
-            _migrate(sqlite_url)
+            _prepare(sqlite_url)
             yield sqlite_url
         return
     admin = make_url(url)
@@ -181,16 +183,16 @@ def scratch_database(url: str | None) -> Iterator[str]:
     try:
         scratch = admin.set(drivername="postgresql+psycopg", database=name)
         scratch_url = scratch.render_as_string(hide_password=False)
-        _migrate(scratch_url)
+        _prepare(scratch_url)
         yield scratch_url
     finally:
         with psycopg.connect(_libpq(url), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _migrate(url: str) -> None:
+def _prepare(url: str) -> None:
     engine = db.make_engine(url)
-    db.migrate(engine)
+    prepare(engine)
     engine.dispose()
 
 

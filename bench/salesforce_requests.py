@@ -5,6 +5,12 @@ calls 4 times), paced as real calls (steps 0.4-1.5 s apart), 30 % of answered ca
 after ``call.ended``. Totals come from the Salesforce emulator (``Org.api_used``, and by kind
 from its request log); per call from ``calls.sf_requests``, which the worker charges per job.
 
+The database gets the shipped automations, as the app's start seeds them. The shipped
+disposition rules are turned off unless ``--disposition-rules``: their status and stage changes
+are work of their own (and a fresh org's picklists lack their values), not the cost of logging.
+``--accounts N`` puts the Contacts in N Accounts with an open opportunity, which the caller card
+shows.
+
     .venv/bin/python bench/salesforce_requests.py [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
@@ -16,10 +22,30 @@ import _calls
 import _stack
 from sqlalchemy import Engine, select
 
+from integrations.salesforce.emulator import Org
 from integrations.store.models import Call
+from integrations.sync import dispositions
 
 CONTACTS, LEADS = 15, 10
 TARGET = 1.1
+
+
+def attach_accounts(org: Org, accounts: int) -> None:
+    """Spread the Contacts over ``accounts`` Accounts, each with an open opportunity (the caller
+    card then reads it: once per account while the cache lasts)."""
+    ids = [org.insert("Account", {"Name": f"Account{i}"}) for i in range(accounts)]
+    for account in ids:
+        org.insert(
+            "Opportunity",
+            {
+                "Name": "Renewal",
+                "AccountId": account,
+                "StageName": "Prospecting",
+                "CloseDate": "2031-01-31",
+            },
+        )
+    for i, contact in enumerate(org.records("Contact")):
+        org.update("Contact", contact["Id"], {"AccountId": ids[i % accounts]})
 
 
 def charged(engine: Engine, call_ids: list[int]) -> dict[int, int]:
@@ -33,6 +59,17 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=200)
     p.add_argument("--callers", type=int, default=50)
     p.add_argument("--rate", type=float, default=3.0, help="calls started per second (3)")
+    p.add_argument(
+        "--accounts",
+        type=int,
+        default=0,
+        help="spread the Contacts over this many Accounts with an open opportunity (0: none)",
+    )
+    p.add_argument(
+        "--disposition-rules",
+        action="store_true",
+        help="keep the shipped disposition rules on (the tags then move statuses and stages)",
+    )
     _stack.settings_arg(p)
     args = p.parse_args()
     overrides = _stack.overrides(args.setting)
@@ -40,18 +77,30 @@ def main() -> None:
     with _stack.scratch_database(args.database_url) as url:
         _stack.header("Salesforce API requests per logged call", url)
         shown = ["task_logged_at", "caller_cache_seconds", "create_unknown_callers"]
-        print(f"app       {_stack.app_settings(overrides, shown)}; default automations")
+        rules = "disposition rules on" if args.disposition_rules else "disposition rules off"
+        print(f"app       {_stack.app_settings(overrides, shown)}; default automations, {rules}")
         unknown = args.callers - CONTACTS - LEADS
         print(
             f"traffic   {args.calls} calls from {args.callers} callers ({CONTACTS} Contacts, "
             f"{LEADS} Leads, {unknown} unknown numbers), {args.rate:g} calls/s, no warm-up: "
             "every request is counted"
         )
+        if args.accounts:
+            print(
+                f"          the Contacts belong to {args.accounts} Accounts, each with an open "
+                "opportunity"
+            )
         print()
+        with _stack.engine_for(url) as engine:
+            if not args.disposition_rules:
+                for rule in dispositions.rules(engine):
+                    dispositions.set_rule(engine, rule.key, by="bench", enabled=False)
         with _stack.flow(url, overrides) as flow:
             people = _calls.seed(
                 flow.org, flow.company, callers=args.callers, contacts=CONTACTS, leads=LEADS
             )
+            if args.accounts:
+                attach_accounts(flow.org, args.accounts)
             used_before = flow.org.api_used
             kinds_before = flow.emulators.salesforce_log.kinds.copy()
             callers = people.callers * -(-args.calls // len(people.callers))
@@ -64,7 +113,9 @@ def main() -> None:
             kinds = flow.emulators.salesforce_log.kinds - kinds_before
             ids = [call.id for call in traffic.calls]
             per_call = charged(flow.engine, ids)
-            logged = {int(t["CallObject"]) for t in flow.org.records("Task")} & set(ids)
+            tasks = flow.org.records("Task")
+            # Tasks without a CallObject are the disposition rules' follow-ups, not call logs.
+            logged = {int(t["CallObject"]) for t in tasks if t["CallObject"]} & set(ids)
             health = _calls.job_health(flow.engine)
 
         ratio = used / len(logged) if logged else float("inf")

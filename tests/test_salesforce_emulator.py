@@ -951,6 +951,61 @@ def test_sosl_syntax_errors_are_malformed_search(
         assert error_of(caught.value)["message"] == message
 
 
+def test_sosl_returns_parent_fields_as_soql_does(
+    org: Org, sf: simple_salesforce.Salesforce
+) -> None:
+    owner = org.add_user("Olivia Owner", "olivia@example.com")
+    account = org.insert("Account", {"Name": "Acme Corp"})
+    with_account = org.insert(
+        "Contact",
+        {"LastName": "Jennings", "Phone": "4155550100", "AccountId": account, "OwnerId": owner},
+    )
+    alone = org.insert("Contact", {"LastName": "Alone", "MobilePhone": "+1 415 555 0100"})
+    lead = org.insert("Lead", {"LastName": "Lee", "Company": "Initech", "Phone": "4155550100"})
+    found = sf.search(
+        "FIND {4155550100} IN PHONE FIELDS RETURNING "
+        "Contact(Id, Owner.Name, AccountId, Account.Name ORDER BY LastName), "
+        "Lead(Id, Owner.Name, Status)"
+    )["searchRecords"]
+    by_id = {r["Id"]: r for r in found}
+    assert [r["Id"] for r in found] == [alone, with_account, lead]
+    assert by_id[with_account]["Owner"] == {
+        "attributes": {"type": "User", "url": f"/services/data/v59.0/sobjects/User/{owner}"},
+        "Name": "Olivia Owner",
+    }
+    assert by_id[with_account]["Account"]["Name"] == "Acme Corp"
+    assert by_id[alone]["Account"] is None  # an empty lookup: null, as in SOQL
+    assert by_id[alone]["Owner"]["Name"] == "Integration User"
+    assert by_id[lead]["Owner"]["Name"] == "Integration User"  # polymorphic: the Name entity
+    filtered = sf.search(
+        "FIND {4155550100} IN PHONE FIELDS RETURNING Contact(Id WHERE Account.Name = 'Acme Corp')"
+    )["searchRecords"]
+    assert [r["Id"] for r in filtered] == [with_account]
+
+
+@pytest.mark.parametrize(
+    ("returning", "code"),
+    [
+        ("Contact(Id, Bogus.Name)", "INVALID_FIELD"),  # no such relationship
+        ("Contact(Id, AccountId.Name)", "INVALID_FIELD"),  # the id field, not the relationship
+        ("Contact(Id, Account.Bogus)", "INVALID_FIELD"),  # no such field on the parent
+        ("Lead(Id, Owner.Department)", "INVALID_FIELD"),  # polymorphic: Name entity fields only
+        ("Lead(Id, Account.Name)", "INVALID_FIELD"),  # Leads have no Account
+        ("Contact(Id, Name, name)", "MALFORMED_SEARCH"),  # a field twice
+        ("Contact(Id, Owner.Name, owner.name)", "MALFORMED_SEARCH"),
+        ("Contact(Id), Lead(Id), Contact(Name)", "MALFORMED_SEARCH"),  # an object twice
+        ("Contact(Id, WHERE)", "MALFORMED_SEARCH"),
+        ("Contact(Id, Account.Owner.Name)", "MALFORMED_SEARCH"),  # deeper than the emulator goes
+    ],
+)
+def test_sosl_field_lists_are_checked_as_soql_checks_them(
+    sf: simple_salesforce.Salesforce, returning: str, code: str
+) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.search(f"FIND {{4155550100}} IN PHONE FIELDS RETURNING {returning}")
+    assert error_of(caught.value)["errorCode"] == code
+
+
 def test_sosl_index_lags_api_writes(org: Org, sf: simple_salesforce.Salesforce) -> None:
     org.sosl_delay = 0.5
     seeded = org.insert("Lead", {"LastName": "Seeded", "Company": "x", "Phone": "4155550111"})

@@ -60,13 +60,15 @@ class Stored:
     ai_summary: str | None
     task_id: str | None
     written: dict[str, Any]
+    later_run_due: bool  # this job was asked to run again, and not before a time to come
 
 
-def _load(ctx: Context, call_id: int) -> Stored:
+def _load(ctx: Context, call_id: int, job_id: int | None) -> Stored:
     with Session(ctx.engine) as s:
         call = s.get(Call, call_id)
         if call is None:
             raise LookupError(f"call {call_id} not stored")
+        row = s.get(Job, job_id) if job_id is not None else None
         link = s.exec(
             select(SyncLink).where(SyncLink.call_id == call_id, SyncLink.action == ACTION)
         ).first()
@@ -78,6 +80,7 @@ def _load(ctx: Context, call_id: int) -> Stored:
             call.ai_summary,
             link.record_id if link else None,
             (link.written or {}) if link else {},
+            row is not None and row.rerun and row.run_at > time.time(),
         )
 
 
@@ -231,11 +234,15 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
     settings = ctx.settings
     call_id = job.call_id
     assert call_id is not None  # noqa: S101  (log_call jobs always carry one)
-    stored = await ctx.db(_load, ctx, call_id)
+    stored = await ctx.db(_load, ctx, call_id, job.id)
     call = stored.snapshot
     kind = call_type(call)
     if not stored.ended and (kind != "answered" or settings.task_logged_at == "end"):
         return {"waiting": "call.ended"}
+    if stored.later_run_due:
+        # call.ended came in as this run began: the run it asked for, after the grace
+        # (TASK_LOG_DELAY_SECONDS), writes the Task with the comments and tags that follow.
+        return {"waiting": "the grace after call.ended"}
     final_status = getattr(settings, f"log_{kind}")
     if not final_status:
         return {"skipped": f"{kind} calls are not logged (LOG_{kind.upper()})"}

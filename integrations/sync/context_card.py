@@ -1,8 +1,11 @@
 """The caller's Salesforce context: owner, company, lead status or open opportunity, last update.
 
-Read once per number and record (one SOQL with relationship fields; a Contact or Account with an
-account costs one more for its open opportunity), cached beside the caller's match, and shown
-twice: on the agent's dashboard and in the Aircall phone's insight card (A06).
+The caller's search returns the record's fields (matching.CONTEXT_FIELDS), so a matched caller's
+context costs no request of its own; a record known without a search (picked, or just created)
+is read with one SOQL. A Contact or Account with an account costs one more for its open
+opportunity, unless another number's context read that account's within the cache age. Cached
+beside the caller's match, and shown twice: on the agent's dashboard and in the Aircall phone's
+insight card (A06).
 """
 
 from __future__ import annotations
@@ -20,25 +23,19 @@ from integrations.store.db import upsert
 from integrations.store.models import Call, CallerMatch, Job
 from integrations.sync import queue
 from integrations.sync.intake import INSIGHT_CARD
-from integrations.sync.matching import Match, Policy, decide
+from integrations.sync.matching import CONTEXT_FIELDS, Match, Policy, decide
 
 # Salesforce's ``LastActivityDate`` is not in the emulator's schema yet: ``LastModifiedDate``
 # stands in as "last updated".
 RECORD_QUERIES = {
-    "Contact": (
-        "SELECT Id, Name, Owner.Name, AccountId, Account.Name, LastModifiedDate "
-        "FROM Contact WHERE Id = {} LIMIT 1"
-    ),
-    "Lead": (
-        "SELECT Id, Name, Company, Status, Owner.Name, LastModifiedDate "
-        "FROM Lead WHERE Id = {} LIMIT 1"
-    ),
-    "Account": "SELECT Id, Name, Owner.Name, LastModifiedDate FROM Account WHERE Id = {} LIMIT 1",
+    sobject: f"SELECT Id, {', '.join(fields)} FROM {sobject} WHERE Id = {{}} LIMIT 1"  # noqa: S608
+    for sobject, fields in CONTEXT_FIELDS.items()
 }
 OPEN_OPPORTUNITY = (
     "SELECT Name, StageName, CloseDate FROM Opportunity "
     "WHERE AccountId = {} AND IsClosed = false ORDER BY CloseDate ASC LIMIT 1"
 )
+OPPORTUNITY_KEYS = ("opportunity", "stage", "opportunity_read_at")
 CALLER_CONTEXT = "caller_context"  # job: read the context after a pick
 CREATE_LEAD = "salesforce_create_lead"  # job kind (agent_actions), shown as "creating" here
 
@@ -68,49 +65,105 @@ def _name(value: Any) -> str:
     return str(value.get("Name") or "") if isinstance(value, dict) else ""
 
 
+def context_of(match: Match, row: dict[str, Any]) -> dict[str, Any]:
+    """The card's context from the record's CONTEXT_FIELDS: a SOQL row or a search hit's
+    ``fields`` (same shape). ``account_id`` says whose open opportunity to add."""
+    context: dict[str, Any] = {
+        "sobject": match.sobject,
+        "id": match.id,
+        "name": row.get("Name") or match.name,
+        "owner": _name(row.get("Owner")),
+        "company": row.get("Company") or _name(row.get("Account")) or "",
+        "updated": (row.get("LastModifiedDate") or "")[:10],
+    }
+    if match.sobject == "Lead":
+        context["lead_status"] = row.get("Status") or ""
+    elif match.sobject == "Account":
+        context["company"] = row.get("Name") or ""
+        context["account_id"] = match.id
+    elif row.get("AccountId"):
+        context["account_id"] = row["AccountId"]
+    return context
+
+
 def read_context(sf: SalesforceClient, match: Match) -> dict[str, Any]:
-    """The record's context from Salesforce: one or two SOQL queries."""
-    query = RECORD_QUERIES.get(match.sobject)
+    """The record's context from Salesforce without its opportunity: one SOQL query."""
     context: dict[str, Any] = {"sobject": match.sobject, "id": match.id, "name": match.name}
+    query = RECORD_QUERIES.get(match.sobject)
     if query is None:
         return context
     rows = sf.query(query, match.id)
     if not rows:
         return {**context, "missing": True}
-    row = rows[0]
-    context.update(
-        name=row.get("Name") or match.name,
-        owner=_name(row.get("Owner")),
-        company=row.get("Company") or _name(row.get("Account")) or "",
-        updated=(row.get("LastModifiedDate") or "")[:10],
-    )
-    if match.sobject == "Lead":
-        context["lead_status"] = row.get("Status") or ""
+    return context_of(match, rows[0])
+
+
+def _searched(found: CallerMatch | None, match: Match, max_age: float) -> dict[str, Any] | None:
+    """The record's fields as the number's search returned them, while that search is fresh."""
+    if found is None or time.time() - found.fetched_at >= max_age:
+        return None
+    for hit in found.matches:
+        if hit.get("id") == match.id and isinstance(hit.get("fields"), dict):
+            return hit["fields"]
+    return None
+
+
+def _known_opportunity(engine: Engine, account_id: str, max_age: float) -> dict[str, Any] | None:
+    """The account's open opportunity as another number's context read it within ``max_age``
+    (``opportunity_read_at`` alone: it had none), or None: not read lately."""
+    read_at = col(CallerContext.context)["opportunity_read_at"].as_float()
+    with Session(engine) as s:
+        row = s.exec(
+            select(CallerContext.context)
+            .where(
+                col(CallerContext.context)["account_id"].as_string() == account_id,
+                read_at > time.time() - max_age,
+            )
+            .limit(1)
+        ).first()
+    if row is None:
+        return None
+    return {key: row[key] for key in OPPORTUNITY_KEYS if key in row}
+
+
+def _with_opportunity(
+    engine: Engine, sf: SalesforceClient, context: dict[str, Any], max_age: float
+) -> dict[str, Any]:
+    """Add the open opportunity of the context's account (people of one company share it)."""
+    account_id = context.get("account_id")
+    if not account_id:
         return context
-    account_id = match.id if match.sobject == "Account" else row.get("AccountId")
-    if match.sobject == "Account":
-        context["company"] = row.get("Name") or ""
-    if account_id:
-        opportunities = sf.query(OPEN_OPPORTUNITY, account_id)
-        if opportunities:
-            context["opportunity"] = opportunities[0].get("Name") or ""
-            context["stage"] = opportunities[0].get("StageName") or ""
+    known = _known_opportunity(engine, account_id, max_age)
+    if known is not None:
+        return {**context, **known}
+    opportunities = sf.query(OPEN_OPPORTUNITY, account_id)
+    context["opportunity_read_at"] = time.time()  # what a share is as old as, however passed on
+    if opportunities:
+        context["opportunity"] = opportunities[0].get("Name") or ""
+        context["stage"] = opportunities[0].get("StageName") or ""
     return context
 
 
 def caller_context(
     engine: Engine, sf: SalesforceClient, e164: str, match: Match, *, max_age: float
 ) -> dict[str, Any]:
-    """The context of the number's record, from the cache when fresh and for that record."""
+    """The context of the number's record: from the cache when fresh, for that record and not
+    older than the number's search; else from that search's fields; else read (one SOQL).
+    A Contact or Account with an account adds its open opportunity (one SOQL, or shared)."""
     with Session(engine) as s:
         cached = s.get(CallerContext, e164)
+        found = s.get(CallerMatch, e164)
+    fields = _searched(found, match, max_age)
     if (
         cached is not None
         and cached.record_id == match.id
         and time.time() - cached.fetched_at < max_age
+        and (found is None or fields is None or cached.fetched_at >= found.fetched_at)
     ):
         return cached.context
-    context = read_context(sf, match)
+    context = context_of(match, fields) if fields is not None else read_context(sf, match)
+    if not context.get("missing"):
+        context = _with_opportunity(engine, sf, context, max_age)
     with Session(engine) as s:
         upsert(
             s,

@@ -5,11 +5,16 @@ are cached per number (the local index), so a call's later events, and the next 
 same number, spend no search; a record Callbridge creates goes into the index at once, ahead of
 Salesforce's lagging search index. A number shared by several records (a switchboard) is logged
 on one of them, chosen by the match policy, or waits for a person to pick.
+
+The search also returns what the caller card shows (owner, account, lead status: relationship
+fields work in RETURNING as in SOQL), kept with each hit, so a known caller's card costs no
+request of its own (``context_card``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import uuid
@@ -22,12 +27,14 @@ from typing import Any
 from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, select
 
+from integrations.errors import RemoteRejected
 from integrations.phones import to_e164
 from integrations.salesforce.client import SalesforceClient
 from integrations.settings import Settings
 from integrations.store.db import insert_ignore, upsert
 from integrations.store.models import AgentUser, CallerMatch, CreationLock
 
+log = logging.getLogger(__name__)
 STANDARD_PHONE_FIELDS = {
     "Contact": ["Phone", "MobilePhone", "HomePhone", "OtherPhone", "AssistantPhone"],
     "Lead": ["Phone", "MobilePhone"],
@@ -37,6 +44,13 @@ EXTRA_FIELDS = {
     "Contact": ["Name", "AccountId", "OwnerId", "LastModifiedDate"],
     "Lead": ["Name", "Company", "Status", "OwnerId", "IsConverted", "LastModifiedDate"],
     "Account": ["Name", "OwnerId", "LastModifiedDate"],
+}
+# What the caller card shows (context_card.context_of reads them), fetched by the same search.
+# RECORD_QUERIES in context_card reads the same fields when there was no search (after a pick).
+CONTEXT_FIELDS = {
+    "Contact": ["Name", "Owner.Name", "AccountId", "Account.Name", "LastModifiedDate"],
+    "Lead": ["Name", "Company", "Status", "Owner.Name", "LastModifiedDate"],
+    "Account": ["Name", "Owner.Name", "LastModifiedDate"],
 }
 
 
@@ -69,10 +83,20 @@ class Policy:
         extra = [f.split(".", 1)[1] for f in self.extra_phone_fields if f.startswith(f"{sobject}.")]
         return STANDARD_PHONE_FIELDS.get(sobject, []) + extra
 
-    def returning(self) -> dict[str, list[str]]:
-        """Per object, the fields the search returns: every phone field to confirm the hit."""
+    def returning(self, context: bool = True) -> dict[str, list[str]]:
+        """Per object, the fields the search returns: every phone field to confirm the hit,
+        and (``context``) what the caller card shows."""
         return {
-            sobject: ["Id", *EXTRA_FIELDS.get(sobject, ["Name"]), *self.phone_fields(sobject)]
+            sobject: list(
+                dict.fromkeys(
+                    [
+                        "Id",
+                        *EXTRA_FIELDS.get(sobject, ["Name"]),
+                        *(CONTEXT_FIELDS.get(sobject, []) if context else []),
+                        *self.phone_fields(sobject),
+                    ]
+                )
+            )
             for sobject in self.priority
         }
 
@@ -89,24 +113,43 @@ class Decision:
         return self.match is None and len(self.candidates) > 1
 
 
+def _returned(record: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """The record's values for ``paths``, parents nested as Salesforce returns them (``{"Owner":
+    {"Name": ...}}`` or ``None``) without their ``attributes``."""
+    fields: dict[str, Any] = {}
+    for path in paths:
+        top, _, child = path.partition(".")
+        value = record.get(top)
+        if not child:
+            fields[top] = value
+        elif isinstance(value, dict):
+            fields.setdefault(top, {})[child] = value.get(child)
+        else:
+            fields.setdefault(top, None)
+    return fields
+
+
 def confirmed(
     records: list[dict[str, Any]], e164: str, region: str, policy: Policy
 ) -> list[dict[str, Any]]:
-    """Keep the search hits whose phone really is this number (SOSL matches loosely)."""
+    """Keep the search hits whose phone really is this number (SOSL matches loosely), each with
+    the card's fields when the search returned them."""
     hits = []
     for record in records:
         sobject = record.get("attributes", {}).get("type", "")
         if sobject == "Lead" and record.get("IsConverted"):
             continue  # a converted lead is read-only; its Contact is the record to log on
         if any(to_e164(record.get(f), region) == e164 for f in policy.phone_fields(sobject)):
-            hits.append(
-                {
-                    "type": sobject,
-                    "id": record["Id"],
-                    "name": record.get("Name") or "",
-                    "modified": record.get("LastModifiedDate") or "",
-                }
-            )
+            hit = {
+                "type": sobject,
+                "id": record["Id"],
+                "name": record.get("Name") or "",
+                "modified": record.get("LastModifiedDate") or "",
+            }
+            paths = CONTEXT_FIELDS.get(sobject)
+            if paths and all(p.partition(".")[0] in record for p in paths):
+                hit["fields"] = _returned(record, paths)
+            hits.append(hit)
     return hits
 
 
@@ -176,7 +219,16 @@ def caller_decision(
 def _search(
     engine: Engine, sf: SalesforceClient, e164: str, region: str, policy: Policy
 ) -> Decision:
-    found = sf.search_phone(e164, policy.returning())
+    try:
+        found = sf.search_phone(e164, policy.returning())
+    except RemoteRejected as exc:
+        if exc.error_code != "INVALID_FIELD":
+            raise
+        # A card field the integration user may not read (field-level security, no access to
+        # Account) must not stop calls being logged: search again without the card's fields
+        # (the card then tries its own query, and goes without context if that is refused too).
+        log.warning("matching.context_fields_refused", extra={"error": str(exc.body)[:500]})
+        found = sf.search_phone(e164, policy.returning(context=False))
     matches = confirmed(found, e164, region, policy)
     with Session(engine) as s:
         current = s.get(CallerMatch, e164)

@@ -1,6 +1,12 @@
 """The SOSL subset: ``FIND {term} [IN ALL|NAME|EMAIL|PHONE FIELDS] RETURNING Obj(fields [WHERE]
 [ORDER BY] [LIMIT n]), ... [LIMIT n]``.
 
+A field list is read as SOQL reads its ``SELECT`` list: parent relationship fields (``Owner.Name``,
+``Account.Name``; one level, as the emulator's SOQL) come back nested, or ``null`` when the lookup
+is empty; an unknown field or relationship is ``INVALID_FIELD``, a field listed twice is refused.
+An object may appear only once in ``RETURNING`` (Salesforce's reference says so; the message is
+the emulator's).
+
 The term must sit in braces and every reserved character
 (``? & | ! { } [ ] ( ) ^ ~ * : \\ " ' + -``) must be escaped with a backslash, except a ``*`` or
 ``?`` that ends a word (a wildcard: ``*`` any number of characters, ``?`` exactly one). Boolean
@@ -28,7 +34,17 @@ from typing import TYPE_CHECKING
 
 from .errors import ApiError, bad_request
 from .schema import SObjectDef
-from .soql import Parser, Path, Query, Token, order_rows, render_row, tokenize
+from .soql import (
+    KEYWORDS,
+    Parser,
+    Path,
+    Query,
+    Token,
+    located,
+    order_rows,
+    render_row,
+    tokenize,
+)
 
 if TYPE_CHECKING:
     from .org import Org
@@ -142,7 +158,16 @@ def _parse_clauses(org: Org, text: str, start: int, words: list[Word]) -> Search
     targets: list[Query] = []
     if parser.keyword("RETURNING"):
         while True:
-            targets.append(_parse_target(org, parser))
+            name_tok = parser.tok
+            target = _parse_target(org, parser)
+            if any(t.sobject.name == target.sobject.name for t in targets):
+                raise located(
+                    text,
+                    name_tok.pos,
+                    "MALFORMED_SEARCH",
+                    f"duplicate entity in RETURNING: {target.sobject.name}",
+                )
+            targets.append(target)
             if not (parser.tok.kind == "punct" and parser.tok.text == ","):
                 break
             parser.i += 1
@@ -168,11 +193,18 @@ def _parse_target(org: Org, parser: Parser) -> Query:
     query = Query(obj)
     if parser.tok.kind == "punct" and parser.tok.text == "(":
         parser.i += 1
+        seen: set[str] = set()
         while True:
             tok = parser.advance()
-            if tok.kind != "ident":
+            if tok.kind != "ident" or tok.upper in KEYWORDS:
                 raise parser.error(tok)
-            query.paths.append(parser.resolve(obj, tok))
+            path = parser.resolve(obj, tok)
+            if path.key.lower() in seen:
+                raise located(
+                    parser.text, tok.pos, "MALFORMED_QUERY", f"duplicate field selected: {tok.text}"
+                )
+            seen.add(path.key.lower())
+            query.paths.append(path)
             if not (parser.tok.kind == "punct" and parser.tok.text == ","):
                 break
             parser.i += 1
