@@ -102,8 +102,8 @@ def accept_many(
                     )
                 # The manager's automations for this trigger (and the disposition rules).
                 automations.enqueue_for_event(s, event, call, event_id)
-        for call_id in sorted({e.call_id for e, _ in fresh if e.call_id is not None}):
-            live.notify(s, call_id)  # PostgreSQL delivers it to listeners at commit
+        # PostgreSQL tells every process's listeners at commit.
+        live.notify(s, sorted({e.call_id for e, _ in fresh if e.call_id is not None}))
         s.commit()
     return [i is not None for i in event_ids]
 
@@ -133,6 +133,7 @@ def _insert_events(s: Session, events: Sequence[WebhookEvent], now: float) -> li
                     "payload": event.stored(),
                 }
             )
+    rows.sort(key=lambda row: row["delivery_key"])  # the same lock order in every writer
     table = Event.__table__
     statement = (
         _dialect(s)
@@ -177,8 +178,8 @@ def _keep_newest(
             ended.add(call_id)
     if not newest:
         return {}
-    rows = []
-    for call_id, event in newest.items():
+    rows = []  # in id order: concurrent writers lock the calls in the same order
+    for call_id, event in sorted(newest.items()):
         data = event.data
         rows.append(
             {

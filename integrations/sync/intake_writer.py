@@ -4,7 +4,8 @@ Requests hand their parsed event to the writer and wait for its commit. While on
 is being written the next deliveries queue up, and the writer takes them all in the next one
 (``intake.accept_many``): under load each commit carries many events, at rest each carries
 one and nobody waits for a batch to fill. A request still gets its answer only after its
-event is committed.
+event is committed. Several processes (or ``callbridge serve`` on several hosts) write at once
+on PostgreSQL: each batch takes its row locks in key order, so two batches cannot deadlock.
 """
 
 from __future__ import annotations
@@ -37,12 +38,17 @@ class IntakeWriter:
     """``await writer.accept(event)``: True once stored, False for a delivery already stored."""
 
     def __init__(
-        self, engine: Engine, *, region: str = "US", log_delay: float = 0.0, max_batch: int = 0
+        self,
+        engine: Engine,
+        *,
+        region: str = "US",
+        log_delay: float = 0.0,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self.engine = engine
         self.region = region
         self.log_delay = log_delay
-        self.max_batch = max_batch or MAX_BATCH
+        self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -95,28 +101,33 @@ class IntakeWriter:
         except Exception as exc:
             if len(batch) == 1:
                 log.exception("intake.failed", extra={"event": batch[0].event.event})
-                _settle(batch[0], exc=exc)
+                _settle([(batch[0], exc)])
                 return
             # One bad delivery must not fail the others: take them one at a time.
             for pending in batch:
                 self._write([pending])
             return
-        for pending, result in zip(batch, stored, strict=True):
-            _settle(pending, result=result)
+        _settle(list(zip(batch, stored, strict=True)))
 
 
-def _settle(
-    pending: _Pending, *, result: bool | None = None, exc: BaseException | None = None
-) -> None:
-    """Hand the outcome to the request's event loop (the client may have gone meanwhile)."""
+Outcome = bool | BaseException
 
-    def settle() -> None:
+
+def _settle(outcomes: list[tuple[_Pending, Outcome]]) -> None:
+    """Hand the outcomes to the requests' event loops: one wake-up per loop, not per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, Outcome]]] = {}
+    for pending, outcome in outcomes:
+        by_loop.setdefault(pending.loop, []).append((pending, outcome))
+    for loop, batch in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+            loop.call_soon_threadsafe(_resolve, batch)
+
+
+def _resolve(outcomes: list[tuple[_Pending, Outcome]]) -> None:
+    for pending, outcome in outcomes:
         if pending.future.done():
-            return
-        if exc is not None:
-            pending.future.set_exception(exc)
+            continue  # the client went away meanwhile
+        if isinstance(outcome, BaseException):
+            pending.future.set_exception(outcome)
         else:
-            pending.future.set_result(bool(result))
-
-    with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
-        pending.loop.call_soon_threadsafe(settle)
+            pending.future.set_result(outcome)

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import psycopg
 from sqlalchemy import Engine, text
@@ -32,16 +32,23 @@ log = logging.getLogger(__name__)
 CHANNEL = "callbridge_calls"
 OVERLAP = 5.0  # seconds of job history read again on each poll: commits land out of order
 QUEUE_SIZE = 10_000
+IDS_PER_NOTIFY = 300  # call ids (at most 20 digits and a comma each) in one NOTIFY payload
 
 
-def notify(s: Session, call_id: int) -> None:
-    """Inside a transaction that changed a call: on PostgreSQL the notification goes out to every
+def notify(s: Session, call_ids: Iterable[int]) -> None:
+    """Inside a transaction that changed calls: on PostgreSQL the notification goes out to every
     process's listeners when (and only if) the transaction commits. SQLite: a no-op, the web
-    process delivers in-process (``Broadcaster.deliver``) after the commit."""
-    if s.get_bind().dialect.name == "postgresql":
+    process delivers in-process (``Broadcaster.deliver``) after the commit.
+
+    One notification carries many ids (comma-separated, under PostgreSQL's 8000-byte payload).
+    """
+    if s.get_bind().dialect.name != "postgresql":
+        return
+    ids = [str(call_id) for call_id in call_ids]
+    for start in range(0, len(ids), IDS_PER_NOTIFY):
         s.execute(
             text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": CHANNEL, "payload": str(call_id)},
+            {"channel": CHANNEL, "payload": ",".join(ids[start : start + IDS_PER_NOTIFY])},
         )
 
 
@@ -125,8 +132,9 @@ class Broadcaster:
                     if lost:
                         self.deliver(None)
                     async for notice in connection.notifies():
-                        if notice.payload.isdigit():
-                            self.deliver(int(notice.payload))
+                        for call_id in notice.payload.split(","):
+                            if call_id.isdigit():
+                                self.deliver(int(call_id))
             except psycopg.Error as exc:
                 log.warning("live.listen_lost", extra={"error": type(exc).__name__})
             self.listening.clear()

@@ -63,8 +63,8 @@ _BATCH = "queue.batch"
 
 @contextmanager
 def batch(s: Session) -> Iterator[None]:
-    """Jobs enqueued in the block are written together when it ends, in order, with the same
-    outcome as one by one (one ``executemany``: the webhook intake queues many at once)."""
+    """Jobs enqueued in the block are written together when it ends, with the same outcome as
+    one by one (one ``executemany``: the webhook intake queues many at once)."""
     pending: list[dict[str, Any]] = []
     s.info[_BATCH] = pending
     try:
@@ -72,7 +72,8 @@ def batch(s: Session) -> Iterator[None]:
     finally:
         del s.info[_BATCH]
     if pending:
-        s.execute(_ENQUEUE, pending)
+        # By key (a stable sort keeps each key's order): concurrent batches lock alike.
+        s.execute(_ENQUEUE, sorted(pending, key=lambda job: job["dedupe_key"]))
 
 
 # One statement on both databases; the conflict target is the partial unique index.
