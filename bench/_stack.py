@@ -39,6 +39,7 @@ from integrations.salesforce.emulator import Org, make_tls
 from integrations.salesforce.emulator import create_app as salesforce_app
 from integrations.settings import Settings
 from integrations.store import db
+from integrations.sync import dispositions
 from integrations.sync.bootstrap import prepare
 
 BENCH = Path(__file__).resolve().parent
@@ -167,7 +168,8 @@ def _libpq(url: str) -> str:
 @contextmanager
 def scratch_database(url: str | None) -> Iterator[str]:
     """A fresh database, prepared as the app's start does (migrations, shipped automations and
-    disposition rules): a SQLite file, or ``bench_<random>`` beside ``url``'s."""
+    disposition rules, the rules off: a fresh org's picklists lack their target values, and the
+    benchmarks measure logging): a SQLite file, or ``bench_<random>`` beside ``url``'s."""
     if not url:
         with tempfile.TemporaryDirectory(prefix="callbridge-bench-") as tmp:
             sqlite_url = f"sqlite:///{Path(tmp) / 'callbridge.db'}"
@@ -193,7 +195,15 @@ def scratch_database(url: str | None) -> Iterator[str]:
 def _prepare(url: str) -> None:
     engine = db.make_engine(url)
     prepare(engine)
+    for rule in dispositions.rules(engine):
+        dispositions.set_rule(engine, rule.key, by="bench", enabled=False)
     engine.dispose()
+
+
+def enable_disposition_rules(url: str) -> None:
+    with engine_for(url) as engine:
+        for rule in dispositions.rules(engine):
+            dispositions.set_rule(engine, rule.key, by="bench", enabled=True)
 
 
 @contextmanager

@@ -5,9 +5,9 @@ calls 4 times), paced as real calls (steps 0.4-1.5 s apart), 30 % of answered ca
 after ``call.ended``. Totals come from the Salesforce emulator (``Org.api_used``, and by kind
 from its request log); per call from ``calls.sf_requests``, which the worker charges per job.
 
-The database gets the shipped automations, as the app's start seeds them. The shipped
-disposition rules are turned off unless ``--disposition-rules``: their status and stage changes
-are work of their own (and a fresh org's picklists lack their values), not the cost of logging.
+The database gets the shipped automations, as the app's start seeds them; the shipped
+disposition rules stay off (``_stack``) unless ``--disposition-rules``: their status and stage
+changes are work of their own (and a fresh org's picklists lack their values), not logging's.
 ``--accounts N`` puts the Contacts in N Accounts with an open opportunity, which the caller card
 shows.
 
@@ -24,7 +24,6 @@ from sqlalchemy import Engine, select
 
 from integrations.salesforce.emulator import Org
 from integrations.store.models import Call
-from integrations.sync import dispositions
 
 CONTACTS, LEADS = 15, 10
 TARGET = 1.1
@@ -91,10 +90,8 @@ def main() -> None:
                 "opportunity"
             )
         print()
-        with _stack.engine_for(url) as engine:
-            if not args.disposition_rules:
-                for rule in dispositions.rules(engine):
-                    dispositions.set_rule(engine, rule.key, by="bench", enabled=False)
+        if args.disposition_rules:
+            _stack.enable_disposition_rules(url)
         with _stack.flow(url, overrides) as flow:
             people = _calls.seed(
                 flow.org, flow.company, callers=args.callers, contacts=CONTACTS, leads=LEADS

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from integrations.salesforce.soql import sosl_phone_search
 from integrations.sync.actions import SoqlRefused, build_select, check_select, soql_tokens
 from integrations.sync.fieldmap import Scope
 
@@ -102,3 +105,25 @@ def test_numbers_booleans_null_and_lists_become_literals(value: object) -> None:
     )
     check_select(statement)
     assert statement.startswith("SELECT Id FROM Contact WHERE Name IN ")
+
+
+_PATH = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}(\.[A-Za-z][A-Za-z0-9_]{0,79})*")
+
+
+@given(st.text(max_size=40) | st.from_regex(_PATH, fullmatch=True))
+def test_a_sosl_field_is_a_name_or_a_parent_path_and_nothing_else(field: str) -> None:
+    try:
+        statement = sosl_phone_search("+14155550100", {"Contact": ["Name", field]})
+    except ValueError:
+        assert not _PATH.fullmatch(field)
+        return
+    assert _PATH.fullmatch(field)
+    listed = "Name" if field == "Name" else f"Name, {field}"
+    assert statement == f"FIND {{14155550100}} IN PHONE FIELDS RETURNING Contact({listed})"
+
+
+def test_a_parent_path_reaches_the_search() -> None:
+    statement = sosl_phone_search("+1 415 555 0100", {"Lead": ["Id", "Owner.Name"]})
+    assert statement == "FIND {14155550100} IN PHONE FIELDS RETURNING Lead(Id, Owner.Name)"
+    with pytest.raises(ValueError, match="not a Salesforce API name"):
+        sosl_phone_search("+14155550100", {"Lead": ["Owner.Name) , Contact(Id"]})

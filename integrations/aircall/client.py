@@ -20,7 +20,9 @@ Budget = Callable[[], Awaitable[float]]
 # Records "the service said: wait until" so every worker holds back.
 Blocker = Callable[[float], Awaitable[None]]
 
-MAX_BUDGET_WAIT = 5.0  # longer waits are handed back to the queue instead of held in a worker
+# Longer waits for the shared budget go back to the queue: a worker slot held asleep is one the
+# calls' Salesforce work cannot use.
+MAX_BUDGET_WAIT = 1.0
 
 
 def reset_time(value: str | None, now: float) -> float:

@@ -23,7 +23,7 @@ from simple_salesforce.format import format_soql
 
 from integrations.errors import RemoteRejected, RemoteUnavailable, SessionExpired
 from integrations.salesforce.auth import Token, fetch_token
-from integrations.salesforce.soql import api_name, sosl_escape, sosl_phone_search
+from integrations.salesforce.soql import sosl_phone_search
 from integrations.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -155,19 +155,7 @@ class SalesforceClient:
         """Records whose phone fields hold this number (SOSL; one request). Fields may be parent
         paths (``Owner.Name``), as in SOQL: they come back nested (``{"Owner": {"Name": ...}}``,
         or ``None`` when the lookup is empty)."""
-
-        def path(name: str) -> str:  # sosl_phone_search takes plain names only
-            return ".".join(api_name(part) for part in name.split("."))
-
-        if returning:
-            objects = ", ".join(
-                f"{api_name(sobject)}({', '.join(dict.fromkeys(map(path, fields)))})"
-                for sobject, fields in returning.items()
-            )
-            digits = sosl_escape("".join(c for c in e164 if c.isdigit()))
-            statement = f"FIND {{{digits}}} IN PHONE FIELDS RETURNING {objects}"
-        else:
-            statement = sosl_phone_search(e164)
+        statement = sosl_phone_search(e164, returning)
         result = self._call(lambda sf: sf.search(statement))
         return [_plain(record) for record in result.get("searchRecords", [])]
 

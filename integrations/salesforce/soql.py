@@ -27,11 +27,16 @@ def api_name(name: str) -> str:
     return name
 
 
+def field_path(name: str) -> str:
+    """A field or a parent path (``Owner.Name``), each part checked as an API name."""
+    return ".".join(api_name(part) for part in name.split("."))
+
+
 def sosl_phone_search(e164: str, returning: dict[str, list[str]] | None = None) -> str:
     """A phone search for the number's digits; callers confirm matches client-side."""
     digits = re.sub(r"\D", "", e164)
     objects = ", ".join(
-        f"{api_name(sobject)}({', '.join(api_name(f) for f in dict.fromkeys(fields))})"
+        f"{api_name(sobject)}({', '.join(dict.fromkeys(map(field_path, fields)))})"
         for sobject, fields in (returning or DEFAULT_RETURNING).items()
     )
     return f"FIND {{{sosl_escape(digits)}}} IN PHONE FIELDS RETURNING {objects}"

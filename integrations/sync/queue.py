@@ -18,7 +18,9 @@ from sqlmodel import Session, select
 from integrations.store.db import is_postgres
 from integrations.store.models import Job
 
-LIVE, NORMAL, BULK = 0, 5, 9  # priorities: insight cards and live-call work before re-syncs
+# Priorities, most urgent first: insight cards and live-call work; the calls' own sync; work no
+# call waits for (what a Salesforce record triggers); bulk re-syncs and backfills.
+LIVE, NORMAL, BACKGROUND, BULK = 0, 5, 7, 9
 ACTIVE = ("queued", "running")
 
 

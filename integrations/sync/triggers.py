@@ -65,6 +65,7 @@ def deliver(
                 kind=AIRCALL_CONTACT,
                 key=f"{AIRCALL_CONTACT}:{record_id}",
                 payload={**delivered, "automation": automation.id},
+                priority=queue.BACKGROUND,
             )
             continue
         queue.enqueue(
@@ -78,6 +79,7 @@ def deliver(
                 "delivery": inserted.id,
                 "notification_id": notification_id,
             },
+            priority=queue.BACKGROUND,
         )
     return True
 

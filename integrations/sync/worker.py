@@ -98,7 +98,7 @@ class Worker:
         await asyncio.gather(*self._tasks)
 
     def _max_priority(self) -> int:
-        """Hold bulk work once the org's daily API usage passes the threshold."""
+        """Hold background and bulk work once the org's daily API usage passes the threshold."""
         usage = self.ctx.salesforce.usage
         if usage.ratio >= self.ctx.settings.salesforce_api_threshold:
             return queue.NORMAL
