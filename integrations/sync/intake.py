@@ -134,14 +134,7 @@ def _insert_events(s: Session, events: Sequence[WebhookEvent], now: float) -> li
                 }
             )
     rows.sort(key=lambda row: row["delivery_key"])  # the same lock order in every writer
-    table = Event.__table__
-    statement = (
-        _dialect(s)
-        .insert(table)
-        .on_conflict_do_nothing(index_elements=["delivery_key"])
-        .returning(table.c.id, table.c.delivery_key)
-    )
-    inserted = dict((key, row_id) for row_id, key in s.execute(statement, rows))
+    inserted = dict((key, row_id) for row_id, key in s.execute(_insert(_dialect(s)), rows))
     # The first of several identical deliveries in the batch is the one stored.
     return [inserted.pop(event.delivery_key, None) for event in events]
 
@@ -202,6 +195,22 @@ def _keep_newest(
     return {row.id: StoredCall(row.id, row.snapshot, row.status, bool(row.ended)) for row in result}
 
 
+_STATEMENTS: dict[tuple[str, str], Any] = {}  # built once per dialect: this path is hot
+
+
+def _insert(dialect: Any) -> Any:
+    """``INSERT ... ON CONFLICT (delivery_key) DO NOTHING RETURNING id, delivery_key``."""
+    key = ("insert_events", dialect.__name__)
+    if key not in _STATEMENTS:
+        table = Event.__table__
+        _STATEMENTS[key] = (
+            dialect.insert(table)
+            .on_conflict_do_nothing(index_elements=["delivery_key"])
+            .returning(table.c.id, table.c.delivery_key)
+        )
+    return _STATEMENTS[key]
+
+
 _KEPT = (
     "snapshot",
     "snapshot_at",
@@ -213,14 +222,13 @@ _KEPT = (
     "started_at",
     "duration",
 )
-_UPSERTS: dict[str, Any] = {}
 
 
 def _upsert_calls(dialect: Any) -> Any:
     """``INSERT ... ON CONFLICT (id) DO UPDATE``: a snapshot replaces the stored one only if
     it is as new or newer; ``ended`` once seen stays. Built once per dialect."""
-    name = dialect.__name__
-    if name not in _UPSERTS:
+    key = ("upsert_calls", dialect.__name__)
+    if key not in _STATEMENTS:
         table = Call.__table__
         statement = dialect.insert(table)
         new = statement.excluded
@@ -232,11 +240,11 @@ def _upsert_calls(dialect: Any) -> Any:
             ),
         )
         kept = {column: case((newer, new[column]), else_=table.c[column]) for column in _KEPT}
-        _UPSERTS[name] = statement.on_conflict_do_update(
+        _STATEMENTS[key] = statement.on_conflict_do_update(
             index_elements=["id"],
             set_={**kept, "ended": or_(table.c.ended, new.ended), "updated_at": new.updated_at},
         ).returning(table.c.id, table.c.snapshot, table.c.status, table.c.ended)
-    return _UPSERTS[name]
+    return _STATEMENTS[key]
 
 
 def _keep_summaries(s: Session, events: list[WebhookEvent]) -> dict[int, StoredCall]:
