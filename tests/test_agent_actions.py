@@ -124,9 +124,10 @@ def test_create_lead_makes_one_lead_and_points_the_numbers_tasks_at_it(stack: St
     assert _task(stack, current).get("WhoId") is None
 
     agent_actions.request_lead(stack.engine, current, unknown)
-    agent_actions.request_lead(stack.engine, current, unknown)  # a double click: one job
-    (job,) = settled(stack.engine, "salesforce_create_lead")
-    assert job.status == "done", job.last_error
+    agent_actions.request_lead(stack.engine, current, unknown)  # a double click: one Lead
+    # One job, or two when the first finished before the second click: either way one Lead.
+    clicks = settled(stack.engine, "salesforce_create_lead")
+    assert [job.status for job in clicks] == ["done"] * len(clicks), clicks[0].last_error
     (lead,) = stack.org.records("Lead")
     assert (lead["Phone"], lead["Company"]) == (unknown, agent_actions.LEAD_COMPANY)
     assert lead["LastName"] == f"Caller {unknown}"
@@ -144,7 +145,7 @@ def test_create_lead_makes_one_lead_and_points_the_numbers_tasks_at_it(stack: St
 
     # Another agent clicks later: the number has its Lead, none is made.
     agent_actions.request_lead(stack.engine, current, unknown)
-    settled(stack.engine, "salesforce_create_lead", count=2)
+    settled(stack.engine, "salesforce_create_lead", count=len(clicks) + 1)
     assert len(stack.org.records("Lead")) == 1
 
 

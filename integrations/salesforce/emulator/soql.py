@@ -248,15 +248,8 @@ class Parser:
                 "reference your WSDL or the describe call for the appropriate names.",
             )
         query = Query(obj, count=count)
-        seen: set[str] = set()
         for tok in raw_paths:
-            path = self.resolve(obj, tok)
-            if path.key.lower() in seen:
-                raise located(
-                    self.text, tok.pos, "MALFORMED_QUERY", f"duplicate field selected: {tok.text}"
-                )
-            seen.add(path.key.lower())
-            query.paths.append(path)
+            self.select(query, tok)
         self.parse_tail(query)
         if self.tok.kind != "eof":
             raise self.error()
@@ -314,6 +307,16 @@ class Parser:
         if tok.kind != "number" or not tok.text.isdigit():
             raise self.error(tok)
         return int(tok.text)
+
+    def select(self, query: Query, tok: Token) -> None:
+        """Add ``tok``'s field or parent path to what ``query`` returns; Salesforce refuses one
+        listed twice."""
+        path = self.resolve(query.sobject, tok)
+        if any(p.key.lower() == path.key.lower() for p in query.paths):
+            raise located(
+                self.text, tok.pos, "MALFORMED_QUERY", f"duplicate field selected: {tok.text}"
+            )
+        query.paths.append(path)
 
     def resolve(self, obj: SObjectDef, tok: Token) -> Path:
         parts = tok.text.split(".")

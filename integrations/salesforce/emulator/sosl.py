@@ -193,18 +193,11 @@ def _parse_target(org: Org, parser: Parser) -> Query:
     query = Query(obj)
     if parser.tok.kind == "punct" and parser.tok.text == "(":
         parser.i += 1
-        seen: set[str] = set()
         while True:
             tok = parser.advance()
             if tok.kind != "ident" or tok.upper in KEYWORDS:
                 raise parser.error(tok)
-            path = parser.resolve(obj, tok)
-            if path.key.lower() in seen:
-                raise located(
-                    parser.text, tok.pos, "MALFORMED_QUERY", f"duplicate field selected: {tok.text}"
-                )
-            seen.add(path.key.lower())
-            query.paths.append(path)
+            parser.select(query, tok)
             if not (parser.tok.kind == "punct" and parser.tok.text == ","):
                 break
             parser.i += 1
