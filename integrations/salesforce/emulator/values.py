@@ -65,11 +65,6 @@ def parse_date(text: str) -> dt.date | None:
         return None
 
 
-def stored_datetime(text: str | None) -> dt.datetime | None:
-    """Read back a stored datetime value."""
-    return parse_datetime(text) if text else None
-
-
 def coerce(field: FieldDef, value: object) -> object:
     """Check one JSON input value against the field's type; return the value to store.
 
