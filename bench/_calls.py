@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, func, select
 
@@ -19,6 +20,9 @@ from integrations.aircall.emulator import Company
 from integrations.loopback import wait_for
 from integrations.salesforce.emulator import Org
 from integrations.store.models import Job
+
+if TYPE_CHECKING:
+    from _stack import Flow
 
 AGENTS = [
     ("Maya Patel", "maya@callbridge.bench"),
@@ -166,6 +170,16 @@ def plan(
                 ),
             )
     return traffic
+
+
+def warm_up(flow: Flow, people: People) -> None:
+    """One answered call per agent from numbers outside the set, played and settled: the OAuth
+    token, TLS, the agents' Users, pooled connections and statement caches are ready, and the
+    measured callers stay unknown to the cache."""
+    callers = [number(10_000 + i) for i in range(len(people.agents))]
+    plan(flow.company, people, callers, rate=5, kinds={"inbound_answered": 1}).play()
+    flow.sender.drain(timeout=60)
+    settled(flow.engine, timeout=60)
 
 
 def settled(engine: Engine, timeout: float) -> None:

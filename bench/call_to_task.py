@@ -72,15 +72,7 @@ def main() -> None:
             people = _calls.seed(
                 flow.org, flow.company, callers=args.callers, contacts=CONTACTS, leads=LEADS
             )
-            # Warm-up, one call per agent from numbers outside the set: the OAuth token, TLS,
-            # the agents' Users, statement caches. Callers stay unknown to the cache.
-            warm_callers = [_calls.number(10_000 + i) for i in range(len(people.agents))]
-            warm = _calls.plan(
-                flow.company, people, warm_callers, rate=5, kinds={"inbound_answered": 1}
-            )
-            warm.play()
-            flow.sender.drain(timeout=60)
-            _calls.settled(flow.engine, timeout=60)
+            _calls.warm_up(flow, people)
 
             callers = people.callers * -(-args.calls // len(people.callers))
             random.Random(3).shuffle(callers)

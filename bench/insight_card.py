@@ -64,17 +64,15 @@ def main() -> None:
             people = _calls.seed(
                 flow.org, flow.company, callers=args.calls, contacts=contacts, leads=leads
             )
-            # Warm-up, one call per agent from numbers outside the set: the OAuth token, TLS,
-            # pooled connections, statement caches.
-            warm_callers = [_calls.number(10_000 + i) for i in range(len(people.agents))]
-            answered = {"inbound_answered": 1}
-            warm = _calls.plan(flow.company, people, warm_callers, rate=5, kinds=answered)
-            warm.play()
-            flow.sender.drain(timeout=60)
-            _calls.settled(flow.engine, timeout=60)
+            _calls.warm_up(flow, people)
 
             traffic = _calls.plan(
-                flow.company, people, people.callers, rate=args.rate, kinds=answered, hang_up=False
+                flow.company,
+                people,
+                people.callers,
+                rate=args.rate,
+                kinds={"inbound_answered": 1},
+                hang_up=False,
             )
             played = traffic.play()
             flow.sender.drain(timeout=60)

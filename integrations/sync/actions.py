@@ -54,8 +54,6 @@ from integrations.sync.fieldmap import Pending, Scope
 from integrations.sync.intake import INSIGHT_CARD, LOG_CALL
 from integrations.sync.matching import (
     Match,
-    Policy,
-    caller_decision,
     creation_lock,
     remember_caller,
 )
@@ -560,25 +558,17 @@ async def run_dnc(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, Any
 
 
 async def run_match_or_create(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, Any]:
-    extra, settings = plan.extra, ctx.settings
+    extra = plan.extra
     information = str(extra.get("information") or "")
     if aircall_actions.SALESFORCE_ID in information:
         # Made by Callbridge from a Salesforce record (T01/T02 → A01): not new to Salesforce.
         return {"skipped": "made from a Salesforce record", "information": information}
     e164, email, sobject = extra.get("e164"), extra.get("email"), extra["sobject"]
-    policy = Policy.from_settings(settings)
 
-    def by_phone() -> dict[str, Any] | None:
+    async def by_phone() -> dict[str, Any] | None:
         if not e164:
             return None
-        decision = caller_decision(
-            ctx.engine,
-            ctx.salesforce,
-            e164,
-            region=settings.default_region,
-            max_age=settings.caller_cache_seconds,
-            policy=policy,
-        )
+        decision = await ctx.caller(e164)
         if decision.match is not None:
             match = decision.match
             return {"id": match.id, "sobject": match.sobject, "matched": "phone"}
@@ -599,11 +589,11 @@ async def run_match_or_create(ctx: Context, job: Job, plan: Plan, env: Env) -> d
                 return {"id": rows[0]["Id"], "sobject": found_type, "matched": "email"}
         return None
 
-    found = await ctx.sf(by_phone) or await ctx.sf(by_email)
+    found = await by_phone() or await ctx.sf(by_email)
     if found is not None:
         return found
     async with creation_lock(ctx.engine, (e164 or str(email) or "anonymous")[:40]):
-        found = await ctx.sf(by_phone)  # the local index sees what another worker created
+        found = await by_phone()  # the local index sees what another worker created
         if found is not None:
             return found
         record_id = await _created(ctx, sobject, plan.sent)

@@ -102,7 +102,7 @@ def pick(engine: Engine, call_id: int, e164: str, match: Match) -> None:
 
 
 def _has_task(s: Session, call_id: int) -> bool:
-    link = select(SyncLink.id).where(SyncLink.call_id == call_id, SyncLink.action == "A09")
+    link = select(SyncLink.id).where(SyncLink.call_id == call_id, SyncLink.action == calllog.ACTION)
     return s.exec(link).first() is not None
 
 
@@ -198,7 +198,7 @@ def _relog(engine: Engine, e164: str) -> int:
             select(Call.id).where(
                 Call.e164 == e164,
                 select(SyncLink.id)
-                .where(SyncLink.call_id == Call.id, SyncLink.action == "A09")
+                .where(SyncLink.call_id == Call.id, SyncLink.action == calllog.ACTION)
                 .exists(),
             )
         ).all()

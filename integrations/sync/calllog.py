@@ -38,9 +38,7 @@ from integrations.sync.mapping import call_type, task_fields
 from integrations.sync.matching import (
     Decision,
     Match,
-    Policy,
     agent_user,
-    caller_decision,
     creation_lock,
     remember_caller,
 )
@@ -141,22 +139,10 @@ def merge_description(current: str | None, ours_before: str | None, ours_now: st
 
 async def _find_caller(ctx: Context, job: Job, stored: Stored) -> Decision:
     settings = ctx.settings
-    policy = Policy.from_settings(settings)
     e164 = stored.e164
     if not e164:
         return Decision(None)
-
-    def lookup() -> Decision:
-        return caller_decision(
-            ctx.engine,
-            ctx.salesforce,
-            e164,
-            region=settings.default_region,
-            max_age=settings.caller_cache_seconds,
-            policy=policy,
-        )
-
-    decision = await ctx.sf(lookup)
+    decision = await ctx.caller(e164)
     if decision.match is not None or decision.needs_review:
         return decision
     if settings.create_unknown_callers == "none":
@@ -164,7 +150,7 @@ async def _find_caller(ctx: Context, job: Job, stored: Stored) -> Decision:
     # A new number: create its Lead or Contact once, even when two calls race (Salesforce's
     # search index lags, so the second would not find the first one's record).
     async with creation_lock(ctx.engine, e164):
-        decision = await ctx.sf(lookup)  # the local index sees what another worker created
+        decision = await ctx.caller(e164)  # the local index sees what another worker created
         if decision.match is not None or decision.needs_review:
             return decision
         sobject = "Lead" if settings.create_unknown_callers == "lead" else "Contact"

@@ -15,6 +15,7 @@ from integrations.aircall.client import AircallClient
 from integrations.salesforce.client import SalesforceClient
 from integrations.settings import Settings
 from integrations.store.models import Job, JobStep
+from integrations.sync.matching import Decision, Policy, caller_decision, caller_matches
 
 T = TypeVar("T")
 
@@ -33,6 +34,26 @@ class Context:
     async def sf(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a (blocking) Salesforce client call off the event loop."""
         return await asyncio.to_thread(fn, *args)
+
+    async def caller(self, e164: str) -> Decision:
+        """The caller's record under the settings' match policy (the local index when fresh,
+        else one SOSL search)."""
+        return await self.sf(self._look_up, caller_decision, e164)
+
+    async def caller_matches(self, e164: str) -> list[dict[str, Any]]:
+        """Every confirmed record for the number (cards and pickers), cached like ``caller``."""
+        return await self.sf(self._look_up, caller_matches, e164)
+
+    def _look_up(self, find: Callable[..., T], e164: str) -> T:
+        settings = self.settings
+        return find(
+            self.engine,
+            self.salesforce,
+            e164,
+            region=settings.default_region,
+            max_age=settings.caller_cache_seconds,
+            policy=Policy.from_settings(settings),
+        )
 
     async def record(
         self, job: Job, service: str, action: str, sent: Any, received: Any, ok: bool = True

@@ -49,7 +49,7 @@ from integrations.sync.calllog import ACTION as TASK_ACTION
 from integrations.sync.calllog import org_zone
 from integrations.sync.context import Context
 from integrations.sync.fieldmap import Scope
-from integrations.sync.matching import Policy, agent_user, caller_decision
+from integrations.sync.matching import agent_user
 
 DISPOSITION = "disposition"
 _EVENTS = {"call.tagged", "call.ended"}
@@ -413,18 +413,7 @@ async def _person(ctx: Context, call: Call, who: str | None) -> str | None:
         return who
     if not call.e164:
         return None
-    settings = ctx.settings
-    decision = await ctx.sf(
-        lambda: caller_decision(
-            ctx.engine,
-            ctx.salesforce,
-            call.e164,
-            region=settings.default_region,
-            max_age=settings.caller_cache_seconds,
-            policy=Policy.from_settings(settings),
-        )
-    )
-    match = decision.match
+    match = (await ctx.caller(call.e164)).match
     return match.id if match is not None and match.sobject in ("Contact", "Lead") else None
 
 

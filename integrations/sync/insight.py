@@ -11,7 +11,7 @@ from integrations.phones import display
 from integrations.store.models import Call, Job
 from integrations.sync.context import Context
 from integrations.sync.context_card import caller_context, card_lines
-from integrations.sync.matching import Match, Policy, caller_matches, decide
+from integrations.sync.matching import Match, Policy, decide
 
 
 def card_contents(
@@ -83,20 +83,8 @@ async def insight_card(ctx: Context, job: Job) -> dict[str, Any]:
     status, e164 = await ctx.db(_load, ctx, job.call_id)
     if status == "done":
         return {"skipped": "call already ended"}  # Aircall shows cards on live calls only
-    matches: list[dict[str, Any]] = []
+    matches = await ctx.caller_matches(e164) if e164 else []
     policy = Policy.from_settings(ctx.settings)
-    if e164:
-        settings = ctx.settings
-        matches = await ctx.sf(
-            lambda: caller_matches(
-                ctx.engine,
-                ctx.salesforce,
-                e164,
-                region=settings.default_region,
-                max_age=settings.caller_cache_seconds,
-                policy=policy,
-            )
-        )
     context = None
     chosen = decide(matches, policy).match
     if e164 and chosen is not None:
