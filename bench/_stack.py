@@ -39,8 +39,8 @@ from integrations.salesforce.emulator import Org, make_tls
 from integrations.salesforce.emulator import create_app as salesforce_app
 from integrations.settings import Settings
 from integrations.store import db
-from integrations.sync import dispositions
-from integrations.sync.bootstrap import prepare
+from integrations.sync.automations import dispositions
+from integrations.sync.runtime import prepare
 
 BENCH = Path(__file__).resolve().parent
 WEBHOOK_TOKEN = secrets.token_hex(16)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 from integrations.loopback import Running, serve
 from integrations.settings import Settings
 from integrations.store import db
-from integrations.sync.bootstrap import prepare
+from integrations.sync.runtime import prepare
 
 PG_ADMIN = os.environ.get("CALLBRIDGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 WEBHOOK_TOKEN = "0123456789abcdef0123456789abcdef"

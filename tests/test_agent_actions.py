@@ -15,10 +15,12 @@ from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Org
 from integrations.settings import Settings
 from integrations.store.models import CallerMatch
-from integrations.sync import agent_actions, intake
-from integrations.sync.context_card import CallerContext, caller_context
-from integrations.sync.insight import card_contents
-from integrations.sync.matching import Match, Policy
+from integrations.sync.callers.matching import Match, Policy
+from integrations.sync.calls import agent_actions
+from integrations.sync.calls.context_card import CallerContext, caller_context
+from integrations.sync.calls.insight_card import card_contents
+from integrations.sync.intake import deliveries
+from integrations.sync.jobs import kinds
 from tests.conftest import WEBHOOK_TOKEN, Stack, make_settings
 from tests.helpers import AGENT_EMAIL, envelope, jobs, settled
 from tests.signin import Site
@@ -90,7 +92,7 @@ def test_a_disposition_and_a_note_go_through_aircall_to_the_task(stack: Stack) -
     # "Qualified" is not one of the company's tags yet: the job creates it.
     agent_actions.request_disposition(stack.engine, call_id, "Qualified", "Wants a demo")
     agent_actions.request_disposition(stack.engine, call_id, "Qualified", "Wants a demo")
-    (job,) = settled(stack.engine, agent_actions.DISPOSITION)
+    (job,) = settled(stack.engine, kinds.AGENT_DISPOSITION)
     assert job.status == "done", job.last_error
     in_aircall = stack.company.call(call_id)
     assert [t["name"] for t in in_aircall["tags"]] == ["Qualified"]
@@ -107,7 +109,7 @@ def test_a_disposition_and_a_note_go_through_aircall_to_the_task(stack: Stack) -
 
     # Sent again (a retry, a second click after the first finished): nothing is doubled.
     agent_actions.request_disposition(stack.engine, call_id, "qualified", "Wants a demo")
-    jobs = settled(stack.engine, agent_actions.DISPOSITION, count=2)
+    jobs = settled(stack.engine, kinds.AGENT_DISPOSITION, count=2)
     assert {j.status for j in jobs} == {"done"}
     again = stack.company.call(call_id)
     assert len(again["tags"]) == 1
@@ -223,7 +225,7 @@ def test_an_agent_acts_on_their_own_calls_only(site: Site) -> None:
         "user": {"id": 2, "name": "Leo Martin", "email": "leo@example.com"},
     }
     body = envelope("call.answered", data, WEBHOOK_TOKEN)
-    intake.accept(site.engine, parse(body, [SecretStr(WEBHOOK_TOKEN)]))
+    deliveries.accept(site.engine, parse(body, [SecretStr(WEBHOOK_TOKEN)]))
     maya = site.user("maya@example.com", "agent")
     boss = site.user("boss@example.com", "manager")
     form = {"tag": "Sale", "note": "", "csrf_token": maya.csrf}
@@ -238,4 +240,4 @@ def test_an_agent_acts_on_their_own_calls_only(site: Site) -> None:
     assert picked.status_code == 400  # not one of the number's matches
     sent = boss.client.post("/calls/501/disposition", data={**form, "csrf_token": boss.csrf})
     assert sent.status_code == 303
-    assert len(jobs(site.engine, agent_actions.DISPOSITION)) == 1
+    assert len(jobs(site.engine, kinds.AGENT_DISPOSITION)) == 1

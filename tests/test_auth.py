@@ -23,7 +23,7 @@ from integrations.loopback import serve
 from integrations.settings import Settings
 from integrations.store import accounts
 from integrations.store.accounts import SignInAttempt, User
-from integrations.sync import intake
+from integrations.sync.intake import deliveries
 from tests.conftest import WEBHOOK_TOKEN
 from tests.helpers import envelope
 from tests.signin import PASSWORD, Site, sign_in
@@ -47,7 +47,7 @@ def store_call(engine: Engine, call_id: int, agent_email: str, status: str = "do
     }
     name = "call.ended" if status == "done" else "call.created"
     event = parse(envelope(name, data, WEBHOOK_TOKEN, timestamp=1), [SecretStr(WEBHOOK_TOKEN)])
-    intake.accept(engine, event)
+    deliveries.accept(engine, event)
 
 
 def test_user_add_creates_an_account_that_can_sign_in(

@@ -19,17 +19,14 @@ from integrations.aircall.events import parse
 from integrations.loopback import wait_for
 from integrations.store.automation_models import Automation, DispositionRule, FieldMapping
 from integrations.store.models import AgentUser, Event, Job, OrgFact
-from integrations.sync import (
-    automations,
-    backfill,
-    backfill_job,
-    dispositions,
-    intake,
-    queue,
-    untagged,
-)
-from integrations.sync.matching import set_agent_user
-from integrations.sync.worker import make_context
+from integrations.sync.automations import definitions, dispositions
+from integrations.sync.callers.matching import set_agent_user
+from integrations.sync.calls import untagged
+from integrations.sync.intake import deliveries
+from integrations.sync.jobs import kinds, queue
+from integrations.sync.jobs.worker import make_context
+from integrations.sync.recovery import backfill, backfill_job
+from integrations.sync.runtime import HANDLERS
 from tests.conftest import WEBHOOK_TOKEN, Stack
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, envelope
 from tests.signin import PASSWORD, SignedIn, Site, sign_in
@@ -117,7 +114,7 @@ def test_a_manager_builds_dry_runs_enables_edits_and_restores_an_automation(
     saved = manager.client.post("/automations/new", data=_form(manager, **LEAD_STEP, op="save"))
     assert saved.status_code == 303
     automation_id = int(re.fullmatch(r"/automations/(\d+)\?saved=1", saved.headers["location"])[1])
-    stored = automations.definition(stack.engine, automation_id)
+    stored = definitions.definition(stack.engine, automation_id)
     assert stored["conditions"] == {"direction": "inbound"}
     assert stored["actions"] == [
         {
@@ -226,7 +223,7 @@ BUILDER_POSTS = [
 
 
 def test_an_agent_gets_403_on_every_builder_route(site: Site) -> None:
-    first = automations.save(site.engine, {**LEAD_BODY, "enabled": True}, by="x")
+    first = definitions.save(site.engine, {**LEAD_BODY, "enabled": True}, by="x")
     agent = site.user("maya@example.com", "agent")
     for path in BUILDER_GETS:
         path = path.replace("/1", f"/{first.id}")
@@ -253,7 +250,7 @@ LEAD_BODY = {
 
 def test_a_post_without_the_csrf_token_is_refused(site: Site) -> None:
     manager = site.user(MANAGER, "manager")
-    automation = automations.save(site.engine, {**LEAD_BODY, "enabled": False}, by="x")
+    automation = definitions.save(site.engine, {**LEAD_BODY, "enabled": False}, by="x")
     answers = [
         manager.client.post("/automations/new", data={**LEAD_STEP, "op": "save"}),
         manager.client.post(f"/automations/{automation.id}/enabled", data={"enabled": "true"}),
@@ -271,12 +268,12 @@ def test_a_post_without_the_csrf_token_is_refused(site: Site) -> None:
 
 def test_hostile_names_render_as_text(site: Site) -> None:
     manager = site.user(MANAGER, "manager")
-    automation = automations.save(site.engine, {**LEAD_BODY, "name": HOSTILE}, by=HOSTILE)
+    automation = definitions.save(site.engine, {**LEAD_BODY, "name": HOSTILE}, by=HOSTILE)
     set_agent_user(site.engine, f"x{HOSTILE}@example.com".replace(" ", ""), None)
     with Session(site.engine) as s:
         s.add(AgentUser(email="evil@example.com", fetched_at=time.time(), name=HOSTILE))
         s.commit()
-    automations.seed_defaults(site.engine)
+    definitions.seed_defaults(site.engine)
     dispositions.set_rule(site.engine, "busy", by="x", tags=[HOSTILE], lead_status=HOSTILE)
     pages = [
         manager.client.get("/automations").text,
@@ -414,7 +411,7 @@ def _ended(engine: Engine, call_id: int, agent: str, *, tags: list, answered: bo
         "tags": tags,
     }
     event = parse(envelope("call.ended", data, WEBHOOK_TOKEN, 1), [SecretStr(WEBHOOK_TOKEN)])
-    intake.accept(engine, event)
+    deliveries.accept(engine, event)
 
 
 def test_untagged_calls_are_listed_newest_first_and_by_agent(site: Site) -> None:
@@ -464,7 +461,7 @@ def test_the_backfill_button_queues_one_durable_job_for_the_offered_window(site:
         )
         assert (answer.status_code, answer.headers["location"]) == (303, "/review")
     with Session(site.engine) as s:
-        (job,) = s.exec(select(Job).where(Job.kind == backfill_job.BACKFILL)).all()
+        (job,) = s.exec(select(Job).where(Job.kind == kinds.BACKFILL)).all()
     assert job.payload == {"since": since, "until": until, "by": MANAGER}
     assert job.status == "queued"
     assert 'id="backfill-status"' in manager.client.get("/settings/agents").text
@@ -497,10 +494,10 @@ def test_the_backfill_job_logs_the_calls_aircall_holds_and_we_missed(
     backfill_job.enqueue(engine, *window, by=MANAGER)
     job = queue.claim(engine, "test", lease_seconds=30)
     assert job is not None
-    assert job.kind == backfill_job.BACKFILL
+    assert job.kind == kinds.BACKFILL
     ctx = make_context(settings, engine)  # type: ignore[arg-type]
-    result = asyncio.run(backfill_job.HANDLERS[backfill_job.BACKFILL](ctx, job))
+    result = asyncio.run(HANDLERS[kinds.BACKFILL](ctx, job))
     assert result["queued"] == 3
     with Session(engine) as s:
-        logged = s.exec(select(Job.call_id).where(Job.kind == intake.LOG_CALL)).all()
+        logged = s.exec(select(Job.call_id).where(Job.kind == kinds.LOG_CALL)).all()
     assert sorted(logged) == sorted(missed)

@@ -11,7 +11,8 @@ from integrations.loopback import wait_for
 from integrations.salesforce.client import SalesforceClient
 from integrations.store.automation_models import Automation
 from integrations.store.models import JobStep
-from integrations.sync import automations, fieldmap, queue
+from integrations.sync.automations import definitions, fieldmap
+from integrations.sync.jobs import queue
 from tests.conftest import Stack
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, settled
 
@@ -54,19 +55,19 @@ def _call(direction: str = "inbound", **extra: object) -> dict:
 
 
 def test_every_save_is_a_version_and_an_old_one_can_be_restored(engine: Engine) -> None:
-    first = automations.save(engine, QUERY_THEN_OPPORTUNITY, by="ann@example.com")
+    first = definitions.save(engine, QUERY_THEN_OPPORTUNITY, by="ann@example.com")
     changed = {**QUERY_THEN_OPPORTUNITY, "conditions": {"direction": "outbound"}}
-    automations.save(engine, changed, by="bob@example.com", automation_id=first.id)
-    automations.set_enabled(engine, first.id, False, by="bob@example.com")
-    restored = automations.restore(engine, first.id, 1, by="ann@example.com")
+    definitions.save(engine, changed, by="bob@example.com", automation_id=first.id)
+    definitions.set_enabled(engine, first.id, False, by="bob@example.com")
+    restored = definitions.restore(engine, first.id, 1, by="ann@example.com")
 
     assert restored.version == 4
     assert restored.enabled
-    assert automations.definition(engine, first.id)["conditions"] == {
+    assert definitions.definition(engine, first.id)["conditions"] == {
         "direction": "inbound",
         "duration_max": 3600,
     }
-    saved = [(v.version, v.saved_by, v.note) for v in automations.history(engine, first.id)]
+    saved = [(v.version, v.saved_by, v.note) for v in definitions.history(engine, first.id)]
     assert saved == [
         (1, "ann@example.com", None),
         (2, "bob@example.com", None),
@@ -76,11 +77,11 @@ def test_every_save_is_a_version_and_an_old_one_can_be_restored(engine: Engine) 
 
 
 def test_seeding_the_defaults_twice_adds_them_once(engine: Engine) -> None:
-    automations.seed_defaults(engine)
-    automations.seed_defaults(engine)
+    definitions.seed_defaults(engine)
+    definitions.seed_defaults(engine)
     with Session(engine) as s:
         builtin = sorted(s.execute(select(Automation.builtin)).scalars())
-    assert builtin == sorted(automations.DEFAULTS)
+    assert builtin == sorted(definitions.DEFAULTS)
 
 
 @pytest.mark.parametrize(
@@ -99,12 +100,12 @@ def test_seeding_the_defaults_twice_adds_them_once(engine: Engine) -> None:
 )
 def test_a_broken_definition_is_refused_with_the_reason(change: dict, message: str) -> None:
     with pytest.raises(BadInput, match=message):
-        automations.validate({**QUERY_THEN_OPPORTUNITY, **change})
+        definitions.validate({**QUERY_THEN_OPPORTUNITY, **change})
 
 
 def test_dry_run_shows_what_each_step_would_send(engine: Engine) -> None:
     event = {"event": "call.ended", "data": _call(raw_digits="+1 415-555-0100")}
-    first, second = automations.dry_run(QUERY_THEN_OPPORTUNITY, event, engine=engine)
+    first, second = definitions.dry_run(QUERY_THEN_OPPORTUNITY, event, engine=engine)
     assert first.operation == "query"
     assert first.sent.endswith("WHERE Phone = '+14155550100' LIMIT 1")
     assert second.operation == "create Opportunity"
@@ -112,7 +113,7 @@ def test_dry_run_shows_what_each_step_would_send(engine: Engine) -> None:
     assert second.sent["Name"] == "Call 42 with +14155550100"
     assert second.sent["StageName"] == "Prospecting"  # from the Opportunity mapping
     assert second.sent["CloseDate"] == "2026-04-10"  # timestamp|date+30
-    (skipped,) = automations.dry_run(
+    (skipped,) = definitions.dry_run(
         QUERY_THEN_OPPORTUNITY, {"event": "call.ended", "data": _call("outbound")}, engine=engine
     )
     assert (skipped.operation, skipped.note) == ("skipped", "direction is 'outbound'")
@@ -125,7 +126,7 @@ def _line(stack: Stack) -> tuple[int, int]:
 
 
 def test_a_custom_automation_runs_its_steps_in_order_and_records_them(stack: Stack) -> None:
-    automations.save(stack.engine, QUERY_THEN_OPPORTUNITY, by="ann@example.com")
+    definitions.save(stack.engine, QUERY_THEN_OPPORTUNITY, by="ann@example.com")
     agent_id, number_id = _line(stack)
     account = stack.org.insert("Account", {"Name": "Acme"})
     stack.org.insert("Contact", {"LastName": "Jennings", "Phone": CALLER, "AccountId": account})
@@ -201,7 +202,7 @@ def test_a_mapping_salesforce_rejects_parks_the_job_with_its_error_until_fixed(
     sf = SalesforceClient(stack.settings)
     bad = {**fieldmap.DEFAULT_MAPPINGS["Lead"], "Status": "disposition"}
     fieldmap.save_mapping(stack.engine, sf, "Lead", bad, by="ann@example.com")  # passes describe
-    automations.save(stack.engine, LEAD_FOR_EVERY_CALL, by="ann@example.com")
+    definitions.save(stack.engine, LEAD_FOR_EVERY_CALL, by="ann@example.com")
     agent_id, number_id = _line(stack)
     stack.company.add_tag("Hot")
     call = stack.company.start_call(

@@ -24,10 +24,10 @@ from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Org
 from integrations.settings import Settings
 from integrations.store.models import Event
-from integrations.sync import backfill as recovery
-from integrations.sync import budget, queue
-from integrations.sync.context import Context
-from integrations.sync.worker import make_context
+from integrations.sync.jobs import budget, kinds
+from integrations.sync.jobs.context import Context
+from integrations.sync.jobs.worker import make_context
+from integrations.sync.recovery import backfill as recovery
 from tests.conftest import WEBHOOK_TOKEN, make_settings, running_stack
 from tests.helpers import AGENT_EMAIL, events, jobs, settled
 
@@ -181,7 +181,7 @@ def test_backfill_logs_missed_calls_once_within_the_rate_limit(
         wait_for(lambda: len(org.records("Task")) == 120, timeout=30)
         logged = settled(engine, "log_call", count=120)
         # The missed calls' Tasks went after live work (bulk priority), the others did not.
-        bulk = {job.call_id for job in logged if job.priority == queue.BULK}
+        bulk = {job.call_id for job in logged if job.priority == kinds.BULK}
         assert bulk == set(missed)
         # The budget held every minute to RATE requests; Aircall never had to refuse one.
         assert recorder.statuses() == [200, 200, 200]
@@ -305,7 +305,7 @@ def test_an_outage_is_noticed_at_start_and_the_window_offered(
     assert recovery.suggested_window(engine) is None
 
     missed = make_calls(company, 3, int(time.time()) - 3600)
-    with caplog.at_level(logging.WARNING, logger="integrations.sync.backfill"):
+    with caplog.at_level(logging.WARNING, logger="integrations.sync.recovery.backfill"):
         window = suggest()
     assert window is not None
     assert window.calls == 3

@@ -6,7 +6,7 @@ import threading
 
 from sqlalchemy import Engine
 
-from integrations.sync import budget
+from integrations.sync.jobs import budget
 
 
 def test_budget_grants_the_limit_per_minute_across_threads(engine: Engine) -> None:

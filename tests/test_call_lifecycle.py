@@ -14,8 +14,8 @@ from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Org
 from integrations.settings import Settings
 from integrations.store.models import Call
-from integrations.sync.calllog import pick_record
-from integrations.sync.matching import Match, set_agent_user, unmapped_agents
+from integrations.sync.callers.matching import Match, set_agent_user, unmapped_agents
+from integrations.sync.calls.calllog import pick_record
 from tests.conftest import Stack, make_settings, running_stack
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, settled
 

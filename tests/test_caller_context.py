@@ -16,9 +16,15 @@ from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Org
 from integrations.settings import Settings
 from integrations.store.models import Call
-from integrations.sync import matching
-from integrations.sync.context_card import caller_context, card_lines
-from integrations.sync.matching import Match, Policy, caller_matches, decide, remember_caller
+from integrations.sync.callers import matching
+from integrations.sync.callers.matching import (
+    Match,
+    Policy,
+    caller_matches,
+    decide,
+    remember_caller,
+)
+from integrations.sync.calls.context_card import caller_context, card_lines
 from tests.conftest import Stack, make_settings, running_stack
 from tests.helpers import AGENT_EMAIL, settled
 

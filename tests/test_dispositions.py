@@ -12,8 +12,8 @@ from sqlmodel import Session
 from integrations.salesforce.client import SalesforceClient
 from integrations.store.automation_models import DispositionRule
 from integrations.store.models import Call
-from integrations.sync import dispositions
-from integrations.sync.actions import is_suppressed, next_business_day
+from integrations.sync.automations import dispositions
+from integrations.sync.automations.actions import is_suppressed, next_business_day
 from tests.conftest import Stack
 from tests.helpers import AGENT_EMAIL, jobs, settled
 

@@ -18,9 +18,11 @@ from integrations.aircall.emulator import Company
 from integrations.aircall.events import WebhookEvent, parse
 from integrations.store.automation_models import Automation
 from integrations.store.models import Call, Event, Job
-from integrations.sync import automations, intake
-from integrations.sync.bootstrap import prepare
-from integrations.sync.intake_writer import IntakeWriter
+from integrations.sync.automations import definitions
+from integrations.sync.intake import deliveries as intake
+from integrations.sync.intake.writer import IntakeWriter
+from integrations.sync.jobs import kinds
+from integrations.sync.runtime import prepare
 from tests.conftest import WEBHOOK_TOKEN, Stack
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, jobs, settled
 
@@ -74,7 +76,7 @@ def test_a_batch_with_retries_and_unordered_deliveries_stores_each_once(
         ("done", True, "+14155550101", "done"),
     ]
     # One unfinished Task sync per call, whatever the number of events that asked for it.
-    assert sorted(k for k, *_ in queued).count(intake.LOG_CALL) == 2
+    assert sorted(k for k, *_ in queued).count(kinds.LOG_CALL) == 2
     # Sent again, all of it: stored and acted on once.
     assert intake.accept_many(prepared, deliveries) == [False] * len(deliveries)
     assert _state(prepared) == batched
@@ -83,7 +85,7 @@ def test_a_batch_with_retries_and_unordered_deliveries_stores_each_once(
 def test_a_batch_keeps_the_latest_not_before_of_the_call_task(prepared: Engine, company: Company):
     deliveries = _events(_deliveries(company))
     intake.accept_many(prepared, deliveries, log_delay=30.0)
-    (job,) = jobs(prepared, intake.LOG_CALL)
+    (job,) = jobs(prepared, kinds.LOG_CALL)
     assert job.run_at - job.created_at == pytest.approx(30.0, abs=1.0)
 
 
@@ -146,7 +148,7 @@ def test_concurrent_webhooks_are_each_committed_before_their_200(stack: Stack) -
 def _set_default(engine: Engine, builtin: str, enabled: bool) -> None:
     with Session(engine) as s:
         automation_id = s.exec(select(Automation.id).where(Automation.builtin == builtin)).one()
-    automations.set_enabled(engine, automation_id, enabled, by="manager@example.com")
+    definitions.set_enabled(engine, automation_id, enabled, by="manager@example.com")
 
 
 def test_disabling_the_shipped_automations_stops_their_jobs(stack: Stack) -> None:
@@ -165,8 +167,8 @@ def test_disabling_the_shipped_automations_stops_their_jobs(stack: Stack) -> Non
     stack.sender.drain(timeout=10)
     with Session(stack.engine) as s:
         assert s.exec(select(func.count()).select_from(Event)).one() >= 5
-    assert jobs(stack.engine, intake.LOG_CALL) == []
-    assert jobs(stack.engine, intake.INSIGHT_CARD) == []
+    assert jobs(stack.engine, kinds.LOG_CALL) == []
+    assert jobs(stack.engine, kinds.INSIGHT_CARD) == []
     assert stack.org.records("Task") == []
     assert stack.company.snapshot()["insight_cards"] == []
 
@@ -178,12 +180,12 @@ def test_disabling_the_shipped_automations_stops_their_jobs(stack: Stack) -> Non
     )
     stack.company.answer(call["id"], user_id=agent["id"])
     stack.sender.drain(timeout=10)
-    settled(stack.engine, intake.INSIGHT_CARD)
+    settled(stack.engine, kinds.INSIGHT_CARD)
     assert len(stack.company.snapshot()["insight_cards"]) == 1
     stack.company.hangup(call["id"])
     stack.company.end(call["id"])
     stack.sender.drain(timeout=10)
-    settled(stack.engine, intake.LOG_CALL)
+    settled(stack.engine, kinds.LOG_CALL)
     assert len(stack.org.records("Task")) == 1
 
 
@@ -192,13 +194,13 @@ def test_a_condition_on_the_call_task_automation_is_honoured(stack: Stack) -> No
         automation_id = s.exec(
             select(Automation.id).where(Automation.builtin == "E12_log_call")
         ).one()
-    current = automations.definition(stack.engine, automation_id)
+    current = definitions.definition(stack.engine, automation_id)
     current["conditions"] = {"direction": "outbound"}
-    automations.save(stack.engine, current, by="manager@example.com", automation_id=automation_id)
+    definitions.save(stack.engine, current, by="manager@example.com", automation_id=automation_id)
     _set_default(stack.engine, "E08_comment_on_task", False)
     agent = stack.company.add_user("Jane Agent", AGENT_EMAIL)
     line = stack.company.add_number("Support line", "+1 212 555 0199")
     answered_inbound_call(stack.company, line["id"], agent["id"], "+14155550100")
     stack.sender.drain(timeout=10)
-    assert jobs(stack.engine, intake.LOG_CALL) == []
+    assert jobs(stack.engine, kinds.LOG_CALL) == []
     assert stack.org.records("Task") == []

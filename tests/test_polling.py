@@ -20,10 +20,10 @@ from integrations.settings import Settings
 from integrations.store import db
 from integrations.store.models import SyncLink
 from integrations.store.salesforce_sync import PollWatermark, SalesforceDelivery, note_write
-from integrations.sync import automations
-from integrations.sync.context import Context
-from integrations.sync.polling import PAGE, poll_once
-from integrations.sync.worker import make_context
+from integrations.sync.automations import definitions
+from integrations.sync.jobs.context import Context
+from integrations.sync.jobs.worker import make_context
+from integrations.sync.salesforce_triggers.polling import PAGE, poll_once
 from tests.conftest import make_settings, running_stack
 from tests.helpers import jobs, settled
 
@@ -249,7 +249,7 @@ def test_only_object_api_names_can_be_watched() -> None:
 def test_an_object_an_enabled_automation_names_is_polled_with_the_fields_it_reads(
     ctx: Context, org: Org, clock: Clock, engine: Engine
 ) -> None:
-    saved = automations.save(
+    saved = definitions.save(
         engine,
         {
             "name": "Big new deals",
@@ -281,7 +281,7 @@ def test_an_object_an_enabled_automation_names_is_polled_with_the_fields_it_read
     (job,) = jobs(engine, "automation")  # the closed deal fails the condition
     assert (job.payload["id"], job.payload["automation"]) == (deal, saved.id)
 
-    automations.set_enabled(engine, saved.id, False, by="ann@example.com")
+    definitions.set_enabled(engine, saved.id, False, by="ann@example.com")
     assert "T03:Opportunity" not in poll(ctx)
     with Session(engine) as s:
         assert s.get(PollWatermark, ("T03", "Opportunity")) is None  # enabling starts afresh

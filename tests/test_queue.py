@@ -9,10 +9,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from integrations.store.models import Job
-from integrations.sync import queue
+from integrations.sync.jobs import kinds, queue
 
 
-def _enqueue(engine: Engine, key: str, priority: int = queue.NORMAL, **kwargs: object) -> None:
+def _enqueue(engine: Engine, key: str, priority: int = kinds.NORMAL, **kwargs: object) -> None:
     with Session(engine) as s:
         queue.enqueue(s, kind="test", key=key, priority=priority, **kwargs)
         s.commit()
@@ -24,17 +24,17 @@ def _jobs(engine: Engine) -> list[Job]:
 
 
 def test_most_urgent_job_is_claimed_first(engine: Engine) -> None:
-    _enqueue(engine, "bulk", priority=queue.BULK)
+    _enqueue(engine, "bulk", priority=kinds.BULK)
     _enqueue(engine, "normal")
-    _enqueue(engine, "live", priority=queue.LIVE)
+    _enqueue(engine, "live", priority=kinds.LIVE)
     order = [queue.claim(engine, "w", lease_seconds=30).dedupe_key for _ in range(3)]
     assert order == ["live", "normal", "bulk"]
     assert queue.claim(engine, "w", lease_seconds=30) is None
 
 
 def test_bulk_work_is_held_below_the_priority_ceiling(engine: Engine) -> None:
-    _enqueue(engine, "bulk", priority=queue.BULK)
-    assert queue.claim(engine, "w", lease_seconds=30, max_priority=queue.NORMAL) is None
+    _enqueue(engine, "bulk", priority=kinds.BULK)
+    assert queue.claim(engine, "w", lease_seconds=30, max_priority=kinds.NORMAL) is None
     assert queue.claim(engine, "w", lease_seconds=30).dedupe_key == "bulk"
 
 

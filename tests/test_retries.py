@@ -17,7 +17,7 @@ from integrations.loopback import wait_for
 from integrations.salesforce.emulator import Fault, Org
 from integrations.settings import Settings
 from integrations.store.models import Job
-from integrations.sync import queue
+from integrations.sync.jobs import queue
 from tests.conftest import WEBHOOK_TOKEN, Stack, running_stack
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, jobs, settled, steps
 

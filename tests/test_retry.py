@@ -7,7 +7,7 @@ import random
 import pytest
 
 from integrations.errors import RemoteRejected, RemoteUnavailable, SessionExpired
-from integrations.sync.retry import Policy, next_run
+from integrations.sync.jobs.retry import Policy, next_run
 
 POLICY = Policy(base=2.0, cap=900.0, max_attempts=5)
 

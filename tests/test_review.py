@@ -17,7 +17,9 @@ from sqlmodel import Session, select
 from integrations.aircall.events import parse
 from integrations.loopback import serve, wait_for
 from integrations.store.models import ApiUsage, Job, JobStep, SyncLink
-from integrations.sync import intake, queue, review, stats
+from integrations.sync.intake import deliveries
+from integrations.sync.jobs import kinds, queue
+from integrations.sync.review import browse, stats
 from tests.conftest import WEBHOOK_TOKEN
 from tests.helpers import envelope, post_webhook
 from tests.signin import SignedIn, Site
@@ -47,7 +49,7 @@ def call_data(call_id: int, agent: str, *, status: str = "done", **extra: object
 
 def accept(engine: Engine, name: str, data: dict, timestamp: int = 1) -> None:
     event = parse(envelope(name, data, WEBHOOK_TOKEN, timestamp), [SecretStr(WEBHOOK_TOKEN)])
-    intake.accept(engine, event)
+    deliveries.accept(engine, event)
 
 
 def ended(engine: Engine, call_id: int, agent: str, **extra: object) -> None:
@@ -59,7 +61,7 @@ def settle(engine: Engine, call_id: int, status: str, *, record: str | None = No
     with Session(engine) as s:
         s.execute(
             update(Job)
-            .where(Job.call_id == call_id, Job.kind == intake.LOG_CALL)
+            .where(Job.call_id == call_id, Job.kind == kinds.LOG_CALL)
             .values(
                 status=status,
                 attempts=1,
@@ -106,12 +108,12 @@ def test_the_table_shows_each_action_with_its_link_or_exact_error(
 
 
 def test_every_job_kind_the_worker_runs_has_a_label() -> None:
-    """A job kind added to the worker without a label in ``review.ACTIONS`` fails here."""
-    from integrations.sync.worker import HANDLERS
+    """A job kind the worker runs without a label in ``kinds.KINDS`` (or the reverse) fails here."""
+    from integrations.sync.runtime import HANDLERS
 
-    assert sorted(set(HANDLERS) - set(review.ACTIONS)) == []
-    for kind, (_code, label) in review.ACTIONS.items():
-        assert label not in ("", kind), kind
+    assert sorted(set(HANDLERS) ^ set(kinds.KINDS)) == []
+    for name, spec in kinds.KINDS.items():
+        assert spec.label not in ("", name), name
 
 
 def test_the_sync_cell_names_each_job_kind_for_people(site: Site, manager: SignedIn) -> None:
@@ -122,7 +124,7 @@ def test_the_sync_cell_names_each_job_kind_for_people(site: Site, manager: Signe
         s.commit()
     page = manager.client.get("/review").text
     for kind in ("disposition", "dialer_requeue", "automation"):
-        assert review.ACTIONS[kind][1] in page
+        assert kinds.KINDS[kind].label in page
     assert "dialer_requeue" not in page
 
 
@@ -153,11 +155,11 @@ def test_filters_select_by_agent_disposition_status_and_date(site: Site, manager
 
 
 def test_pages_are_cut_on_the_server(site: Site, manager: SignedIn) -> None:
-    for call_id in range(1, review.PAGE_SIZE + 6):
+    for call_id in range(1, browse.PAGE_SIZE + 6):
         ended(site.engine, call_id, "maya@example.com")
     first = manager.client.get("/review").text
     second = manager.client.get("/review", params={"page": "2"}).text
-    assert first.count('class="call sync-') == review.PAGE_SIZE
+    assert first.count('class="call sync-') == browse.PAGE_SIZE
     assert second.count('class="call sync-') == 5
     assert "Page 2 of 2" in second
     assert 'id="review-call-1"' in second  # oldest last
@@ -203,7 +205,7 @@ def test_resyncing_a_call_queues_its_failed_action_again(site: Site, manager: Si
     assert 'id="call-jobs"' in answer.text
     assert "pending" in answer.text
     (job,) = _jobs(site.engine)
-    assert (job.status, job.priority, job.attempts) == ("queued", queue.NORMAL, 0)
+    assert (job.status, job.priority, job.attempts) == ("queued", kinds.NORMAL, 0)
 
 
 def test_bulk_resync_queues_the_failed_calls_of_the_filter_once(
@@ -220,10 +222,10 @@ def test_bulk_resync_queues_the_failed_calls_of_the_filter_once(
     batch_url = answer.headers["location"]
     statuses = {job.call_id: (job.status, job.priority) for job in _jobs(site.engine)}
     assert statuses == {
-        1: ("queued", queue.BULK),
-        2: ("queued", queue.BULK),
-        3: ("failed", queue.NORMAL),
-        4: ("done", queue.NORMAL),
+        1: ("queued", kinds.BULK),
+        2: ("queued", kinds.BULK),
+        3: ("failed", kinds.NORMAL),
+        4: ("done", kinds.NORMAL),
     }
     again = manager.client.post("/review/resync", data=form, headers={"HX-Request": "true"}).text
     assert "No failed calls to re-sync" in again  # the queued ones are not queued twice

@@ -14,7 +14,7 @@ from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Org
 from integrations.settings import Settings
 from integrations.store.models import ApiUsage, Call, Job
-from integrations.sync import queue
+from integrations.sync.jobs import kinds
 from tests.conftest import Stack, make_settings, running_stack
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, jobs, settled, steps
 
@@ -94,7 +94,7 @@ def test_bulk_work_waits_while_the_org_is_near_its_daily_limit(stack: Stack) -> 
                 kind="log_call",
                 dedupe_key="bulk:1",
                 call_id=logged.call_id,
-                priority=queue.BULK,
+                priority=kinds.BULK,
                 run_at=0.0,
                 created_at=0.0,
             )

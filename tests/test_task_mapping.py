@@ -7,7 +7,8 @@ import pytest
 
 from integrations.errors import BadInput
 from integrations.salesforce.client import SalesforceClient
-from integrations.sync import fieldmap, queue
+from integrations.sync.automations import fieldmap
+from integrations.sync.jobs import queue
 from tests.conftest import WEBHOOK_TOKEN, Stack
 from tests.helpers import (
     AGENT_EMAIL,

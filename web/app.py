@@ -17,9 +17,10 @@ from starlette.staticfiles import StaticFiles
 
 from integrations.settings import Settings
 from integrations.store import accounts, db
-from integrations.sync.intake_writer import IntakeWriter
-from integrations.sync.live import Broadcaster
-from integrations.sync.worker import Worker, make_context
+from integrations.sync.intake.live import Broadcaster
+from integrations.sync.intake.writer import IntakeWriter
+from integrations.sync.jobs.worker import make_context
+from integrations.sync.runtime import make_worker
 from web import errors, security
 from web.routes import auth, dashboard, live, outbound, review, webhooks
 from web.routes import automations as builder
@@ -54,7 +55,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         running = None
         if worker:
-            running = Worker(make_context(settings, engine))
+            running = make_worker(make_context(settings, engine))
             running.start()
         app.state.worker = running
         broadcaster.start()

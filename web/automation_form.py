@@ -18,7 +18,7 @@ from typing import Any
 from starlette.datastructures import FormData
 
 from integrations.errors import BadInput
-from integrations.sync import actions
+from integrations.sync.automations import actions
 
 # Inputs the form shows for each action, besides its field mapping.
 STEP_INPUTS: dict[str, tuple[str, ...]] = {

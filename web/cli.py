@@ -17,7 +17,8 @@ from integrations import logs
 from integrations.errors import NotConfigured
 from integrations.settings import Settings
 from integrations.store import db
-from integrations.sync.bootstrap import prepare
+from integrations.sync.jobs.worker import make_context
+from integrations.sync.runtime import make_worker, prepare
 
 
 def _settings() -> Settings:
@@ -117,12 +118,11 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 )
 def worker(concurrency: int | None) -> None:
     """Run a queue worker process (add as many as the load needs)."""
-    from integrations.sync.worker import Worker, make_context
 
     settings, engine = _production()
 
     async def run() -> None:
-        running = Worker(make_context(settings, engine), concurrency=concurrency)
+        running = make_worker(make_context(settings, engine), concurrency=concurrency)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -153,13 +153,12 @@ def backfill(since: datetime, until: datetime | None, wait: bool) -> None:
     """Log the calls Aircall holds whose webhooks never came (an outage); calls already synced
     are left alone. Without --wait, a running worker logs them."""
     from integrations.errors import CallbridgeError
-    from integrations.sync import backfill as recovery
-    from integrations.sync.worker import Worker, make_context
+    from integrations.sync.recovery import backfill as recovery
 
     settings, engine = _production()
 
     async def run() -> None:
-        running = Worker(make_context(settings, engine))
+        running = make_worker(make_context(settings, engine))
         try:
             report = await recovery.backfill(running.ctx, since, until)
             click.echo(report.summary())

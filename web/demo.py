@@ -31,8 +31,8 @@ from integrations.salesforce.emulator import create_app as salesforce_app
 from integrations.salesforce.emulator.outbound import OutboundSender
 from integrations.settings import Settings
 from integrations.store import accounts, db
-from integrations.sync import dispositions
-from integrations.sync.bootstrap import prepare
+from integrations.sync.automations import dispositions
+from integrations.sync.runtime import prepare
 
 AGENTS = [("Maya Patel", "maya@callbridge.demo"), ("Leo Martin", "leo@callbridge.demo")]
 MANAGER = ("Sam Rivera", "sam@callbridge.demo")

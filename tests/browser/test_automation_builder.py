@@ -10,7 +10,7 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from integrations.loopback import wait_for
-from integrations.sync import automations
+from integrations.sync.automations import definitions
 from tests.browser.conftest import Screen, add_account
 from tests.conftest import Stack
 from tests.helpers import answered_inbound_call
@@ -70,7 +70,7 @@ def test_a_manager_builds_an_automation_that_then_fires_on_a_webhook(
     screen.screenshot("automations")
 
     automation_id = int(page.url.rsplit("/", 1)[1].split("?")[0])
-    stored = automations.definition(stack.engine, automation_id)
+    stored = definitions.definition(stack.engine, automation_id)
     assert stored["enabled"]
     assert stored["conditions"] == {"direction": "inbound"}
     assert stored["actions"] == [

@@ -15,7 +15,7 @@ from integrations.aircall.events import parse
 from integrations.loopback import serve
 from integrations.salesforce.emulator import Fault
 from integrations.settings import Settings
-from integrations.sync import intake
+from integrations.sync.intake import deliveries
 from tests.browser.conftest import Screen, add_account
 from tests.conftest import WEBHOOK_TOKEN, Stack
 from tests.helpers import envelope, post_webhook, settled
@@ -259,4 +259,4 @@ def call_data(call_id: int, agent: str) -> dict:
 
 def accept_call(engine: Engine, call_id: int, agent: str) -> None:
     body = envelope("call.created", call_data(call_id, agent), WEBHOOK_TOKEN)
-    intake.accept(engine, parse(body, [SecretStr(WEBHOOK_TOKEN)]))
+    deliveries.accept(engine, parse(body, [SecretStr(WEBHOOK_TOKEN)]))

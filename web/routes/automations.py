@@ -21,7 +21,14 @@ from integrations.errors import BadInput, CallbridgeError, RemoteRejected
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.soql import api_name
 from integrations.store.accounts import MANAGER
-from integrations.sync import actions, automations, builder, contacts, dispositions, fieldmap
+from integrations.sync.automations import (
+    actions,
+    aircall_contacts,
+    builder,
+    definitions,
+    dispositions,
+    fieldmap,
+)
 from web import security
 from web.automation_form import (
     CONDITION_INPUTS,
@@ -111,11 +118,11 @@ async def _editor_context(
         "version": version,
         "enabled": enabled,
         "action_url": f"/automations/{automation_id}" if automation_id else "/automations/new",
-        "triggers": automations.TRIGGERS,
+        "triggers": definitions.TRIGGERS,
         "catalogue": actions.ACTIONS,
         "conditions": CONDITION_INPUTS,
         "record_condition_label": RECORD_CONDITION_LABEL,
-        "contact_fields": contacts.CONTACT_FIELDS,
+        "contact_fields": aircall_contacts.CONTACT_FIELDS,
         "input_labels": INPUT_LABELS,
         "samples": samples,
         "fields": fields,
@@ -144,7 +151,7 @@ async def _preview(
         definition = form.definition(enabled=enabled)
         definition["name"] = definition["name"] or "Unsaved automation"  # named when saved
         out["previews"] = await run_in_threadpool(
-            lambda: automations.dry_run(definition, sample.event, engine=engine, settings=settings)
+            lambda: definitions.dry_run(definition, sample.event, engine=engine, settings=settings)
         )
     except BadInput as exc:
         out["preview_error"] = str(exc)
@@ -169,15 +176,15 @@ async def _editor_response(
 async def _add_history(request: Request, context: dict[str, Any]) -> None:
     """The side panel: every version, and the newest runs with their steps."""
     engine, automation_id = request.app.state.engine, context["automation_id"]
-    context["history"] = await run_in_threadpool(automations.history, engine, automation_id)
-    context["runs"] = await run_in_threadpool(automations.recent_runs, engine, automation_id)
+    context["history"] = await run_in_threadpool(definitions.history, engine, automation_id)
+    context["runs"] = await run_in_threadpool(definitions.recent_runs, engine, automation_id)
 
 
 @security.guard(MANAGER)
 async def new_page(request: Request) -> Response:
     form = EditorForm()
     trigger = request.query_params.get("trigger")
-    if trigger in automations.TRIGGERS:
+    if trigger in definitions.TRIGGERS:
         form.trigger = trigger
     context = await _editor_context(request, form, automation_id=None)
     return _render(request, "pages/automation_edit.html", context)
@@ -196,7 +203,7 @@ async def _load(request: Request) -> tuple[int, Any]:
 async def edit_page(request: Request) -> Response:
     automation_id, summary = await _load(request)
     engine = request.app.state.engine
-    definition = await run_in_threadpool(automations.definition, engine, automation_id)
+    definition = await run_in_threadpool(definitions.definition, engine, automation_id)
     form = EditorForm.from_definition(definition)
     form.sample = request.query_params.get("sample")
     context = await _editor_context(
@@ -244,7 +251,7 @@ async def _save(request: Request, automation_id: int | None) -> Response:
         try:
             definition = form.definition(enabled=enabled)
             saved = await run_in_threadpool(
-                lambda: automations.save(
+                lambda: definitions.save(
                     engine, definition, by=request.state.user.email, automation_id=automation_id
                 )
             )
@@ -293,7 +300,7 @@ async def set_enabled(request: Request) -> Response:
     data = await request.form()
     enabled = data.get("enabled") == "true"
     await run_in_threadpool(
-        lambda: automations.set_enabled(
+        lambda: definitions.set_enabled(
             request.app.state.engine, automation_id, enabled, by=request.state.user.email
         )
     )
@@ -309,7 +316,7 @@ async def restore(request: Request) -> Response:
         raise HTTPException(400, "Which version? It is a number.")
     try:
         saved = await run_in_threadpool(
-            lambda: automations.restore(
+            lambda: definitions.restore(
                 request.app.state.engine,
                 automation_id,
                 int(version),
@@ -382,7 +389,7 @@ async def _mapping_context(
         }
         try:
             (step,) = await run_in_threadpool(
-                lambda: automations.dry_run(trial, sample.event, engine=engine, settings=settings)
+                lambda: definitions.dry_run(trial, sample.event, engine=engine, settings=settings)
             )
             preview, preview_error = step.sent, step.note if step.operation == "refused" else None
         except BadInput as exc:

@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from integrations.store.models import Call
-from integrations.sync import agent_actions, context_card, review
-from integrations.sync import untagged as untagged_calls
-from integrations.sync.matching import Policy
+from integrations.sync.callers.matching import Policy
+from integrations.sync.calls import agent_actions, context_card
+from integrations.sync.calls import untagged as untagged_calls
+from integrations.sync.review import browse
 from web import security
 from web.routes.live import SNAPSHOT_SIZE
 
@@ -23,7 +24,7 @@ from web.routes.live import SNAPSHOT_SIZE
 async def dashboard(request: Request) -> Response:
     user = request.state.user
     calls = await run_in_threadpool(
-        review.recent_calls,
+        browse.recent_calls,
         request.app.state.engine,
         request.app.state.settings.record_base_url,
         agent=None if user.is_manager else user.email,
@@ -43,7 +44,7 @@ async def dashboard(request: Request) -> Response:
 async def _own_call(request: Request) -> Call:
     """The call of the path, if this user may act on it: managers all, agents their own."""
     call = await run_in_threadpool(
-        review.find_call, request.app.state.engine, request.path_params["call_id"]
+        browse.find_call, request.app.state.engine, request.path_params["call_id"]
     )
     if call is None:
         raise HTTPException(404, "No such call.")

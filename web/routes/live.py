@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 from starlette.templating import Jinja2Templates
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from integrations.sync import review
-from integrations.sync.live import Broadcaster
+from integrations.sync.intake.live import Broadcaster
+from integrations.sync.review import browse
 from web import security
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ TRY_AGAIN_LATER = 1013  # htmx's ws extension reconnects after this one
 class Change:
     """One call, rendered once for every dashboard allowed to see it."""
 
-    call: review.CallView
+    call: browse.CallView
     row: str  # replaces the row
     new_row: str  # adds it on top
     card: str  # the context card, for the call's own agent
@@ -49,7 +49,7 @@ class Viewer:
     card_call: int | None = None
     behind: bool = False  # its outbox overflowed: close it, the page reconnects
 
-    def sees(self, call: review.CallView) -> bool:
+    def sees(self, call: browse.CallView) -> bool:
         return self.manager or call.agent_email == self.email
 
     def offer(self, item: Change | None) -> bool:
@@ -92,10 +92,10 @@ class Hub:
     def render(self, name: str, **context: object) -> str:
         return self.templates.get_template(name).render(**context)
 
-    def card(self, call: review.CallView | None) -> str:
+    def card(self, call: browse.CallView | None) -> str:
         return self.render("partials/context_card.html", call=call, oob=True)
 
-    def table(self, calls: list[review.CallView]) -> str:
+    def table(self, calls: list[browse.CallView]) -> str:
         return self.render("partials/live_calls.html", calls=calls, oob=True)
 
     async def _run(self) -> None:
@@ -119,7 +119,7 @@ class Hub:
     async def _fan_out(self, call_ids: list[int]) -> None:
         if not self.viewers:
             return  # nobody is watching: no need to load and render
-        calls = await asyncio.to_thread(review.call_views, self.engine, call_ids, self.record_base)
+        calls = await asyncio.to_thread(browse.call_views, self.engine, call_ids, self.record_base)
         for call in calls:
             row = self.render("partials/call_row.html", call=call, oob=True)
             new_row = self.render("partials/new_call_row.html", call=call)
@@ -128,7 +128,7 @@ class Hub:
     async def snapshot(self, viewer: Viewer) -> list[str]:
         """The messages that bring a (re)connected dashboard up to date."""
         calls = await asyncio.to_thread(
-            review.recent_calls,
+            browse.recent_calls,
             self.engine,
             self.record_base,
             agent=None if viewer.manager else viewer.email,

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from integrations.errors import BadInput
 from integrations.salesforce import outbound
-from integrations.sync import triggers
+from integrations.sync.salesforce_triggers import delivery
 from web.errors import BodyTooLarge
 from web.routes.webhooks import read_body
 
@@ -34,5 +34,5 @@ async def outbound_message(request: Request) -> Response:
         # Salesforce keeps retrying for 24 h: a wrong SALESFORCE_ORG_ID shows up here.
         log.warning("outbound.foreign_org", extra={"org_id_set": bool(settings.salesforce_org_id)})
         return _soap(outbound.fault(str(exc)), 403)
-    await run_in_threadpool(triggers.accept_notifications, request.app.state.engine, message)
+    await run_in_threadpool(delivery.accept_notifications, request.app.state.engine, message)
     return _soap(outbound.ACK)  # only now: every notification is committed

@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from integrations.errors import BadInput
 from integrations.store.accounts import MANAGER
-from integrations.sync import review, stats
+from integrations.sync.review import browse, stats
 from web import security
 from web.routes import settings as admin
 
@@ -25,9 +25,9 @@ def _render(request: Request, name: str, context: dict[str, Any], status: int = 
     return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
 
 
-def _filters(params: Any) -> review.Filters:
+def _filters(params: Any) -> browse.Filters:
     try:
-        return review.Filters.parse(params)
+        return browse.Filters.parse(params)
     except BadInput as exc:
         raise HTTPException(400, str(exc)) from None
 
@@ -41,7 +41,7 @@ async def review_page(request: Request) -> Response:
     settings, engine = request.app.state.settings, request.app.state.engine
     filters = _filters(request.query_params)
     page = await run_in_threadpool(
-        lambda: review.list_calls(
+        lambda: browse.list_calls(
             engine,
             filters,
             page=_page_number(request.query_params.get("page")),
@@ -52,8 +52,8 @@ async def review_page(request: Request) -> Response:
     context = {"page": page, "filters": filters, "params": filters.as_params()}
     if request.headers.get("HX-Target") == "review-results":
         return _render(request, "partials/review_results.html", context)
-    context["agents"] = await run_in_threadpool(review.agents, engine)
-    context["dispositions"] = await run_in_threadpool(review.dispositions, engine)
+    context["agents"] = await run_in_threadpool(browse.agents, engine)
+    context["dispositions"] = await run_in_threadpool(browse.dispositions, engine)
     context.update(await admin.notices(request))  # unmapped agents, a backfill to offer
     return _render(request, "pages/review.html", context)
 
@@ -64,7 +64,7 @@ async def bulk_resync(request: Request) -> Response:
     settings = request.app.state.settings
     filters = _filters(await request.form())
     batch = await run_in_threadpool(
-        review.start_bulk_resync,
+        browse.start_bulk_resync,
         request.app.state.engine,
         filters,
         settings.display_time_zone,
@@ -72,14 +72,14 @@ async def bulk_resync(request: Request) -> Response:
     )
     if not request.headers.get("HX-Request"):
         return RedirectResponse(f"/review/batches/{batch.id}", status_code=303)
-    progress = await run_in_threadpool(review.batch_progress, request.app.state.engine, batch.id)
+    progress = await run_in_threadpool(browse.batch_progress, request.app.state.engine, batch.id)
     return _progress(request, progress)
 
 
 @security.guard(MANAGER)
 async def batch_page(request: Request) -> Response:
     batch_id = request.path_params["batch_id"]
-    progress = await run_in_threadpool(review.batch_progress, request.app.state.engine, batch_id)
+    progress = await run_in_threadpool(browse.batch_progress, request.app.state.engine, batch_id)
     if progress is None:
         raise HTTPException(404, "No such re-sync.")
     if request.headers.get("HX-Request"):
@@ -87,7 +87,7 @@ async def batch_page(request: Request) -> Response:
     return _render(request, "pages/batch.html", {"progress": progress})
 
 
-def _progress(request: Request, progress: review.Progress | None) -> Response:
+def _progress(request: Request, progress: browse.Progress | None) -> Response:
     """The progress fragment; once finished, it tells the results table to reload."""
     response = _render(request, "partials/resync_progress.html", {"progress": progress})
     if progress is not None and progress.finished:
@@ -95,12 +95,12 @@ def _progress(request: Request, progress: review.Progress | None) -> Response:
     return response
 
 
-async def _visible_call(request: Request) -> review.CallView:
+async def _visible_call(request: Request) -> browse.CallView:
     """The call of the path, if this user may see it: managers all, agents their own."""
     user = request.state.user
     call_id = request.path_params["call_id"]
     settings, engine = request.app.state.settings, request.app.state.engine
-    calls = await run_in_threadpool(review.call_views, engine, [call_id], settings.record_base_url)
+    calls = await run_in_threadpool(browse.call_views, engine, [call_id], settings.record_base_url)
     if not calls:
         raise HTTPException(404, "No such call.")
     if not user.is_manager and calls[0].agent_email != user.email:
@@ -116,7 +116,7 @@ async def call_page(request: Request) -> Response:
         return _render(request, "partials/review_row.html", {"call": call})
     if target == "call-jobs":
         return _render(request, "partials/call_jobs.html", {"call": call})
-    entries = await run_in_threadpool(review.timeline, request.app.state.engine, call.id)
+    entries = await run_in_threadpool(browse.timeline, request.app.state.engine, call.id)
     return _render(request, "pages/call.html", {"call": call, "timeline": entries})
 
 
@@ -125,13 +125,13 @@ async def resync_call(request: Request) -> Response:
     """Run one call's actions again; its agent may do it too."""
     call = await _visible_call(request)
     engine = request.app.state.engine
-    await run_in_threadpool(review.resync_call, engine, call.id)
+    await run_in_threadpool(browse.resync_call, engine, call.id)
     await request.app.state.live.publish(call.id)
     if not request.headers.get("HX-Request"):
         return RedirectResponse(f"/calls/{call.id}", status_code=303)
     settings = request.app.state.settings
     (fresh,) = await run_in_threadpool(
-        review.call_views, engine, [call.id], settings.record_base_url
+        browse.call_views, engine, [call.id], settings.record_base_url
     )
     name = (
         "partials/review_row.html"

@@ -14,7 +14,9 @@ from starlette.responses import RedirectResponse, Response
 
 from integrations.errors import BadInput, CallbridgeError
 from integrations.store.accounts import MANAGER
-from integrations.sync import backfill, backfill_job, matching, owners, untagged
+from integrations.sync.callers import matching, owners
+from integrations.sync.calls import untagged
+from integrations.sync.recovery import backfill, backfill_job
 from web import security
 from web.routes.automations import NOT_CONFIGURED, UNREACHABLE, salesforce
 

@@ -21,7 +21,7 @@ Salesforce writes are noted (``note_write``: a change before it is sent, a creat
 its id is known), so a record an automation creates or changes does not fire T01-T04 back: an
 automation on T04 that updates its own record does not loop.
 
-Inputs are mapping sources (``integrations.sync.fieldmap``): ``{{steps.1.id}}`` is the id the
+Inputs are mapping sources (``automations.fieldmap``): ``{{steps.1.id}}`` is the id the
 first step created, ``{{steps.2.first.Id}}`` the first row of a query in step 2,
 ``{{steps.2.records.1.Name}}`` the second row's name.
 """
@@ -48,17 +48,17 @@ from integrations.store.automation_models import AutomationEffect, SuppressedNum
 from integrations.store.db import insert_ignore
 from integrations.store.models import Call, Job
 from integrations.store.salesforce_sync import note_write
-from integrations.sync import contacts, fieldmap, queue
-from integrations.sync.context import Context
-from integrations.sync.fieldmap import Pending, Scope
-from integrations.sync.intake import INSIGHT_CARD, LOG_CALL
-from integrations.sync.matching import (
+from integrations.sync.automations import aircall_contacts, fieldmap
+from integrations.sync.automations.fieldmap import Pending, Scope
+from integrations.sync.callers.matching import (
     Match,
     creation_lock,
     remember_caller,
 )
+from integrations.sync.jobs import queue
+from integrations.sync.jobs.context import Context
+from integrations.sync.jobs.kinds import DIALER_REQUEUE, INSIGHT_CARD, LOG_CALL
 
-DIALER_REQUEUE = "dialer_requeue"
 QUERY_ROWS_KEPT = 200  # rows of an A19 result kept for later steps and the timeline
 PERSON_PREFIXES = {"003": "Contact", "00Q": "Lead"}
 # Step parameters that are names or numbers, not mapping sources.
@@ -413,7 +413,7 @@ def plan_contact(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
     return Plan(
         "aircall",
         "create contact",
-        contacts.customise(body, overrides),
+        aircall_contacts.customise(body, overrides),
         note=note or "found by phone instead when an Aircall contact has one of the numbers",
         extra={"sobject": sobject, "id": record_id, "record": record, "overrides": overrides},
     )
@@ -624,7 +624,6 @@ async def run_card(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, An
         key,
         call_id=call_id,
         event_id=job.event_id if call_id == env.call_id else None,
-        priority=queue.LIVE,
     )
     return {"queued": key}
 
@@ -639,7 +638,7 @@ async def run_comment(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str,
 
 async def run_contact(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, Any]:
     extra = plan.extra
-    return await contacts.record_contact(
+    return await aircall_contacts.record_contact(
         ctx,
         job,
         extra["sobject"],
@@ -764,11 +763,11 @@ def check_step(step: dict[str, Any], number: int) -> None:
     if spec is None:
         raise BadInput(f"step {number}: unknown action {step.get('action')!r}")
     if spec.code == "aircall:A01":
-        unknown = set(step.get("fields") or {}) - set(contacts.CONTACT_FIELDS)
+        unknown = set(step.get("fields") or {}) - set(aircall_contacts.CONTACT_FIELDS)
         if unknown:
             raise BadInput(
                 f"step {number}: an Aircall contact has no field {sorted(unknown)[0]!r} "
-                f"(settable: {', '.join(contacts.CONTACT_FIELDS)})"
+                f"(settable: {', '.join(aircall_contacts.CONTACT_FIELDS)})"
             )
     for key, source in _sources(step):
         try:

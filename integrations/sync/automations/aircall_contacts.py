@@ -22,10 +22,10 @@ from integrations.errors import RemoteRejected, RemoteUnavailable
 from integrations.store.db import insert_ignore
 from integrations.store.models import Job
 from integrations.store.salesforce_sync import AircallContactLink, AircallPhoneClaim
-from integrations.sync.context import Context
+from integrations.sync.jobs.context import Context
+from integrations.sync.jobs.kinds import AIRCALL_CONTACT, KINDS
 
-AIRCALL_CONTACT = "aircall_contact"  # the job's kind
-ACTION = "A01"
+ACTION = KINDS[AIRCALL_CONTACT].code  # "A01"
 # What an automation step may set on the contact besides the record's numbers and id.
 CONTACT_FIELDS = ("first_name", "last_name", "company_name", "email")
 CLAIM_SECONDS = 60.0  # a claim older than this belongs to a job that died: it may be taken over

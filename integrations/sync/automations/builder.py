@@ -13,7 +13,7 @@ from integrations.salesforce.client import SalesforceClient
 from integrations.store.automation_models import Automation, FieldMapping
 from integrations.store.models import Event
 from integrations.store.salesforce_sync import SalesforceDelivery
-from integrations.sync import actions, automations, fieldmap
+from integrations.sync.automations import actions, definitions, fieldmap
 
 SAMPLES = 10  # recent events offered to preview against
 
@@ -35,7 +35,7 @@ def summaries(engine: Engine) -> list[Summary]:
     """Every automation with its current version's actions, by trigger."""
     with Session(engine) as s:
         rows = s.execute(
-            automations.with_current_version().order_by(Automation.trigger, Automation.id)
+            definitions.with_current_version().order_by(Automation.trigger, Automation.id)
         ).all()
     out = []
     for automation, version in rows:
@@ -51,7 +51,7 @@ def summaries(engine: Engine) -> list[Summary]:
                 id=automation.id,  # type: ignore[arg-type]
                 name=automation.name,
                 trigger=automation.trigger,
-                trigger_label=automations.TRIGGERS.get(automation.trigger, ""),
+                trigger_label=definitions.TRIGGERS.get(automation.trigger, ""),
                 enabled=automation.enabled,
                 version=automation.version,
                 builtin=automation.builtin,
@@ -64,7 +64,7 @@ def summaries(engine: Engine) -> list[Summary]:
 
 @dataclass(frozen=True)
 class Sample:
-    """A stored event a dry run can use: ``event`` is what ``automations.dry_run`` takes."""
+    """A stored event a dry run can use: ``event`` is what ``definitions.dry_run`` takes."""
 
     key: str  # e<Event.id> or s<SalesforceDelivery.id>
     label: str
@@ -96,7 +96,7 @@ def samples(engine: Engine, trigger: str, limit: int = SAMPLES) -> list[Sample]:
                 )
                 for d in deliveries
             ]
-        name = automations.TRIGGERS.get(trigger)
+        name = definitions.TRIGGERS.get(trigger)
         events = s.exec(
             select(Event)
             .where(Event.source == "aircall", Event.name == name)

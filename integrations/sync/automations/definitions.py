@@ -27,12 +27,12 @@ equals the value, compared as text ignoring case; null: empty or absent), and th
 ``record.<Field>`` (``contact_phone``, ``contact_name`` and ``contact_email`` come from the
 record's phones, name and email). ``validate`` refuses call conditions and call sources on them.
 
-Action inputs are field-mapping sources (``integrations.sync.fieldmap``); ``{{steps.N.x}}`` reads
+Action inputs are field-mapping sources (``automations.fieldmap``); ``{{steps.N.x}}`` reads
 the result of step N (numbered from 1): ``id`` of a created record, ``first``/``records`` of a
-query. The actions are in ``integrations.sync.actions``.
+query. The actions are in ``automations.actions``.
 
 An event is matched in the webhook's transaction (``enqueue_for_event``), a Salesforce record in
-the transaction that stores its delivery (``integrations.sync.triggers``), and each matching
+the transaction that stores its delivery (``salesforce_triggers.delivery``), and each matching
 automation becomes one ``automation`` job, pinned to the version current at that moment; the
 job's steps are the run's record (``recent_runs``). Automations whose actions only queue
 Callbridge's own jobs (the call's Task, the insight card; a plain Aircall A01 on a record) queue
@@ -60,14 +60,16 @@ from integrations.store.automation_models import Automation, AutomationVersion
 from integrations.store.db import is_postgres
 from integrations.store.models import Call, Event, Job, JobStep
 from integrations.store.ttl_cache import EngineCache
-from integrations.sync import actions, contacts, dispositions, fieldmap, queue
-from integrations.sync.calllog import org_zone
-from integrations.sync.context import Context
-from integrations.sync.fieldmap import Scope
-from integrations.sync.intake import LOG_CALL
-from integrations.sync.matching import agent_user
-
-AUTOMATION = "automation"
+from integrations.sync.automations import actions, dispositions, fieldmap
+from integrations.sync.automations.fieldmap import Scope
+from integrations.sync.callers.matching import agent_user
+from integrations.sync.jobs import kinds, queue
+from integrations.sync.jobs.context import Context
+from integrations.sync.jobs.kinds import (
+    AIRCALL_CONTACT,
+    AUTOMATION,
+    LOG_CALL,
+)
 
 TRIGGERS: dict[str, str] = {
     "E04": "call.answered",
@@ -477,7 +479,7 @@ def enqueue_for_event(
                     key=actions.delegate_key(str(kind), call_id),
                     call_id=call_id,
                     event_id=event_row_id,
-                    priority=queue.LIVE if code in LIVE_TRIGGERS else queue.NORMAL,
+                    priority=kinds.LIVE if code in LIVE_TRIGGERS else kinds.NORMAL,
                 )
             continue
         queue.enqueue(
@@ -487,7 +489,7 @@ def enqueue_for_event(
             call_id=call_id,
             event_id=event_row_id,
             payload={"automation": automation.id, "version": automation.version},
-            priority=queue.LIVE if code in LIVE_TRIGGERS else queue.NORMAL,
+            priority=kinds.LIVE if code in LIVE_TRIGGERS else kinds.NORMAL,
         )
     if call is not None:
         dispositions.enqueue_for_call(s, event.event, call, event_row_id)
@@ -607,7 +609,7 @@ async def _run_for_record(ctx: Context, job: Job) -> dict[str, Any]:
     missing = actions.record_fields(current["actions"]) - set(record)
     if missing:
         record = await _complete(ctx, job, sobject, record_id, record, missing)
-    zone = await ctx.sf(org_zone, ctx)
+    zone = await ctx.sf(ctx.org_zone)
     event = {
         "trigger": payload["trigger"],
         "sobject": sobject,
@@ -653,7 +655,7 @@ async def run_automation(ctx: Context, job: Job) -> dict[str, Any]:
         and not (snapshot.get("recording") or snapshot.get("voicemail"))
     ):
         snapshot = await ctx.aircall.get_call(call.id)  # the link may not have come yet
-    zone = await ctx.sf(org_zone, ctx)
+    zone = await ctx.sf(ctx.org_zone)
     scope = _scope(name, data, snapshot, call.ai_summary if call else None, ctx.settings, zone)
     email = ((snapshot or {}).get("user") or {}).get("email")
     if email and _reads(steps, ("salesforce:A0", "create", "match_or_create", "OwnerId")):
@@ -768,10 +770,7 @@ def recent_runs(engine: Engine, automation_id: int, limit: int = RUNS_SHOWN) -> 
             .limit(limit)
         ).scalars()
         delegated = s.execute(
-            select(Job)
-            .where(Job.kind == contacts.AIRCALL_CONTACT)
-            .order_by(Job.id.desc())
-            .limit(limit * 5)
+            select(Job).where(Job.kind == AIRCALL_CONTACT).order_by(Job.id.desc()).limit(limit * 5)
         ).scalars()
         found = sorted(
             [*own, *(j for j in delegated if j.payload.get("automation") == automation_id)],
@@ -787,10 +786,3 @@ def recent_runs(engine: Engine, automation_id: int, limit: int = RUNS_SHOWN) -> 
                 steps[step.job_id].append(step)
         s.expunge_all()
     return [Run(job, steps[job.id]) for job in found]
-
-
-HANDLERS = {
-    AUTOMATION: run_automation,
-    dispositions.DISPOSITION: dispositions.apply_disposition,
-    actions.DIALER_REQUEUE: actions.dialer_requeue,
-}

@@ -44,14 +44,13 @@ from integrations.store.automation_models import DispositionRule
 from integrations.store.db import insert_ignore
 from integrations.store.models import Call, Job, SyncLink
 from integrations.store.ttl_cache import EngineCache
-from integrations.sync import actions, fieldmap, queue
-from integrations.sync.calllog import ACTION as TASK_ACTION
-from integrations.sync.calllog import org_zone
-from integrations.sync.context import Context
-from integrations.sync.fieldmap import Scope
-from integrations.sync.matching import agent_user
+from integrations.sync.automations import actions, fieldmap
+from integrations.sync.automations.fieldmap import Scope
+from integrations.sync.callers.matching import agent_user
+from integrations.sync.jobs import queue
+from integrations.sync.jobs.context import Context
+from integrations.sync.jobs.kinds import DISPOSITION, KINDS, LOG_CALL
 
-DISPOSITION = "disposition"
 _EVENTS = {"call.tagged", "call.ended"}
 _DATE = re.compile(r"\b(20\d\d-[01]\d-[0-3]\d)\b")
 
@@ -126,6 +125,8 @@ EDITABLE = ("name", "tags", "lead_status", "contact_status", "opportunity_stage"
 RULES_TTL = 2.0  # seconds before another process's rule edit reaches this one's webhooks
 # The enabled rules' tags (casefolded): all the webhook path needs to decide on a job.
 _rule_tags: EngineCache[frozenset[str]] = EngineCache(RULES_TTL)
+
+TASK_ACTION = KINDS[LOG_CALL].code  # the call's Task's SyncLink
 
 
 # -- rules ----------------------------------------------------------------------------------------
@@ -425,7 +426,7 @@ async def apply_disposition(ctx: Context, job: Job) -> dict[str, Any]:
     if not chosen:
         return {"skipped": "no disposition tag"}
     person = await _person(ctx, call, who)
-    zone = await ctx.sf(org_zone, ctx)
+    zone = await ctx.sf(ctx.org_zone)
     owner = None
     email = (call.snapshot.get("user") or {}).get("email")
     if email:

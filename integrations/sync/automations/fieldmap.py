@@ -6,7 +6,7 @@ boolean, null) is written as is. A string source is one or more alternatives sep
 
 - ``contact_phone``: a dialer field (``DIALER_FIELDS``), optionally transformed with ``|``:
   ``contact_name|first``, ``timestamp|date``, ``timestamp|date+30``; ``call_subject`` and
-  ``call_description`` are the call's Task texts (``integrations.sync.mapping``): "Inbound call
+  ``call_description`` are the call's Task texts (``automations.task_fields``): "Inbound call
   from Jane Doe" (the matched Salesforce record's name on the call's own Task, elsewhere the
   Aircall contact's name or the number) and agent, line, tags, comments, recording, AI summary;
 - ``call.duration``, ``call.user.email``, ``call.tags.0.name``: an Aircall call field
@@ -21,7 +21,7 @@ Transforms: ``first``/``last`` (a name split on its last space), ``date`` (UNIX 
 time as the org's ``YYYY-MM-DD``), ``date+N`` (N days later), ``datetime`` (Salesforce's UTC
 form), ``e164``, ``join`` (a list as text: tag names, comment contents), ``text``.
 
-The Task mapping also makes the call's own Task (``integrations.sync.calllog``), whose
+The Task mapping also makes the call's own Task (``integrations.sync.calls.calllog``), whose
 ``CallObject``, ``TaskSubtype``, ``Status``, ``WhoId`` and ``WhatId`` Callbridge sets itself
 (``mapping.FIXED_TASK_FIELDS``): the Task mapping cannot name them. Mappings are read from the
 store, at most every ``MAPPING_TTL`` seconds per process (a save in this process is seen at once).
@@ -51,7 +51,7 @@ from integrations.phones import to_e164
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.soql import api_name
 from integrations.store.automation_models import FieldMapping
-from integrations.sync.mapping import FIXED_TASK_FIELDS, description, subject
+from integrations.sync.automations.task_fields import FIXED_TASK_FIELDS, description, subject
 
 DIALER_FIELDS = (
     "contact_phone",

@@ -1,7 +1,7 @@
 """The call's own Task (E12 → A09): the fields that make it the call's, and its default texts.
 
 Everything on the Task but ``FIXED_TASK_FIELDS`` comes from the manager's Task mapping
-(``integrations.sync.fieldmap``); the shipped one reads ``subject`` and ``description`` below
+(``automations.fieldmap``); the shipped one reads ``subject`` and ``description`` below
 as the sources ``call_subject`` and ``call_description``.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from integrations.phones import display, to_e164
-from integrations.sync.matching import Match
+from integrations.sync.callers.matching import Match
 
 # Salesforce's lengths of the standard Task text fields: a long tag list is cut, not refused.
 TASK_LENGTHS = {"Subject": 255, "CallDisposition": 255, "Description": 32000}

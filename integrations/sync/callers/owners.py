@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from integrations.errors import BadInput
 from integrations.salesforce.client import SalesforceClient
 from integrations.store.models import AgentUser, Call
-from integrations.sync.matching import set_agent_user
+from integrations.sync.callers.matching import set_agent_user
 
 USER_ID = re.compile(r"005[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?")
 

@@ -25,23 +25,21 @@ from integrations.aircall.client import AircallClient, make_http
 from integrations.errors import RemoteError, RemoteRejected
 from integrations.settings import Settings
 from integrations.store.models import Call, CallerMatch, Job, SyncLink
-from integrations.sync import budget, calllog, queue
-from integrations.sync.context import Context
-from integrations.sync.context_card import (
-    CALLER_CONTEXT,
-    CREATE_LEAD,
+from integrations.sync.callers.matching import Match, Policy, creation_lock, decide
+from integrations.sync.calls import calllog
+from integrations.sync.calls.context_card import (
     forget_context,
     store_tags,
     tags,
     tags_age,
 )
-from integrations.sync.insight import caller_context_for_card
-from integrations.sync.intake import LOG_CALL
-from integrations.sync.matching import Match, Policy, creation_lock, decide
+from integrations.sync.calls.insight_card import caller_context_for_card
+from integrations.sync.jobs import budget, queue
+from integrations.sync.jobs.context import Context
+from integrations.sync.jobs.kinds import AGENT_DISPOSITION, CALLER_CONTEXT, CREATE_LEAD, LOG_CALL
 
 log = logging.getLogger(__name__)
 
-DISPOSITION = "aircall_disposition"
 TAG_COLOR = "#2f6fdf"  # Aircall requires one for a new tag
 TAGS_MAX_AGE = 300.0  # seconds the cached tag list is used before Aircall is asked again
 MAX_TAG = 255
@@ -59,11 +57,10 @@ def request_disposition(engine: Engine, call_id: int, tag: str, note: str) -> No
     with Session(engine) as s:
         queue.enqueue(
             s,
-            kind=DISPOSITION,
-            key=f"{DISPOSITION}:{call_id}:{digest}",
+            kind=AGENT_DISPOSITION,
+            key=f"{AGENT_DISPOSITION}:{call_id}:{digest}",
             call_id=call_id,
             payload={"tag": tag, "note": note},
-            priority=queue.LIVE,
         )
         s.commit()
 
@@ -77,7 +74,6 @@ def request_lead(engine: Engine, call_id: int, e164: str) -> None:
             key=f"{CREATE_LEAD}:{e164}",
             call_id=call_id,
             payload={"e164": e164},
-            priority=queue.LIVE,
         )
         s.commit()
 
@@ -94,7 +90,6 @@ def pick(engine: Engine, call_id: int, e164: str, match: Match) -> None:
             key=f"{CALLER_CONTEXT}:{call_id}",
             call_id=call_id,
             payload={"e164": e164},
-            priority=queue.LIVE,
         )
         if _has_task(s, call_id):
             queue.enqueue(s, kind=LOG_CALL, key=f"{LOG_CALL}:{call_id}", call_id=call_id)
@@ -265,10 +260,3 @@ async def refresh_context(ctx: Context, job: Job) -> dict[str, Any]:
         return {"skipped": "no record for the number"}
     await caller_context_for_card(ctx, job, e164, match)
     return {"sobject": match.sobject, "id": match.id}
-
-
-HANDLERS = {
-    DISPOSITION: set_disposition,
-    CREATE_LEAD: create_lead,
-    CALLER_CONTEXT: refresh_context,
-}

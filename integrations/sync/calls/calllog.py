@@ -28,25 +28,24 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from integrations.errors import RemoteError, RemoteRejected
-from integrations.store.db import upsert
-from integrations.store.models import Call, Job, OrgFact, SyncLink
-from integrations.sync import fieldmap, queue
-from integrations.sync.context import Context
-from integrations.sync.fieldmap import Scope
-from integrations.sync.intake import LOG_CALL
-from integrations.sync.mapping import call_type, task_fields
-from integrations.sync.matching import (
+from integrations.store.models import Call, Job, SyncLink
+from integrations.sync.automations import fieldmap
+from integrations.sync.automations.fieldmap import Scope
+from integrations.sync.automations.task_fields import call_type, task_fields
+from integrations.sync.callers.matching import (
     Decision,
     Match,
     agent_user,
     creation_lock,
     remember_caller,
 )
+from integrations.sync.jobs import queue
+from integrations.sync.jobs.context import Context
+from integrations.sync.jobs.kinds import KINDS, LOG_CALL
 
-ACTION = "A09"
+ACTION = KINDS[LOG_CALL].code  # "A09": finds the call's SyncLink
 NOT_UPDATEABLE = {"TaskSubtype"}  # create-only in Salesforce
 LIVE_STATUS = "In Progress"
-FALLBACK_ZONE = "UTC"
 
 
 @dataclass
@@ -109,22 +108,6 @@ def _save_written(ctx: Context, call_id: int, written: dict[str, Any]) -> None:
             .values(written=written)
         )
         s.commit()
-
-
-def org_zone(ctx: Context) -> str:
-    """The org's time zone: the setting, else ``Organization.TimeZoneSidKey`` read once."""
-    if ctx.settings.salesforce_time_zone:
-        return ctx.settings.salesforce_time_zone
-    with Session(ctx.engine) as s:
-        fact = s.get(OrgFact, "TimeZoneSidKey")
-    if fact is not None:
-        return fact.value
-    rows = ctx.salesforce.query("SELECT TimeZoneSidKey FROM Organization LIMIT 1")
-    zone = (rows[0].get("TimeZoneSidKey") if rows else None) or FALLBACK_ZONE
-    with Session(ctx.engine) as s:
-        upsert(s, OrgFact(key="TimeZoneSidKey", value=zone, fetched_at=time.time()))
-        s.commit()
-    return zone
 
 
 def merge_description(current: str | None, ours_before: str | None, ours_now: str) -> str:
@@ -257,7 +240,7 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
                 name=name,
             )
         )
-    zone = await ctx.sf(org_zone, ctx)
+    zone = await ctx.sf(ctx.org_zone)
     scope = _scope(
         call,
         decision.match.name if decision.match else None,

@@ -21,9 +21,9 @@ from integrations.phones import display
 from integrations.salesforce.client import SalesforceClient
 from integrations.store.db import upsert
 from integrations.store.models import Call, CallerMatch, Job
-from integrations.sync import queue
-from integrations.sync.intake import INSIGHT_CARD
-from integrations.sync.matching import CONTEXT_FIELDS, Match, Policy, decide
+from integrations.sync.callers.matching import CONTEXT_FIELDS, Match, Policy, decide
+from integrations.sync.jobs import queue
+from integrations.sync.jobs.kinds import CALLER_CONTEXT, CREATE_LEAD, INSIGHT_CARD
 
 # Salesforce's ``LastActivityDate`` is not in the emulator's schema yet: ``LastModifiedDate``
 # stands in as "last updated".
@@ -36,8 +36,6 @@ OPEN_OPPORTUNITY = (
     "WHERE AccountId = {} AND IsClosed = false ORDER BY CloseDate ASC LIMIT 1"
 )
 OPPORTUNITY_KEYS = ("opportunity", "stage", "opportunity_read_at")
-CALLER_CONTEXT = "caller_context"  # job: read the context after a pick
-CREATE_LEAD = "salesforce_create_lead"  # job kind (agent_actions), shown as "creating" here
 
 
 class CallerContext(SQLModel, table=True):

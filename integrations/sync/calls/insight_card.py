@@ -9,9 +9,9 @@ from sqlmodel import Session
 from integrations.errors import RemoteRejected
 from integrations.phones import display
 from integrations.store.models import Call, Job
-from integrations.sync.context import Context
-from integrations.sync.context_card import caller_context, card_lines
-from integrations.sync.matching import Match, Policy, decide
+from integrations.sync.callers.matching import Match, Policy, decide
+from integrations.sync.calls.context_card import caller_context, card_lines
+from integrations.sync.jobs.context import Context
 
 
 def card_contents(

@@ -20,10 +20,11 @@ from sqlmodel import Session
 from integrations.aircall.events import STATUS_RANK, WebhookEvent
 from integrations.phones import to_e164
 from integrations.store.models import Call, Event
-from integrations.sync import live, queue
+from integrations.sync.automations import definitions
+from integrations.sync.intake import live
+from integrations.sync.jobs import kinds, queue
+from integrations.sync.jobs.kinds import LOG_CALL
 
-LOG_CALL = "log_call"
-INSIGHT_CARD = "insight_card"
 # Events after which a call's Salesforce Task is written or updated (the handler decides whether
 # it is time yet: an unanswered call waits for call.ended); the rest only refresh the snapshot.
 _LOGGED_EVENTS = {
@@ -53,7 +54,7 @@ def accept(
     event: WebhookEvent,
     *,
     region: str = "US",
-    priority: int = queue.NORMAL,
+    priority: int = kinds.NORMAL,
     log_delay: float = 0.0,
 ) -> bool:
     """Store one delivery and its work. False when it was already stored (an Aircall retry)."""
@@ -65,18 +66,15 @@ def accept_many(
     events: Sequence[WebhookEvent],
     *,
     region: str = "US",
-    priority: int = queue.NORMAL,
+    priority: int = kinds.NORMAL,
     log_delay: float = 0.0,
 ) -> list[bool]:
     """Store deliveries and their work in one transaction; for each, False if already stored.
 
-    ``priority`` is the Task sync's: a backfill's calls go after live work (``queue.BULK``).
+    ``priority`` is the Task sync's: a backfill's calls go after live work (``kinds.BULK``).
     ``log_delay`` holds the Task sync of an ended call a few seconds, so the comments and tags
     that follow ``call.ended`` ride along in the create instead of costing an update each.
     """
-    # Here, not at the top: automations imports this module.
-    from integrations.sync import automations
-
     now = time.time()
     with Session(engine) as s:
         event_ids = _insert_events(s, events, now)
@@ -89,7 +87,7 @@ def accept_many(
                 logged = call if call is not None and _logs(event, call) else None
                 if event.event == "summary.created":
                     logged = summaries.get(event.call_id)  # type: ignore[arg-type]
-                if logged is not None and automations.wants_call_job(s, LOG_CALL, logged.snapshot):
+                if logged is not None and definitions.wants_call_job(s, LOG_CALL, logged.snapshot):
                     delay = log_delay if event.event == "call.ended" else 0.0
                     queue.enqueue(
                         s,
@@ -101,7 +99,7 @@ def accept_many(
                         run_at=now + delay,
                     )
                 # The manager's automations for this trigger (and the disposition rules).
-                automations.enqueue_for_event(s, event, call, event_id)
+                definitions.enqueue_for_event(s, event, call, event_id)
         # PostgreSQL tells every process's listeners at commit.
         live.notify(s, sorted({e.call_id for e, _ in fresh if e.call_id is not None}))
         s.commit()

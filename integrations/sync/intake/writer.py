@@ -2,7 +2,7 @@
 
 Requests hand their parsed event to the writer and wait for its commit. While one transaction
 is being written the next deliveries queue up, and the writer takes them all in the next one
-(``intake.accept_many``): under load each commit carries many events, at rest each carries
+(``deliveries.accept_many``): under load each commit carries many events, at rest each carries
 one and nobody waits for a batch to fill. A request still gets its answer only after its
 event is committed. Several processes (or ``callbridge serve`` on several hosts) write at once
 on PostgreSQL: each batch takes its row locks in key order, so two batches cannot deadlock.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from integrations.aircall.events import WebhookEvent
-from integrations.sync import intake
+from integrations.sync.intake import deliveries
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class IntakeWriter:
 
     def _write(self, batch: list[_Pending]) -> None:
         try:
-            stored = intake.accept_many(
+            stored = deliveries.accept_many(
                 self.engine,
                 [pending.event for pending in batch],
                 region=self.region,

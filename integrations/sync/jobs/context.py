@@ -14,10 +14,12 @@ from sqlmodel import Session
 from integrations.aircall.client import AircallClient
 from integrations.salesforce.client import SalesforceClient
 from integrations.settings import Settings
-from integrations.store.models import Job, JobStep
-from integrations.sync.matching import Decision, Policy, caller_decision, caller_matches
+from integrations.store.db import upsert
+from integrations.store.models import Job, JobStep, OrgFact
+from integrations.sync.callers.matching import Decision, Policy, caller_decision, caller_matches
 
 T = TypeVar("T")
+FALLBACK_ZONE = "UTC"  # an org that names no time zone
 
 
 @dataclass
@@ -26,6 +28,23 @@ class Context:
     settings: Settings
     salesforce: SalesforceClient
     aircall: AircallClient
+
+    def org_zone(self) -> str:
+        """The org's time zone: the setting, else ``Organization.TimeZoneSidKey`` read once.
+
+        Blocking (it may query Salesforce): ``await ctx.sf(ctx.org_zone)``."""
+        if self.settings.salesforce_time_zone:
+            return self.settings.salesforce_time_zone
+        with Session(self.engine) as s:
+            fact = s.get(OrgFact, "TimeZoneSidKey")
+        if fact is not None:
+            return fact.value
+        rows = self.salesforce.query("SELECT TimeZoneSidKey FROM Organization LIMIT 1")
+        zone = (rows[0].get("TimeZoneSidKey") if rows else None) or FALLBACK_ZONE
+        with Session(self.engine) as s:
+            upsert(s, OrgFact(key="TimeZoneSidKey", value=zone, fetched_at=time.time()))
+            s.commit()
+        return zone
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store code off the event loop."""

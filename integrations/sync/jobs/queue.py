@@ -17,10 +17,8 @@ from sqlmodel import Session, select
 
 from integrations.store.db import is_postgres
 from integrations.store.models import Job
+from integrations.sync.jobs import kinds
 
-# Priorities, most urgent first: insight cards and live-call work; the calls' own sync; work no
-# call waits for (what a Salesforce record triggers); bulk re-syncs and backfills.
-LIVE, NORMAL, BACKGROUND, BULK = 0, 5, 7, 9
 ACTIVE = ("queued", "running")
 
 
@@ -32,7 +30,7 @@ def enqueue(
     call_id: int | None = None,
     event_id: int | None = None,
     payload: dict[str, Any] | None = None,
-    priority: int = NORMAL,
+    priority: int | None = None,
     run_at: float | None = None,
 ) -> None:
     """Add a job unless one with the same key is unfinished.
@@ -40,7 +38,8 @@ def enqueue(
     A queued job will read the newest data when it runs; a running one may have read stale data,
     so it is marked to run once more (and a more urgent priority, and a later ``run_at``, are
     kept). One statement, in the
-    caller's transaction: two webhooks for the same call at once cannot make two jobs.
+    caller's transaction: two webhooks for the same call at once cannot make two jobs. Without
+    a ``priority``, the job gets its kind's (``kinds.KINDS``).
     """
     now = time.time()
     job = {
@@ -49,7 +48,7 @@ def enqueue(
         "call_id": call_id,
         "event_id": event_id,
         "payload": payload or {},
-        "priority": priority,
+        "priority": kinds.kind(kind).priority if priority is None else priority,
         "run_at": run_at if run_at is not None else now,
         "created_at": now,
     }
@@ -108,7 +107,7 @@ RETURNING id
 
 
 def claim(
-    engine: Engine, worker: str, *, lease_seconds: float, max_priority: int = BULK
+    engine: Engine, worker: str, *, lease_seconds: float, max_priority: int = kinds.BULK
 ) -> Job | None:
     """Take the most urgent due job (or one whose lease ran out) for ``lease_seconds``."""
     now = time.time()
@@ -203,7 +202,7 @@ def park(engine: Engine, job: Job, error_code: str | None, error: str) -> None:
         s.commit()
 
 
-def resync(engine: Engine, job_id: int, priority: int = NORMAL) -> bool:
+def resync(engine: Engine, job_id: int, priority: int = kinds.NORMAL) -> bool:
     """Run a failed (or done) job again; the handler's idempotency prevents duplicates."""
     with Session(engine) as s:
         job = s.get(Job, job_id)

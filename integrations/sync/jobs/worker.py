@@ -9,7 +9,7 @@ import os
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, update
@@ -21,30 +21,14 @@ from integrations.salesforce.client import Meter, SalesforceClient, current_mete
 from integrations.settings import Settings
 from integrations.store.db import upsert
 from integrations.store.models import ApiUsage, Call, Job
-from integrations.sync import (
-    agent_actions,
-    automations,
-    backfill_job,
-    budget,
-    polling,
-    queue,
-    retry,
-)
-from integrations.sync.backfill import suggest_window
-from integrations.sync.calllog import log_call
-from integrations.sync.contacts import AIRCALL_CONTACT, aircall_contact
-from integrations.sync.context import Context
-from integrations.sync.insight import insight_card
-from integrations.sync.intake import INSIGHT_CARD, LOG_CALL
+from integrations.sync.jobs import budget, kinds, queue, retry
+from integrations.sync.jobs.context import Context
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Context, Job], Awaitable[dict[str, Any]]]
-HANDLERS: dict[str, Handler] = {LOG_CALL: log_call, INSIGHT_CARD: insight_card}
-HANDLERS[AIRCALL_CONTACT] = aircall_contact  # T01/T02/T05 -> A01
-HANDLERS.update(agent_actions.HANDLERS)  # the agent's disposition, Create Lead, pick
-HANDLERS.update(automations.HANDLERS)  # automation runs, disposition rules, dialer re-queues
-HANDLERS.update(backfill_job.HANDLERS)  # the manager's backfill button
+# A loop that runs beside the claim loops until the event is set (polling, the outage check).
+Background = Callable[[Context, asyncio.Event], Awaitable[None]]
 IDLE_POLL = 0.05  # seconds between claims when the queue is empty
 ERROR_PAUSE = 1.0  # seconds to wait after the store failed us
 
@@ -67,10 +51,23 @@ def make_context(settings: Settings, engine: Engine) -> Context:
 
 
 class Worker:
-    """``concurrency`` claim-run loops in one process; stop() lets running jobs finish."""
+    """``concurrency`` claim-run loops in one process; stop() lets running jobs finish.
 
-    def __init__(self, ctx: Context, *, concurrency: int | None = None) -> None:
+    ``handlers`` maps each job kind to the coroutine that runs it; ``integrations.sync.runtime``
+    wires the real ones, so this module knows no job kind.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        handlers: Mapping[str, Handler],
+        *,
+        background: Sequence[Background] = (),
+        concurrency: int | None = None,
+    ) -> None:
         self.ctx = ctx
+        self.handlers = handlers
+        self.background = background
         self.concurrency = concurrency or ctx.settings.worker_concurrency
         self.name = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.policy = retry.Policy(
@@ -83,9 +80,9 @@ class Worker:
         self._tasks = [
             asyncio.create_task(self._loop(f"{self.name}/{i}")) for i in range(self.concurrency)
         ]
-        if self.ctx.settings.salesforce_poll_seconds > 0:  # T01-T04
-            self._tasks.append(asyncio.create_task(polling.run(self.ctx, self._stopping)))
-        self._tasks.append(asyncio.create_task(suggest_window(self.ctx)))  # outage check
+        self._tasks += [
+            asyncio.create_task(run(self.ctx, self._stopping)) for run in self.background
+        ]
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -101,8 +98,8 @@ class Worker:
         """Hold background and bulk work once the org's daily API usage passes the threshold."""
         usage = self.ctx.salesforce.usage
         if usage.ratio >= self.ctx.settings.salesforce_api_threshold:
-            return queue.NORMAL
-        return queue.BULK
+            return kinds.NORMAL
+        return kinds.BULK
 
     async def _loop(self, name: str) -> None:
         lease = self.ctx.settings.job_lease_seconds
@@ -128,7 +125,7 @@ class Worker:
 
     async def run(self, job: Job) -> None:
         """Run one claimed job to its next state: done, queued again, or failed."""
-        handler = HANDLERS.get(job.kind)
+        handler = self.handlers.get(job.kind)
         meter = Meter()
         token = current_meter.set(meter)
         heartbeat = asyncio.create_task(self._heartbeat(job))

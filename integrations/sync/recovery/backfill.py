@@ -2,9 +2,10 @@
 
 Aircall gives up on a delivery after its retries and never logs calls retroactively, so after
 an outage the calls are in Aircall and nowhere else. ``backfill`` lists ``GET /v1/calls`` in
-``from``/``to`` windows and hands the finished calls to ``intake.accept_many`` as the ``call.ended``
-delivery we missed: the same ``log_call`` job (one Task per call id) logs it. ``suggest_window``
-runs when a worker starts, notices such an outage and names the window to backfill.
+``from``/``to`` windows and hands the finished calls to ``deliveries.accept_many`` as the
+``call.ended`` delivery we missed: the same ``log_call`` job (one Task per call id) logs it.
+``suggest_window`` runs when a worker starts, notices such an outage and names the window to
+backfill.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ from integrations.aircall.events import WebhookEvent
 from integrations.errors import BadInput, RemoteError, RemoteUnavailable
 from integrations.store.db import upsert
 from integrations.store.models import Event, Job, OrgFact, SyncLink
-from integrations.sync import calllog, intake, queue, retry
-from integrations.sync.context import Context
+from integrations.sync.calls import calllog
+from integrations.sync.intake import deliveries
+from integrations.sync.jobs import kinds, queue, retry
+from integrations.sync.jobs.context import Context
+from integrations.sync.jobs.kinds import LOG_CALL
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +197,8 @@ def _feed(ctx: Context, calls: list[dict[str, Any]], report: BackfillReport) -> 
     missing = [event for event in finished if event.data["id"] not in synced]
     if not missing:
         return
-    accepted = intake.accept_many(
-        ctx.engine, missing, region=ctx.settings.default_region, priority=queue.BULK
+    accepted = deliveries.accept_many(
+        ctx.engine, missing, region=ctx.settings.default_region, priority=kinds.BULK
     )
     for event, stored in zip(missing, accepted, strict=True):
         if stored:
@@ -224,7 +228,7 @@ def progress(engine: Engine, report: BackfillReport) -> dict[str, int]:
     with Session(engine) as s:
         rows = s.exec(
             select(Job.status, func.count())
-            .where(Job.kind == intake.LOG_CALL, Job.created_at >= report.started_at)
+            .where(Job.kind == LOG_CALL, Job.created_at >= report.started_at)
             .group_by(Job.status)
         ).all()
     return {status: count for status, count in rows}

@@ -15,10 +15,10 @@ from sqlmodel import Session, select
 
 from integrations.errors import BadInput
 from integrations.store.models import Job
-from integrations.sync import backfill, queue
-from integrations.sync.context import Context
-
-BACKFILL = "backfill"
+from integrations.sync.jobs import queue
+from integrations.sync.jobs.context import Context
+from integrations.sync.jobs.kinds import BACKFILL
+from integrations.sync.recovery import backfill
 
 
 def enqueue(engine: Engine, since: datetime, until: datetime, *, by: str) -> str:
@@ -35,7 +35,6 @@ def enqueue(engine: Engine, since: datetime, until: datetime, *, by: str) -> str
             kind=BACKFILL,
             key=key,
             payload={"since": start, "until": end, "by": by},
-            priority=queue.BULK,
         )
         s.commit()
     return key
@@ -56,6 +55,3 @@ async def run_backfill(ctx: Context, job: Job) -> dict[str, Any]:
     report = await backfill.backfill(ctx, since, until)
     await ctx.record(job, "aircall", "backfill", job.payload, report.summary())
     return {"summary": report.summary(), "queued": len(report.queued), "seen": report.seen}
-
-
-HANDLERS = {BACKFILL: run_backfill}

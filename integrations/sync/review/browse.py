@@ -24,31 +24,11 @@ from integrations.errors import BadInput
 from integrations.phones import display
 from integrations.store.db import is_postgres
 from integrations.store.models import Call, CallerMatch, Event, Job, JobStep, SyncLink
-from integrations.sync import agent_actions, dispositions, queue
-from integrations.sync.actions import DIALER_REQUEUE
-from integrations.sync.automations import AUTOMATION
-from integrations.sync.backfill_job import BACKFILL
-from integrations.sync.contacts import AIRCALL_CONTACT
-from integrations.sync.context_card import CALLER_CONTEXT, CREATE_LEAD
-from integrations.sync.intake import INSIGHT_CARD, LOG_CALL
-from integrations.sync.matching import choose
+from integrations.sync.callers.matching import choose
+from integrations.sync.jobs import kinds, queue
 
 PAGE_SIZE = 25
 STATUSES = ("pending", "done", "failed")
-# Every job kind the worker runs: (catalogue code, or "" where none fits; the manager's label).
-# The code also finds the action's SyncLink. tests/test_review.py checks that none is missing.
-ACTIONS = {
-    LOG_CALL: ("A09", "Salesforce Task"),
-    INSIGHT_CARD: ("A06", "Aircall insight card"),
-    AIRCALL_CONTACT: ("A01", "Aircall contact"),
-    CREATE_LEAD: ("A04", "Salesforce Lead"),
-    CALLER_CONTEXT: ("", "Caller's Salesforce context"),
-    agent_actions.DISPOSITION: ("", "Agent's disposition to Aircall"),
-    dispositions.DISPOSITION: ("", "Disposition rules in Salesforce"),
-    DIALER_REQUEUE: ("", "Power Dialer re-queue"),
-    AUTOMATION: ("", "Automation"),
-    BACKFILL: ("", "Backfill"),
-}
 CALL_STATES = {"initial": "ringing", "answered": "in progress", "done": "ended"}
 
 
@@ -334,7 +314,8 @@ def _view(
 
 
 def _job_view(job: Job, links: dict[tuple[int, str], SyncLink], record_base: str) -> JobView:
-    code, label = ACTIONS.get(job.kind, ("", job.kind))
+    spec = kinds.kind(job.kind)
+    code, label = spec.code, spec.label
     state = "pending" if job.status in queue.ACTIVE else job.status
     view = JobView(
         id=job.id or 0,
@@ -436,7 +417,7 @@ def start_bulk_resync(engine: Engine, filters: Filters, zone: str, created_by: s
             )
             .order_by(col(Job.id))
         ).all()
-    queued = [job_id for job_id in failed if queue.resync(engine, job_id, queue.BULK)]
+    queued = [job_id for job_id in failed if queue.resync(engine, job_id, kinds.BULK)]
     batch = ResyncBatch(
         created_by=created_by,
         created_at=time.time(),

@@ -18,8 +18,9 @@ from sqlmodel import Session
 from integrations.salesforce.outbound import OutboundMessage
 from integrations.store.db import insert_ignore
 from integrations.store.salesforce_sync import SalesforceDelivery
-from integrations.sync import actions, automations, queue
-from integrations.sync.contacts import AIRCALL_CONTACT
+from integrations.sync.automations import actions, definitions
+from integrations.sync.jobs import kinds, queue
+from integrations.sync.jobs.kinds import AIRCALL_CONTACT, AUTOMATION
 
 
 def deliver(
@@ -56,8 +57,8 @@ def deliver(
     if inserted is None:
         return False
     delivered = {"trigger": trigger, "sobject": sobject, "id": record_id, "record": record}
-    for automation, current in automations.for_record(s, trigger, sobject):
-        if automations.unmet_record(current.get("conditions") or {}, record) is not None:
+    for automation, current in definitions.for_record(s, trigger, sobject):
+        if definitions.unmet_record(current.get("conditions") or {}, record) is not None:
             continue
         if all(actions.record_delegate(step) for step in current["actions"]):
             queue.enqueue(
@@ -65,13 +66,12 @@ def deliver(
                 kind=AIRCALL_CONTACT,
                 key=f"{AIRCALL_CONTACT}:{record_id}",
                 payload={**delivered, "automation": automation.id},
-                priority=queue.BACKGROUND,
             )
             continue
         queue.enqueue(
             s,
-            kind=automations.AUTOMATION,
-            key=f"{automations.AUTOMATION}:{automation.id}:sf{inserted.id}",
+            kind=AUTOMATION,
+            key=f"{AUTOMATION}:{automation.id}:sf{inserted.id}",
             payload={
                 **delivered,
                 "automation": automation.id,
@@ -79,7 +79,7 @@ def deliver(
                 "delivery": inserted.id,
                 "notification_id": notification_id,
             },
-            priority=queue.BACKGROUND,
+            priority=kinds.BACKGROUND,
         )
     return True
 
