@@ -9,13 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from integrations.salesforce.soql import sosl_phone_search
-from integrations.sync.automations.actions import (
+from integrations.sync.automations.fieldmap import Scope
+from integrations.sync.automations.soql_guard import (
     SoqlRefused,
     build_select,
     check_select,
     soql_tokens,
 )
-from integrations.sync.automations.fieldmap import Scope
 
 TEMPLATE = "SELECT Id, Name FROM Contact WHERE Phone = {{contact_phone}} LIMIT 1"
 DML = ["INSERT", "UPDATE", "DELETE", "UPSERT", "MERGE", "UNDELETE", "DROP", "CREATE", "ALTER"]

@@ -11,7 +11,7 @@ import asyncio
 from sqlalchemy import Engine
 
 from integrations.store import db
-from integrations.sync.automations import actions, definitions, dispositions
+from integrations.sync.automations import aircall_steps, definitions, dispositions
 from integrations.sync.automations.aircall_contacts import aircall_contact
 from integrations.sync.calls import agent_actions
 from integrations.sync.calls.calllog import log_call
@@ -30,7 +30,7 @@ HANDLERS: dict[str, Handler] = {
     kinds.CALLER_CONTEXT: agent_actions.refresh_context,
     kinds.AGENT_DISPOSITION: agent_actions.set_disposition,
     kinds.DISPOSITION: dispositions.apply_disposition,
-    kinds.DIALER_REQUEUE: actions.dialer_requeue,
+    kinds.DIALER_REQUEUE: aircall_steps.dialer_requeue,
     kinds.AUTOMATION: definitions.run_automation,
     kinds.BACKFILL: backfill_job.run_backfill,  # the manager's backfill button
 }

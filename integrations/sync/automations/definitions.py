@@ -60,7 +60,7 @@ from integrations.store.automation_models import Automation, AutomationVersion
 from integrations.store.db import is_postgres
 from integrations.store.models import Call, Event, Job, JobStep
 from integrations.store.ttl_cache import EngineCache
-from integrations.sync.automations import actions, dispositions, fieldmap
+from integrations.sync.automations import actions, dispositions, fieldmap, step_plan
 from integrations.sync.automations.fieldmap import Scope
 from integrations.sync.callers.matching import agent_user
 from integrations.sync.jobs import kinds, queue
@@ -476,7 +476,7 @@ def enqueue_for_event(
                 queue.enqueue(
                     s,
                     kind=str(kind),
-                    key=actions.delegate_key(str(kind), call_id),
+                    key=step_plan.delegate_key(str(kind), call_id),
                     call_id=call_id,
                     event_id=event_row_id,
                     priority=kinds.LIVE if code in LIVE_TRIGGERS else kinds.NORMAL,
@@ -618,7 +618,7 @@ async def _run_for_record(ctx: Context, job: Job) -> dict[str, Any]:
         "notification_id": payload.get("notification_id"),
     }
     scope = _record_scope(event, ctx.settings, zone)
-    env = actions.Env(ctx.engine, ctx.settings, None)
+    env = step_plan.Env(ctx.engine, ctx.settings, None)
     run = f"run:{payload['automation']}:sf{payload['delivery']}"
     results = await actions.run_steps(ctx, job, run, current["actions"], scope, env)
     return {"automation": payload["automation"], "version": payload["version"], "steps": results}
@@ -665,7 +665,7 @@ async def run_automation(ctx: Context, job: Job) -> dict[str, Any]:
                 ctx.engine, ctx.salesforce, email, max_age=settings.caller_cache_seconds
             )
         )
-    env = actions.Env(ctx.engine, ctx.settings, job.call_id)
+    env = step_plan.Env(ctx.engine, ctx.settings, job.call_id)
     run = f"run:{job.payload['automation']}:{job.event_id}"
     results = await actions.run_steps(ctx, job, run, steps, scope, env)
     return {
@@ -708,7 +708,7 @@ def dry_run(
     call = data if name.startswith("call.") else None
     scope = _scope(name, data, call, None, settings, zone)
     scope.dialer[fieldmap.AGENT_OWNER] = "<the agent's Salesforce User>"
-    env = actions.Env(engine, settings, data.get("id") if call else data.get("call_id"))
+    env = step_plan.Env(engine, settings, data.get("id") if call else data.get("call_id"))
     return actions.preview(current["actions"], scope, env)
 
 
@@ -737,7 +737,7 @@ def _dry_run_record(
         settings,
         settings.salesforce_time_zone or "UTC",
     )
-    return actions.preview(current["actions"], scope, actions.Env(engine, settings, None))
+    return actions.preview(current["actions"], scope, step_plan.Env(engine, settings, None))
 
 
 # -- the manager's view of runs -------------------------------------------------------------------

@@ -12,7 +12,7 @@
 - Wrong Number: a line in the record's Description, and ``flag_field`` set true when the rule
   names one, e.g. a custom checkbox ``Phone_Invalid__c`` (Invalid).
 - DNC Requested: ``DoNotCall`` and ``HasOptedOutOfEmail``; the number is suppressed: no re-queue,
-  and ``actions.is_suppressed`` for every outbound action (Opted Out).
+  and ``suppression.is_suppressed`` for every outbound action (Opted Out).
 - Busy: the number back in the agent's Power Dialer after 15 minutes.
 
 Which tags mean which disposition, the target values and the options (``delay_seconds``,
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,7 +44,7 @@ from integrations.store.automation_models import DispositionRule
 from integrations.store.db import insert_ignore
 from integrations.store.models import Call, Job, SyncLink
 from integrations.store.ttl_cache import EngineCache
-from integrations.sync.automations import actions, fieldmap
+from integrations.sync.automations import actions, fieldmap, step_plan
 from integrations.sync.automations.fieldmap import Scope
 from integrations.sync.callers.matching import agent_user
 from integrations.sync.jobs import queue
@@ -273,14 +273,14 @@ def _load(engine: Engine, call_id: int) -> tuple[Call, str | None, list[Disposit
 
 def _day(base: datetime, zone: str, days: int) -> datetime:
     local = base.astimezone(ZoneInfo(zone))
-    return actions.next_business_day(local, days)
+    return next_business_day(local, days)
 
 
 def _facts(rule: DispositionRule, call: Call, person: str | None, zone: str) -> dict[str, Any]:
     """The values a rule's steps read (``event.*``), all derived from the stored call."""
     snapshot = call.snapshot
     started = snapshot.get("started_at")
-    base = datetime.fromtimestamp(started, UTC) if isinstance(started, int) else actions.utc_now()
+    base = datetime.fromtimestamp(started, UTC) if isinstance(started, int) else utc_now()
     options = rule.options or {}
     comments = " ".join(str(c.get("content") or "") for c in snapshot.get("comments") or [])
     requested = _DATE.search(comments)
@@ -410,7 +410,7 @@ def steps_for(
 
 async def _person(ctx: Context, call: Call, who: str | None) -> str | None:
     """The Contact or Lead the disposition is about: the call's Task's, else the caller's."""
-    if who and who[:3] in actions.PERSON_PREFIXES:
+    if who and who[:3] in step_plan.PERSON_PREFIXES:
         return who
     if not call.e164:
         return None
@@ -436,7 +436,7 @@ async def apply_disposition(ctx: Context, job: Job) -> dict[str, Any]:
                 ctx.engine, ctx.salesforce, email, max_age=settings.caller_cache_seconds
             )
         )
-    env = actions.Env(ctx.engine, ctx.settings, call.id)
+    env = step_plan.Env(ctx.engine, ctx.settings, call.id)
     done: dict[str, Any] = {}
     for rule in chosen:
         scope = Scope(
@@ -459,3 +459,17 @@ async def apply_disposition(ctx: Context, job: Job) -> dict[str, Any]:
             ctx, job, f"{DISPOSITION}:{call.id}:{rule.key}", steps, scope, env, label=rule.key
         )
     return {"dispositions": done, "person": person}
+
+
+def next_business_day(after: datetime, days: int = 1) -> datetime:
+    """``days`` working days (Monday to Friday) after ``after``; holidays are not known."""
+    day = after
+    while days > 0:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            days -= 1
+    return day
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
