@@ -11,7 +11,7 @@ from integrations.loopback import wait_for
 from integrations.salesforce.client import SalesforceClient
 from integrations.store.automation_models import Automation
 from integrations.store.models import JobStep
-from integrations.sync.automations import definitions, fieldmap
+from integrations.sync.automations import definitions, fieldmap, runs
 from integrations.sync.jobs import queue
 from tests.conftest import Stack
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, settled
@@ -105,7 +105,7 @@ def test_a_broken_definition_is_refused_with_the_reason(change: dict, message: s
 
 def test_dry_run_shows_what_each_step_would_send(engine: Engine) -> None:
     event = {"event": "call.ended", "data": _call(raw_digits="+1 415-555-0100")}
-    first, second = definitions.dry_run(QUERY_THEN_OPPORTUNITY, event, engine=engine)
+    first, second = runs.dry_run(QUERY_THEN_OPPORTUNITY, event, engine=engine)
     assert first.operation == "query"
     assert first.sent.endswith("WHERE Phone = '+14155550100' LIMIT 1")
     assert second.operation == "create Opportunity"
@@ -113,7 +113,7 @@ def test_dry_run_shows_what_each_step_would_send(engine: Engine) -> None:
     assert second.sent["Name"] == "Call 42 with +14155550100"
     assert second.sent["StageName"] == "Prospecting"  # from the Opportunity mapping
     assert second.sent["CloseDate"] == "2026-04-10"  # timestamp|date+30
-    (skipped,) = definitions.dry_run(
+    (skipped,) = runs.dry_run(
         QUERY_THEN_OPPORTUNITY, {"event": "call.ended", "data": _call("outbound")}, engine=engine
     )
     assert (skipped.operation, skipped.note) == ("skipped", "direction is 'outbound'")

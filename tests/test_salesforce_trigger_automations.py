@@ -16,7 +16,7 @@ from integrations.loopback import Running, wait_for
 from integrations.salesforce.emulator import Org
 from integrations.store.automation_models import Automation
 from integrations.store.salesforce_sync import PollWatermark, SalesforceDelivery
-from integrations.sync.automations import definitions
+from integrations.sync.automations import definitions, runs
 from tests.conftest import Stack, make_settings, running_stack
 from tests.helpers import jobs, settled
 from tests.signin import PASSWORD, SignedIn, Site, sign_in
@@ -65,18 +65,18 @@ def delivered(engine: Engine, trigger: str, record_id: str) -> list[SalesforceDe
         )
 
 
-def finished_runs(engine: Engine, automation_id: int, count: int = 1) -> list[definitions.Run]:
+def finished_runs(engine: Engine, automation_id: int, count: int = 1) -> list[runs.Run]:
     """The automation's runs (as its page shows them), once ``count`` have finished."""
 
-    def check() -> list[definitions.Run] | None:
-        found = definitions.recent_runs(engine, automation_id)
+    def check() -> list[runs.Run] | None:
+        found = runs.recent_runs(engine, automation_id)
         done = len(found) >= count and all(r.job.status in ("done", "failed") for r in found)
         return found if done else None
 
     return wait_for(check, timeout=30)  # type: ignore[return-value]
 
 
-def steps_of(run: definitions.Run) -> list[str]:
+def steps_of(run: runs.Run) -> list[str]:
     return [step.action for step in run.steps]
 
 
@@ -139,7 +139,7 @@ def test_a_manager_built_t01_automation_names_the_aircall_contact_and_logs_a_tas
     assert (task["WhoId"], task["Subject"]) == (ada, "Call back Ada Lee at +14155550100")
     assert steps_of(run) == ["step 1 aircall:A01", "step 2 salesforce:A09"]
     assert jobs(polling.engine, "aircall_contact") == []
-    assert len(definitions.recent_runs(polling.engine, automation_id)) == 1
+    assert len(runs.recent_runs(polling.engine, automation_id)) == 1
     page = manager.client.get(f"/automations/{automation_id}").text
     assert f'id="run-{job.id}"' in page
     assert f"T01 Lead {ada}" in page
@@ -222,7 +222,7 @@ def test_a_t04_automation_fires_once_for_an_update_and_not_for_its_own_write(
     assert job.finished_at is not None
     _passes_after(polling.engine, job.finished_at, 2)  # our write has been read back since
     assert len(delivered(polling.engine, "T04", account)) == 1
-    assert len(definitions.recent_runs(polling.engine, saved.id)) == 1
+    assert len(runs.recent_runs(polling.engine, saved.id)) == 1
     assert jobs(polling.engine, "aircall_contact") == []
 
 
@@ -347,19 +347,19 @@ def test_dry_run_on_a_sample_record_shows_each_step(engine: Engine) -> None:
         "event": "T01",
         "data": {**record, "Company": "ACME", "LeadSource": "Web", "Phone": "(415) 555-0100"},
     }
-    task, contact = definitions.dry_run(TASK_ON_LEAD, sample, engine=engine)
+    task, contact = runs.dry_run(TASK_ON_LEAD, sample, engine=engine)
     assert task.operation == "create Task"
     assert task.sent == {"WhoId": "00Q000000000001AAA", "Subject": "Welcome Ada Lee"}
     assert (contact.service, contact.operation) == ("aircall", "create contact")
     assert contact.sent["information"] == "salesforce_id:00Q000000000001AAA"
     assert contact.sent["phone_numbers"] == [{"label": "Work", "value": "+14155550100"}]
     assert contact.sent["company_name"] == "ACME (web)"
-    (skipped,) = definitions.dry_run(
+    (skipped,) = runs.dry_run(
         TASK_ON_LEAD, {"event": "T01", "data": {**record, "LeadSource": "Other"}}, engine=engine
     )
     assert (skipped.operation, skipped.note) == ("skipped", "LeadSource is 'Other'")
     on_accounts = {**TASK_ON_LEAD, "trigger": "T03", "sobject": "Account", "conditions": {}}
-    (other,) = definitions.dry_run(
+    (other,) = runs.dry_run(
         on_accounts, {"event": "T03", "sobject": "Case", "data": record}, engine=engine
     )
     assert other.note == "a Case record; the automation is about Account"

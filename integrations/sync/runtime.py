@@ -11,7 +11,7 @@ import asyncio
 from sqlalchemy import Engine
 
 from integrations.store import db
-from integrations.sync.automations import aircall_steps, definitions, dispositions
+from integrations.sync.automations import aircall_steps, definitions, dispositions, runs
 from integrations.sync.automations.aircall_contacts import aircall_contact
 from integrations.sync.calls import agent_actions
 from integrations.sync.calls.calllog import log_call
@@ -31,7 +31,7 @@ HANDLERS: dict[str, Handler] = {
     kinds.AGENT_DISPOSITION: agent_actions.set_disposition,
     kinds.DISPOSITION: dispositions.apply_disposition,
     kinds.DIALER_REQUEUE: aircall_steps.dialer_requeue,
-    kinds.AUTOMATION: definitions.run_automation,
+    kinds.AUTOMATION: runs.run_automation,
     kinds.BACKFILL: backfill_job.run_backfill,  # the manager's backfill button
 }
 

@@ -28,6 +28,7 @@ from integrations.sync.automations import (
     definitions,
     dispositions,
     fieldmap,
+    runs,
 )
 from web import security
 from web.automation_form import (
@@ -151,7 +152,7 @@ async def _preview(
         definition = form.definition(enabled=enabled)
         definition["name"] = definition["name"] or "Unsaved automation"  # named when saved
         out["previews"] = await run_in_threadpool(
-            lambda: definitions.dry_run(definition, sample.event, engine=engine, settings=settings)
+            lambda: runs.dry_run(definition, sample.event, engine=engine, settings=settings)
         )
     except BadInput as exc:
         out["preview_error"] = str(exc)
@@ -177,7 +178,7 @@ async def _add_history(request: Request, context: dict[str, Any]) -> None:
     """The side panel: every version, and the newest runs with their steps."""
     engine, automation_id = request.app.state.engine, context["automation_id"]
     context["history"] = await run_in_threadpool(definitions.history, engine, automation_id)
-    context["runs"] = await run_in_threadpool(definitions.recent_runs, engine, automation_id)
+    context["runs"] = await run_in_threadpool(runs.recent_runs, engine, automation_id)
 
 
 @security.guard(MANAGER)
@@ -389,7 +390,7 @@ async def _mapping_context(
         }
         try:
             (step,) = await run_in_threadpool(
-                lambda: definitions.dry_run(trial, sample.event, engine=engine, settings=settings)
+                lambda: runs.dry_run(trial, sample.event, engine=engine, settings=settings)
             )
             preview, preview_error = step.sent, step.note if step.operation == "refused" else None
         except BadInput as exc:

@@ -64,7 +64,7 @@ def summaries(engine: Engine) -> list[Summary]:
 
 @dataclass(frozen=True)
 class Sample:
-    """A stored event a dry run can use: ``event`` is what ``definitions.dry_run`` takes."""
+    """A stored event a dry run can use: ``event`` is what ``runs.dry_run`` takes."""
 
     key: str  # e<Event.id> or s<SalesforceDelivery.id>
     label: str

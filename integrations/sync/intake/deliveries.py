@@ -20,7 +20,7 @@ from sqlmodel import Session
 from integrations.aircall.events import STATUS_RANK, WebhookEvent
 from integrations.phones import to_e164
 from integrations.store.models import Call, Event
-from integrations.sync.automations import definitions
+from integrations.sync.automations import dispatch
 from integrations.sync.intake import live
 from integrations.sync.jobs import kinds, queue
 from integrations.sync.jobs.kinds import LOG_CALL
@@ -87,7 +87,7 @@ def accept_many(
                 logged = call if call is not None and _logs(event, call) else None
                 if event.event == "summary.created":
                     logged = summaries.get(event.call_id)  # type: ignore[arg-type]
-                if logged is not None and definitions.wants_call_job(s, LOG_CALL, logged.snapshot):
+                if logged is not None and dispatch.wants_call_job(s, LOG_CALL, logged.snapshot):
                     delay = log_delay if event.event == "call.ended" else 0.0
                     queue.enqueue(
                         s,
@@ -99,7 +99,7 @@ def accept_many(
                         run_at=now + delay,
                     )
                 # The manager's automations for this trigger (and the disposition rules).
-                definitions.enqueue_for_event(s, event, call, event_id)
+                dispatch.enqueue_for_event(s, event, call, event_id)
         # PostgreSQL tells every process's listeners at commit.
         live.notify(s, sorted({e.call_id for e, _ in fresh if e.call_id is not None}))
         s.commit()

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from integrations.salesforce.outbound import OutboundMessage
 from integrations.store.db import insert_ignore
 from integrations.store.salesforce_sync import SalesforceDelivery
-from integrations.sync.automations import actions, definitions
+from integrations.sync.automations import actions, conditions, dispatch
 from integrations.sync.jobs import kinds, queue
 from integrations.sync.jobs.kinds import AIRCALL_CONTACT, AUTOMATION
 
@@ -57,8 +57,8 @@ def deliver(
     if inserted is None:
         return False
     delivered = {"trigger": trigger, "sobject": sobject, "id": record_id, "record": record}
-    for automation, current in definitions.for_record(s, trigger, sobject):
-        if definitions.unmet_record(current.get("conditions") or {}, record) is not None:
+    for automation, current in dispatch.for_record(s, trigger, sobject):
+        if conditions.unmet_record(current.get("conditions") or {}, record) is not None:
             continue
         if all(actions.record_delegate(step) for step in current["actions"]):
             queue.enqueue(

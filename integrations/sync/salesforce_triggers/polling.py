@@ -14,7 +14,7 @@ not fire T04.
 
 What is watched: T01 (Lead) and T02 (Contact) always; T03 and T04 for each object of
 ``SALESFORCE_POLL_OBJECTS`` and for each object an enabled T03/T04 automation names
-(``definitions.record_needs``, read every pass). Besides the fields A01 needs, a pass reads the
+(``dispatch.record_needs``, read every pass). Besides the fields A01 needs, a pass reads the
 fields the enabled automations' conditions and ``record.<Field>`` sources name, when the org's
 describe has them (a mistyped name is left out rather than failing the poll). An object no
 longer watched forgets its watermark: enabling its automation again starts from now, not from
@@ -42,7 +42,7 @@ from integrations.store.salesforce_sync import (
     PollWatermark,
     SalesforceDelivery,
 )
-from integrations.sync.automations import definitions, fieldmap
+from integrations.sync.automations import dispatch, fieldmap
 from integrations.sync.jobs.context import Context
 from integrations.sync.salesforce_triggers.delivery import deliver
 
@@ -314,7 +314,7 @@ def _forget_unwatched(engine: Engine, watched: set[tuple[str, str]]) -> None:
 
 async def poll_once(ctx: Context) -> dict[str, int]:
     """Poll every watched (trigger, object) once; one failing does not stop the others."""
-    needs = await ctx.db(definitions.record_needs, ctx.engine)
+    needs = await ctx.db(dispatch.record_needs, ctx.engine)
     found = watches(ctx.settings.salesforce_poll_objects, needs)
     await ctx.db(_forget_unwatched, ctx.engine, {(w.trigger, w.sobject) for w in found})
     counts = {f"{watch.trigger}:{watch.sobject}": await poll_watch(ctx, watch) for watch in found}
