@@ -11,7 +11,7 @@ from integrations.loopback import wait_for
 from integrations.salesforce.client import SalesforceClient
 from integrations.store.automation_models import Automation
 from integrations.store.models import JobStep
-from integrations.sync.automations import definitions, fieldmap, runs
+from integrations.sync.automations import definitions, fieldmap, mapping_store, runs
 from integrations.sync.jobs import queue
 from tests.conftest import Stack
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, settled
@@ -201,7 +201,9 @@ def test_a_mapping_salesforce_rejects_parks_the_job_with_its_error_until_fixed(
 ) -> None:
     sf = SalesforceClient(stack.settings)
     bad = {**fieldmap.DEFAULT_MAPPINGS["Lead"], "Status": "disposition"}
-    fieldmap.save_mapping(stack.engine, sf, "Lead", bad, by="ann@example.com")  # passes describe
+    mapping_store.save_mapping(
+        stack.engine, sf, "Lead", bad, by="ann@example.com"
+    )  # passes describe
     definitions.save(stack.engine, LEAD_FOR_EVERY_CALL, by="ann@example.com")
     agent_id, number_id = _line(stack)
     stack.company.add_tag("Hot")
@@ -220,7 +222,7 @@ def test_a_mapping_salesforce_rejects_parks_the_job_with_its_error_until_fixed(
     assert stack.org.records("Lead") == []
 
     fixed = {**bad, "Status": "=Working - Contacted"}
-    fieldmap.save_mapping(stack.engine, sf, "Lead", fixed, by="ann@example.com")
+    mapping_store.save_mapping(stack.engine, sf, "Lead", fixed, by="ann@example.com")
     assert queue.resync(stack.engine, job.id)
     (job,) = settled(stack.engine, "automation")
     assert job.status == "done"
@@ -236,7 +238,7 @@ def test_a_mapping_salesforce_rejects_parks_the_job_with_its_error_until_fixed(
 def test_mapping_problems_are_reported_against_the_orgs_describe(stack: Stack) -> None:
     sf = SalesforceClient(stack.settings)
     stack.org.add_field("Lead", "Aircall_Recording__c", "url")
-    problems = fieldmap.validate_mapping(
+    problems = mapping_store.validate_mapping(
         sf,
         "Lead",
         {
@@ -258,8 +260,8 @@ def test_mapping_problems_are_reported_against_the_orgs_describe(stack: Stack) -
         "Working - Contacted, Closed - Converted, Closed - Not Converted)",
     ]
     used = stack.org.api_used
-    assert fieldmap.validate_mapping(sf, "Lead", fieldmap.DEFAULT_MAPPINGS["Lead"]) == []
+    assert mapping_store.validate_mapping(sf, "Lead", fieldmap.DEFAULT_MAPPINGS["Lead"]) == []
     assert stack.org.api_used == used  # the describe is cached
     with pytest.raises(BadInput, match=r"Lead\.Status"):
-        fieldmap.save_mapping(stack.engine, sf, "Lead", {"Status": "=Hot"}, by="x")
+        mapping_store.save_mapping(stack.engine, sf, "Lead", {"Status": "=Hot"}, by="x")
     sf.close()

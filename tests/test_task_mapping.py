@@ -7,7 +7,7 @@ import pytest
 
 from integrations.errors import BadInput
 from integrations.salesforce.client import SalesforceClient
-from integrations.sync.automations import fieldmap
+from integrations.sync.automations import fieldmap, mapping_store
 from integrations.sync.jobs import queue
 from tests.conftest import WEBHOOK_TOKEN, Stack
 from tests.helpers import (
@@ -133,10 +133,10 @@ def test_the_fields_that_make_it_the_calls_task_cannot_be_mapped(stack: Stack) -
     try:
         mapping = {**fieldmap.DEFAULT_MAPPINGS["Task"], "Status": "=Not Started", "whoid": "=x"}
         with pytest.raises(BadInput) as refused:
-            fieldmap.save_mapping(stack.engine, sf, "Task", mapping, by=MANAGER)
+            mapping_store.save_mapping(stack.engine, sf, "Task", mapping, by=MANAGER)
         assert "Task.Status: set by Callbridge on the call's Task" in str(refused.value)
         assert "Task.whoid: set by Callbridge" in str(refused.value)
-        assert fieldmap.load_mapping(stack.engine, "Task") == fieldmap.DEFAULT_MAPPINGS["Task"]
+        assert mapping_store.load_mapping(stack.engine, "Task") == fieldmap.DEFAULT_MAPPINGS["Task"]
     finally:
         sf.close()
 
@@ -146,7 +146,7 @@ def test_a_task_mapping_salesforce_rejects_fails_the_job_until_fixed_and_resynce
 ) -> None:
     sf = SalesforceClient(stack.settings)
     bad = {**fieldmap.DEFAULT_MAPPINGS["Task"], "CallType": "call.tags|join"}
-    fieldmap.save_mapping(stack.engine, sf, "Task", bad, by=MANAGER)  # passes the describe
+    mapping_store.save_mapping(stack.engine, sf, "Task", bad, by=MANAGER)  # passes the describe
     agent_id, number_id = _line(stack)
     stack.company.add_tag("Hot")
     call = stack.company.start_call(
@@ -167,7 +167,7 @@ def test_a_task_mapping_salesforce_rejects_fails_the_job_until_fixed_and_resynce
     assert stack.org.records("Task") == []
 
     fixed = {**bad, "CallType": "call_direction"}
-    fieldmap.save_mapping(stack.engine, sf, "Task", fixed, by=MANAGER)
+    mapping_store.save_mapping(stack.engine, sf, "Task", fixed, by=MANAGER)
     assert queue.resync(stack.engine, job.id)
     (job,) = settled(stack.engine, "log_call")
     assert job.status == "done"
@@ -209,7 +209,7 @@ def test_an_ended_snapshot_without_the_recording_is_completed_from_aircall(stack
 def test_no_fetch_when_the_task_mapping_reads_no_recording(stack: Stack) -> None:
     sf = SalesforceClient(stack.settings)
     mapping = {**fieldmap.DEFAULT_MAPPINGS["Task"], "Description": "notes || =No notes"}
-    fieldmap.save_mapping(stack.engine, sf, "Task", mapping, by=MANAGER)
+    mapping_store.save_mapping(stack.engine, sf, "Task", mapping, by=MANAGER)
     sf.close()
     agent_id, number_id = _line(stack)
     call = stack.company.start_call(

@@ -22,7 +22,7 @@ from integrations.sync.intake.writer import IntakeWriter
 from integrations.sync.jobs.worker import make_context
 from integrations.sync.runtime import make_worker
 from web import errors, security
-from web.routes import auth, dashboard, live, outbound, review, webhooks
+from web.routes import auth, dashboard, dispositions, live, mappings, outbound, review, webhooks
 from web.routes import automations as builder
 from web.routes import settings as admin
 from web.templating import STATIC, make_templates
@@ -107,11 +107,13 @@ def create_app(
                 "/automations/{automation_id:int}/enabled", builder.set_enabled, methods=["POST"]
             ),
             Route("/automations/{automation_id:int}/restore", builder.restore, methods=["POST"]),
-            Route("/automations/mappings", builder.mappings_page),
-            Route("/automations/mappings/{sobject}", builder.mapping_page, methods=["GET"]),
-            Route("/automations/mappings/{sobject}", builder.save_mapping, methods=["POST"]),
-            Route("/automations/dispositions", builder.dispositions_page),
-            Route("/automations/dispositions/{key}", builder.save_disposition, methods=["POST"]),
+            Route("/automations/mappings", mappings.mappings_page),
+            Route("/automations/mappings/{sobject}", mappings.mapping_page, methods=["GET"]),
+            Route("/automations/mappings/{sobject}", mappings.save_mapping, methods=["POST"]),
+            Route("/automations/dispositions", dispositions.dispositions_page),
+            Route(
+                "/automations/dispositions/{key}", dispositions.save_disposition, methods=["POST"]
+            ),
             Route("/settings/agents", admin.agents_page, methods=["GET"]),
             Route("/settings/agents", admin.map_agent, methods=["POST"]),
             Route("/settings/backfill", admin.start_backfill, methods=["POST"]),

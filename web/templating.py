@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 import web
@@ -65,3 +66,8 @@ def make_templates(zone: str) -> Jinja2Templates:
     templates.env.filters["duration"] = duration
     templates.env.filters["pretty"] = pretty
     return templates
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    """A page from the app's templates (``make_templates``), with its status."""
+    return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)

@@ -1,10 +1,10 @@
 """The automation builder (manager only): automations with live preview, dry run, versions
-and their recent runs step by step; the field mapping per Salesforce object; the disposition
-rules.
+and their recent runs step by step. The field mappings are ``routes.mappings``, the disposition
+rules ``routes.dispositions``.
 
 Forms work without JavaScript (each button posts the form and gets the page back); with htmx,
 the editor swaps itself and the preview follows every edit. Names offered for Salesforce
-fields and picklist values come from the org's describe, cached by ``fieldmap.describe``.
+fields and picklist values come from the org's describe, cached by ``mapping_store.describe``.
 """
 
 from __future__ import annotations
@@ -12,22 +12,17 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from integrations.errors import BadInput, CallbridgeError, RemoteRejected
-from integrations.salesforce.client import SalesforceClient
-from integrations.salesforce.soql import api_name
+from integrations.errors import BadInput
 from integrations.store.accounts import MANAGER
 from integrations.sync.automations import (
     actions,
     aircall_contacts,
     builder,
     definitions,
-    dispositions,
-    fieldmap,
     runs,
 )
 from web import security
@@ -36,68 +31,20 @@ from web.automation_form import (
     INPUT_LABELS,
     RECORD_CONDITION_LABEL,
     EditorForm,
-    parse_source_text,
-    source_text,
 )
-
-UNREACHABLE = "Salesforce could not be reached, so its field names are not offered"
-NOT_CONFIGURED = "Salesforce is not configured (SALESFORCE_CLIENT_ID): field names are not offered"
-
-
-def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
-
-
-def _invalid(request: Request) -> int:
-    """A refused form: 400 for a plain post; 200 for htmx, which swaps only 2xx answers."""
-    return 200 if request.headers.get("HX-Request") else 400
-
-
-def salesforce(request: Request) -> SalesforceClient | None:
-    """The worker's client when it runs in this process (one describe cache), else our own."""
-    settings = request.app.state.settings
-    if not settings.salesforce_client_id:
-        return None
-    running = getattr(request.app.state, "worker", None)
-    if running is not None:
-        return running.ctx.salesforce
-    client = getattr(request.app.state, "admin_salesforce", None)
-    if client is None:
-        client = SalesforceClient(settings)
-        request.app.state.admin_salesforce = client
-    return client
-
-
-async def describe(
-    request: Request, sobjects: list[str]
-) -> tuple[dict[str, list[builder.FieldInfo]], str | None]:
-    """Fields of each object, and why some are missing (shown once, not as a failure)."""
-    sf = salesforce(request)
-    if sf is None:
-        return {}, NOT_CONFIGURED
-    found: dict[str, list[builder.FieldInfo]] = {}
-    problem = None
-    for sobject in dict.fromkeys(sobjects):
-        try:
-            api_name(sobject)
-            found[sobject] = await run_in_threadpool(builder.fields, sf, sobject)
-        except ValueError:
-            continue
-        except RemoteRejected as exc:
-            problem = f"Salesforce has no object {sobject} ({exc.error_code})"
-        except CallbridgeError as exc:
-            problem = f"{UNREACHABLE} ({sobject}: {str(exc)[:300]})"
-    return found, problem
-
-
-# -- automations ----------------------------------------------------------------------------------
+from web.org_fields import (
+    describe,
+    form_op,
+    invalid_status,
+)
+from web.templating import render
 
 
 @security.guard(MANAGER)
 async def automations_page(request: Request) -> Response:
     engine = request.app.state.engine
     rows = await run_in_threadpool(builder.summaries, engine)
-    return _render(request, "pages/automations.html", {"automations": rows, "tab": "automations"})
+    return render(request, "pages/automations.html", {"automations": rows, "tab": "automations"})
 
 
 async def _editor_context(
@@ -159,19 +106,14 @@ async def _preview(
     return out
 
 
-def _op(data: FormData) -> str:
-    op = data.get("op")
-    return op if isinstance(op, str) else "refresh"
-
-
 async def _editor_response(
     request: Request, context: dict[str, Any], status: int = 200
 ) -> Response:
     if request.headers.get("HX-Request"):
-        return _render(request, "partials/automation_editor.html", context, status)
+        return render(request, "partials/automation_editor.html", context, status)
     if context["automation_id"]:
         await _add_history(request, context)
-    return _render(request, "pages/automation_edit.html", context, status)
+    return render(request, "pages/automation_edit.html", context, status)
 
 
 async def _add_history(request: Request, context: dict[str, Any]) -> None:
@@ -188,7 +130,7 @@ async def new_page(request: Request) -> Response:
     if trigger in definitions.TRIGGERS:
         form.trigger = trigger
     context = await _editor_context(request, form, automation_id=None)
-    return _render(request, "pages/automation_edit.html", context)
+    return render(request, "pages/automation_edit.html", context)
 
 
 async def _load(request: Request) -> tuple[int, Any]:
@@ -217,7 +159,7 @@ async def edit_page(request: Request) -> Response:
     context["summary"] = summary
     context["saved"] = request.query_params.get("saved")
     await _add_history(request, context)
-    return _render(request, "pages/automation_edit.html", context)
+    return render(request, "pages/automation_edit.html", context)
 
 
 async def _save(request: Request, automation_id: int | None) -> Response:
@@ -228,7 +170,7 @@ async def _save(request: Request, automation_id: int | None) -> Response:
     if automation_id is not None:
         automation_id, summary = await _load(request)
         enabled, version = summary.enabled, summary.version
-    op = _op(data)
+    op = form_op(data)
     try:
         form = EditorForm.from_form(data)
     except BadInput as exc:
@@ -267,7 +209,7 @@ async def _save(request: Request, automation_id: int | None) -> Response:
         request, form, automation_id=automation_id, version=version, enabled=enabled, error=error
     )
     context["summary"] = summary
-    return await _editor_response(request, context, _invalid(request))
+    return await _editor_response(request, context, invalid_status(request))
 
 
 @security.guard(MANAGER)
@@ -292,7 +234,7 @@ async def preview(request: Request) -> Response:
     samples = await run_in_threadpool(builder.samples, engine, form.trigger)
     context = await _preview(form, samples, engine, settings, enabled=False)
     context["form"] = form
-    return _render(request, "partials/automation_preview.html", context)
+    return render(request, "partials/automation_preview.html", context)
 
 
 @security.guard(MANAGER)
@@ -327,228 +269,3 @@ async def restore(request: Request) -> Response:
     except BadInput as exc:
         raise HTTPException(400, str(exc)) from None
     return RedirectResponse(f"/automations/{automation_id}?saved={saved.version}", status_code=303)
-
-
-# -- field mappings -------------------------------------------------------------------------------
-
-
-def _sobject(request: Request) -> str:
-    sobject = request.path_params["sobject"]
-    try:
-        return api_name(sobject)
-    except ValueError:
-        raise HTTPException(404, "Not a Salesforce object name.") from None
-
-
-@security.guard(MANAGER)
-async def mappings_page(request: Request) -> Response:
-    wanted = request.query_params.get("sobject")
-    if wanted:
-        try:
-            return RedirectResponse(f"/automations/mappings/{api_name(wanted)}", status_code=303)
-        except ValueError:
-            raise HTTPException(400, "Not a Salesforce object name.") from None
-    engine = request.app.state.engine
-    objects = await run_in_threadpool(builder.mapped_objects, engine)
-    return _render(
-        request, "pages/automation_mappings.html", {"objects": objects, "tab": "mappings"}
-    )
-
-
-def _mapping_rows(data: FormData) -> list[tuple[str, str]]:
-    rows: dict[int, dict[str, str]] = {}
-    for key, value in data.multi_items():
-        parts = key.split("-")
-        if len(parts) == 3 and parts[0] == "row" and parts[1].isdigit() and isinstance(value, str):
-            if int(parts[1]) >= 200:
-                raise HTTPException(400, "A mapping has at most 200 fields.")
-            rows.setdefault(int(parts[1]), {})[parts[2]] = value
-    return [(r.get("target", ""), r.get("source", "")) for _i, r in sorted(rows.items())]
-
-
-async def _mapping_context(
-    request: Request, sobject: str, rows: list[tuple[str, str]], sample_key: str | None
-) -> dict[str, Any]:
-    engine, settings = request.app.state.engine, request.app.state.settings
-    fields, describe_problem = await describe(request, [sobject])
-    samples = await run_in_threadpool(builder.samples, engine, "E12")
-    sample = builder.pick(samples, sample_key)
-    preview, preview_error = None, None
-    mapping = {t.strip(): parse_source_text(s) for t, s in rows if t.strip()}
-    if sample is not None and mapping:
-        trial = {
-            "name": "mapping preview",
-            "trigger": "E12",
-            "actions": [
-                {
-                    "action": "salesforce:A01",
-                    "sobject": sobject,
-                    "use_mapping": False,
-                    "fields": mapping,
-                }
-            ],
-        }
-        try:
-            (step,) = await run_in_threadpool(
-                lambda: runs.dry_run(trial, sample.event, engine=engine, settings=settings)
-            )
-            preview, preview_error = step.sent, step.note if step.operation == "refused" else None
-        except BadInput as exc:
-            preview_error = str(exc)
-    customised = await run_in_threadpool(builder.is_customised, engine, sobject)
-    return {
-        "sobject": sobject,
-        "rows": rows,
-        "fields": fields.get(sobject),
-        "describe_problem": describe_problem,
-        "samples": samples,
-        "sample": sample,
-        "preview": preview,
-        "preview_error": preview_error,
-        "customised": customised,
-        "problems": [],
-        "tab": "mappings",
-    }
-
-
-@security.guard(MANAGER)
-async def mapping_page(request: Request) -> Response:
-    sobject = _sobject(request)
-    mapping = await run_in_threadpool(fieldmap.load_mapping, request.app.state.engine, sobject)
-    rows = [(target, source_text(source)) for target, source in mapping.items()]
-    context = await _mapping_context(request, sobject, rows, request.query_params.get("sample"))
-    context["saved"] = request.query_params.get("saved")
-    return _render(request, "pages/automation_mapping.html", context)
-
-
-@security.guard(MANAGER)
-async def save_mapping(request: Request) -> Response:
-    """Check the mapping against the org's describe; keep it only when nothing is wrong."""
-    sobject = _sobject(request)
-    data = await request.form()
-    rows = _mapping_rows(data)
-    op = _op(data)
-    sample = data.get("sample")
-    if op == "add_row":
-        rows.append(("", ""))
-    context = await _mapping_context(
-        request, sobject, rows, sample if isinstance(sample, str) else None
-    )
-    if op != "save":
-        return _render(request, "pages/automation_mapping.html", context)
-    mapping = {t.strip(): parse_source_text(s) for t, s in rows if t.strip()}
-    sf = salesforce(request)
-    if sf is None:
-        context["problems"] = [fieldmap.Problem(sobject, "", NOT_CONFIGURED.split(":")[0])]
-        return _render(request, "pages/automation_mapping.html", context, _invalid(request))
-    try:
-        problems = await run_in_threadpool(fieldmap.validate_mapping, sf, sobject, mapping)
-        if not problems:
-            engine, user = request.app.state.engine, request.state.user
-            await run_in_threadpool(fieldmap.save_mapping, engine, sf, sobject, mapping, user.email)
-    except CallbridgeError as exc:
-        problems = [fieldmap.Problem(sobject, "", f"{UNREACHABLE}: {str(exc)[:300]}")]
-    if problems:
-        context["problems"] = problems
-        return _render(request, "pages/automation_mapping.html", context, _invalid(request))
-    return RedirectResponse(f"/automations/mappings/{sobject}?saved=1", status_code=303)
-
-
-# -- disposition rules --------------------------------------------------------------------------
-
-
-async def _dispositions_context(request: Request) -> dict[str, Any]:
-    engine, settings = request.app.state.engine, request.app.state.settings
-    rules = await run_in_threadpool(dispositions.rules, engine)
-    objects = ["Lead", "Opportunity"]
-    if settings.disposition_contact_status_field:
-        objects.append("Contact")
-    fields, describe_problem = await describe(request, objects)
-
-    def picklist(sobject: str, name: str) -> list[str]:
-        spec = next((f for f in fields.get(sobject, []) if f.name.lower() == name.lower()), None)
-        return spec.picklist if spec else []
-
-    targets: list[str] = []
-    sf = salesforce(request)
-    if sf is not None and not describe_problem:
-        try:
-            targets = await run_in_threadpool(dispositions.check_targets, sf, engine, settings)
-        except CallbridgeError as exc:
-            describe_problem = f"{UNREACHABLE}: {str(exc)[:300]}"
-    return {
-        "rules": rules,
-        "lead_statuses": picklist("Lead", "Status"),
-        "stages": picklist("Opportunity", "StageName"),
-        "contact_statuses": picklist("Contact", settings.disposition_contact_status_field or ""),
-        "contact_status_field": settings.disposition_contact_status_field,
-        "targets": targets,
-        "describe_problem": describe_problem,
-        "tab": "dispositions",
-    }
-
-
-@security.guard(MANAGER)
-async def dispositions_page(request: Request) -> Response:
-    context = await _dispositions_context(request)
-    context["saved"] = request.query_params.get("saved")
-    return _render(request, "pages/automation_dispositions.html", context)
-
-
-def _option(text: str) -> Any:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
-@security.guard(MANAGER)
-async def save_disposition(request: Request) -> Response:
-    key = request.path_params["key"]
-    data = await request.form()
-
-    def text(name: str) -> str | None:
-        value = data.get(name)
-        return value.strip() or None if isinstance(value, str) else None
-
-    changes: dict[str, Any] = {
-        "name": text("name") or key,
-        "tags": [t.strip() for t in str(data.get("tags") or "").split(",") if t.strip()],
-        "lead_status": text("lead_status"),
-        "contact_status": text("contact_status"),
-        "opportunity_stage": text("opportunity_stage"),
-        "enabled": data.get("enabled") == "on",
-        "options": {
-            name.removeprefix("opt-"): _option(str(value))
-            for name, value in data.multi_items()
-            if name.startswith("opt-") and isinstance(value, str)
-        },
-    }
-    try:
-        if len(changes["name"]) > 80 or any(
-            len(v or "") > 255
-            for v in (
-                *changes["tags"],
-                changes["lead_status"],
-                changes["contact_status"],
-                changes["opportunity_stage"],
-            )
-        ):
-            raise BadInput("a name has at most 80 characters, a tag or value at most 255")
-        await run_in_threadpool(
-            lambda: dispositions.set_rule(
-                request.app.state.engine, key, by=request.state.user.email, **changes
-            )
-        )
-    except BadInput as exc:
-        context = await _dispositions_context(request)
-        context["error"] = (key, str(exc))
-        return _render(request, "pages/automation_dispositions.html", context, _invalid(request))
-    return RedirectResponse(f"/automations/dispositions?saved={key}#rule-{key}", status_code=303)

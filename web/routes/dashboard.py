@@ -18,6 +18,7 @@ from integrations.sync.calls import untagged as untagged_calls
 from integrations.sync.review import browse
 from web import security
 from web.routes.live import SNAPSHOT_SIZE
+from web.templating import render
 
 
 @security.guard()
@@ -54,16 +55,12 @@ async def _own_call(request: Request) -> Call:
     return call
 
 
-def _render(request: Request, name: str, context: dict, status: int = 200) -> Response:
-    return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
-
-
 async def _caller(request: Request, call: Call, status: int = 200) -> Response:
     settings = request.app.state.settings
     panel = await run_in_threadpool(
         context_card.panel, request.app.state.engine, call.id, Policy.from_settings(settings)
     )
-    return _render(
+    return render(
         request,
         "partials/caller_panel.html",
         {"panel": panel, "record_base": settings.record_base_url},
@@ -73,7 +70,7 @@ async def _caller(request: Request, call: Call, status: int = 200) -> Response:
 
 async def _actions(request: Request, call: Call, sent: str = "", status: int = 200) -> Response:
     tags = await agent_actions.company_tags(request.app.state.settings, request.app.state.engine)
-    return _render(
+    return render(
         request,
         "partials/call_actions.html",
         {"call_id": call.id, "tags": tags, "sent": sent},

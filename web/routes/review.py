@@ -19,10 +19,7 @@ from integrations.store.accounts import MANAGER
 from integrations.sync.review import browse, stats
 from web import security
 from web.routes import settings as admin
-
-
-def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
+from web.templating import render
 
 
 def _filters(params: Any) -> browse.Filters:
@@ -51,11 +48,11 @@ async def review_page(request: Request) -> Response:
     )
     context = {"page": page, "filters": filters, "params": filters.as_params()}
     if request.headers.get("HX-Target") == "review-results":
-        return _render(request, "partials/review_results.html", context)
+        return render(request, "partials/review_results.html", context)
     context["agents"] = await run_in_threadpool(browse.agents, engine)
     context["dispositions"] = await run_in_threadpool(browse.dispositions, engine)
     context.update(await admin.notices(request))  # unmapped agents, a backfill to offer
-    return _render(request, "pages/review.html", context)
+    return render(request, "pages/review.html", context)
 
 
 @security.guard(MANAGER)
@@ -84,12 +81,12 @@ async def batch_page(request: Request) -> Response:
         raise HTTPException(404, "No such re-sync.")
     if request.headers.get("HX-Request"):
         return _progress(request, progress)
-    return _render(request, "pages/batch.html", {"progress": progress})
+    return render(request, "pages/batch.html", {"progress": progress})
 
 
 def _progress(request: Request, progress: browse.Progress | None) -> Response:
     """The progress fragment; once finished, it tells the results table to reload."""
-    response = _render(request, "partials/resync_progress.html", {"progress": progress})
+    response = render(request, "partials/resync_progress.html", {"progress": progress})
     if progress is not None and progress.finished:
         response.headers["HX-Trigger"] = "resync-finished"
     return response
@@ -113,11 +110,11 @@ async def call_page(request: Request) -> Response:
     call = await _visible_call(request)
     target = request.headers.get("HX-Target") or ""
     if target == f"review-call-{call.id}":
-        return _render(request, "partials/review_row.html", {"call": call})
+        return render(request, "partials/review_row.html", {"call": call})
     if target == "call-jobs":
-        return _render(request, "partials/call_jobs.html", {"call": call})
+        return render(request, "partials/call_jobs.html", {"call": call})
     entries = await run_in_threadpool(browse.timeline, request.app.state.engine, call.id)
-    return _render(request, "pages/call.html", {"call": call, "timeline": entries})
+    return render(request, "pages/call.html", {"call": call, "timeline": entries})
 
 
 @security.guard()
@@ -138,7 +135,7 @@ async def resync_call(request: Request) -> Response:
         if request.headers.get("HX-Target", "").startswith("review-call-")
         else "partials/call_jobs.html"
     )
-    return _render(request, name, {"call": fresh})
+    return render(request, name, {"call": fresh})
 
 
 @security.guard(MANAGER)
@@ -147,6 +144,6 @@ async def charts_page(request: Request) -> Response:
     figures = await run_in_threadpool(
         lambda: stats.charts(request.app.state.engine, zone=settings.display_time_zone)
     )
-    return _render(
+    return render(
         request, "pages/charts.html", {"charts": figures, "data": dataclasses.asdict(figures)}
     )

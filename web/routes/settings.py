@@ -18,11 +18,8 @@ from integrations.sync.callers import matching, owners
 from integrations.sync.calls import untagged
 from integrations.sync.recovery import backfill, backfill_job
 from web import security
-from web.routes.automations import NOT_CONFIGURED, UNREACHABLE, salesforce
-
-
-def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
+from web.org_fields import NOT_CONFIGURED, UNREACHABLE, salesforce
+from web.templating import render
 
 
 def _notices(engine: Any) -> dict[str, Any]:
@@ -68,7 +65,7 @@ async def _agents_context(request: Request) -> dict[str, Any]:
 async def agents_page(request: Request) -> Response:
     context = await _agents_context(request)
     context["saved"] = request.query_params.get("saved")
-    return _render(request, "pages/settings_agents.html", context)
+    return render(request, "pages/settings_agents.html", context)
 
 
 @security.guard(MANAGER)
@@ -90,7 +87,7 @@ async def map_agent(request: Request) -> Response:
         context = await _agents_context(request)
         context["error"] = (email.strip().lower(), str(exc))
         status = 200 if request.headers.get("HX-Request") else 400
-        return _render(request, "pages/settings_agents.html", context, status)
+        return render(request, "pages/settings_agents.html", context, status)
     return RedirectResponse(f"/settings/agents?saved={email.strip().lower()}", status_code=303)
 
 
@@ -104,9 +101,9 @@ async def untagged_page(request: Request) -> Response:
     calls, total = await run_in_threadpool(lambda: untagged.untagged_calls(engine, agent=agent))
     context = {"calls": calls, "total": total, "agent": agent, "tab": "untagged"}
     if request.headers.get("HX-Target") == "untagged-results":
-        return _render(request, "partials/automation_untagged_rows.html", context)
+        return render(request, "partials/automation_untagged_rows.html", context)
     context["agents"] = await run_in_threadpool(untagged.untagged_agents, engine)
-    return _render(request, "pages/untagged.html", context)
+    return render(request, "pages/untagged.html", context)
 
 
 # -- backfill -------------------------------------------------------------------------------------

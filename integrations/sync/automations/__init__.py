@@ -1,6 +1,14 @@
-"""Automations: stored definitions and their versions, conditions, the step engine, the actions
-on Salesforce and Aircall, the field mapping checked against describe, disposition rules, and
-what the builder shows.
+"""Automations: what runs when an Aircall event or a Salesforce record arrives.
 
-May import ``jobs`` and ``callers``.
+- ``definitions`` (stored, versioned; the enabled ones per trigger), ``conditions``,
+  ``dispatch`` (an event or record → jobs), ``runs`` (running, dry run, recent runs);
+- ``actions`` (the catalogue and the step engine) over ``step_plan`` (what a step is made of),
+  ``salesforce_steps``, ``aircall_steps``, ``soql_guard`` (A19: SELECT only), ``suppression``
+  (Do Not Call numbers), ``aircall_contacts`` (the Aircall contact of a Salesforce record);
+- ``fieldmap`` (the source language of mappings and inputs), ``mapping_store`` (mappings per
+  object, checked against describe), ``task_fields`` (the call's Task texts);
+- ``dispositions`` (the tag an agent sets → rules), ``builder`` (what the editor offers).
+
+Imports, downwards: runs, dispatch → definitions → dispositions → actions → the steps →
+step_plan → mapping_store → fieldmap → task_fields. May import ``jobs`` and ``callers``.
 """

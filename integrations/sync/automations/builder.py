@@ -13,7 +13,7 @@ from integrations.salesforce.client import SalesforceClient
 from integrations.store.automation_models import Automation, FieldMapping
 from integrations.store.models import Event
 from integrations.store.salesforce_sync import SalesforceDelivery
-from integrations.sync.automations import actions, definitions, fieldmap
+from integrations.sync.automations import actions, definitions, fieldmap, mapping_store
 
 SAMPLES = 10  # recent events offered to preview against
 
@@ -132,7 +132,7 @@ class FieldInfo:
 
 def fields(sf: SalesforceClient, sobject: str) -> list[FieldInfo]:
     """The object's fields from the cached describe, for pickers and hints."""
-    described = fieldmap.describe(sf, sobject)
+    described = mapping_store.describe(sf, sobject)
     out = []
     for spec in described.get("fields", []):
         out.append(
@@ -146,7 +146,7 @@ def fields(sf: SalesforceClient, sobject: str) -> list[FieldInfo]:
                     and not spec.get("nillable")
                     and not spec.get("defaultedOnCreate")
                 ),
-                picklist=fieldmap.picklist_values(spec),
+                picklist=mapping_store.picklist_values(spec),
             )
         )
     return sorted(out, key=lambda f: (not f.required, f.name))

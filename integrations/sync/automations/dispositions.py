@@ -44,7 +44,7 @@ from integrations.store.automation_models import DispositionRule
 from integrations.store.db import insert_ignore
 from integrations.store.models import Call, Job, SyncLink
 from integrations.store.ttl_cache import EngineCache
-from integrations.sync.automations import actions, fieldmap, step_plan
+from integrations.sync.automations import actions, fieldmap, mapping_store, step_plan
 from integrations.sync.automations.fieldmap import Scope
 from integrations.sync.callers.matching import agent_user
 from integrations.sync.jobs import queue
@@ -211,12 +211,12 @@ def check_targets(sf: SalesforceClient, engine: Engine, settings: Settings) -> l
         checks.append(("Contact", settings.disposition_contact_status_field, "contact_status"))
     problems = []
     for sobject, field_name, attribute in checks:
-        fields = fieldmap.fields_by_name(fieldmap.describe(sf, sobject))
+        fields = mapping_store.fields_by_name(mapping_store.describe(sf, sobject))
         spec = fields.get(field_name.lower())
         if spec is None:
             problems.append(TargetProblem(f"{sobject} has no field {field_name}"))
             continue
-        allowed = fieldmap.picklist_values(spec) if spec.get("type") == "picklist" else None
+        allowed = mapping_store.picklist_values(spec) if spec.get("type") == "picklist" else None
         for rule in rules(engine):
             value = getattr(rule, attribute)
             if rule.enabled and value and allowed is not None and value not in allowed:

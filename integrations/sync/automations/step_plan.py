@@ -18,7 +18,7 @@ from sqlmodel import Session
 from integrations.errors import BadInput
 from integrations.settings import Settings
 from integrations.store.models import Job
-from integrations.sync.automations import fieldmap
+from integrations.sync.automations import fieldmap, mapping_store
 from integrations.sync.automations.fieldmap import Scope
 from integrations.sync.jobs import queue
 from integrations.sync.jobs.context import Context
@@ -50,7 +50,9 @@ class Plan:
 
 
 def mapped_fields(params: dict[str, Any], sobject: str, scope: Scope, env: Env) -> dict[str, Any]:
-    mapping = fieldmap.load_mapping(env.engine, sobject) if params.get("use_mapping", True) else {}
+    mapping = (
+        mapping_store.load_mapping(env.engine, sobject) if params.get("use_mapping", True) else {}
+    )
     fields = fieldmap.apply_mapping(mapping, scope)
     fields.update(fieldmap.apply_mapping(params.get("fields") or {}, scope))
     return fields

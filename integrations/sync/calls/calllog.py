@@ -12,7 +12,8 @@ change, and merge our text into the Description, so what people typed in Salesfo
 
 The Task's fields come from the manager's Task mapping (``fieldmap``, evaluated with the scope an
 automation on the call would see), except those that make it the call's own Task
-(``mapping.FIXED_TASK_FIELDS``: ``CallObject``, ``TaskSubtype``, ``Status``, ``WhoId``/``WhatId``).
+(``task_fields.FIXED_TASK_FIELDS``: ``CallObject``, ``TaskSubtype``, ``Status``, ``WhoId``,
+``WhatId``).
 When the mapping reads the recording and an answered call's ended snapshot lacks it, the run
 asks Aircall for the call (``GET /v1/calls/{id}``), once.
 """
@@ -29,7 +30,7 @@ from sqlmodel import Session, select
 
 from integrations.errors import RemoteError, RemoteRejected
 from integrations.store.models import Call, Job, SyncLink
-from integrations.sync.automations import fieldmap
+from integrations.sync.automations import fieldmap, mapping_store
 from integrations.sync.automations.fieldmap import Scope
 from integrations.sync.automations.task_fields import call_type, task_fields
 from integrations.sync.callers.matching import (
@@ -215,7 +216,7 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
     final_status = getattr(settings, f"log_{kind}")
     if not final_status:
         return {"skipped": f"{kind} calls are not logged (LOG_{kind.upper()})"}
-    mapping = await ctx.db(fieldmap.load_mapping, ctx.engine, "Task")
+    mapping = await ctx.db(mapping_store.load_mapping, ctx.engine, "Task")
     if (
         stored.ended
         and kind == "answered"

@@ -42,7 +42,7 @@ from integrations.store.salesforce_sync import (
     PollWatermark,
     SalesforceDelivery,
 )
-from integrations.sync.automations import dispatch, fieldmap
+from integrations.sync.automations import dispatch, mapping_store
 from integrations.sync.jobs.context import Context
 from integrations.sync.salesforce_triggers.delivery import deliver
 
@@ -128,8 +128,8 @@ async def columns(ctx: Context, watch: Watch) -> list[str]:
     extra = [name for name in watch.wanted if name.lower() not in have]
     if not extra:
         return fields
-    described = fieldmap.fields_by_name(
-        await ctx.sf(fieldmap.describe, ctx.salesforce, watch.sobject)
+    described = mapping_store.fields_by_name(
+        await ctx.sf(mapping_store.describe, ctx.salesforce, watch.sobject)
     )
     found = [described[name.lower()]["name"] for name in extra if name.lower() in described]
     return fields + list(dict.fromkeys(found))

@@ -1,0 +1,121 @@
+"""The disposition rules (manager only): the tag an agent sets → status, stage, task, event,
+re-queue or Do Not Call; picklist values offered from the org."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from integrations.errors import BadInput, CallbridgeError
+from integrations.store.accounts import MANAGER
+from integrations.sync.automations import dispositions
+from web import security
+from web.org_fields import (
+    UNREACHABLE,
+    describe,
+    invalid_status,
+    salesforce,
+)
+from web.templating import render
+
+
+async def _dispositions_context(request: Request) -> dict[str, Any]:
+    engine, settings = request.app.state.engine, request.app.state.settings
+    rules = await run_in_threadpool(dispositions.rules, engine)
+    objects = ["Lead", "Opportunity"]
+    if settings.disposition_contact_status_field:
+        objects.append("Contact")
+    fields, describe_problem = await describe(request, objects)
+
+    def picklist(sobject: str, name: str) -> list[str]:
+        spec = next((f for f in fields.get(sobject, []) if f.name.lower() == name.lower()), None)
+        return spec.picklist if spec else []
+
+    targets: list[str] = []
+    sf = salesforce(request)
+    if sf is not None and not describe_problem:
+        try:
+            targets = await run_in_threadpool(dispositions.check_targets, sf, engine, settings)
+        except CallbridgeError as exc:
+            describe_problem = f"{UNREACHABLE}: {str(exc)[:300]}"
+    return {
+        "rules": rules,
+        "lead_statuses": picklist("Lead", "Status"),
+        "stages": picklist("Opportunity", "StageName"),
+        "contact_statuses": picklist("Contact", settings.disposition_contact_status_field or ""),
+        "contact_status_field": settings.disposition_contact_status_field,
+        "targets": targets,
+        "describe_problem": describe_problem,
+        "tab": "dispositions",
+    }
+
+
+@security.guard(MANAGER)
+async def dispositions_page(request: Request) -> Response:
+    context = await _dispositions_context(request)
+    context["saved"] = request.query_params.get("saved")
+    return render(request, "pages/automation_dispositions.html", context)
+
+
+def _option(text: str) -> Any:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+@security.guard(MANAGER)
+async def save_disposition(request: Request) -> Response:
+    key = request.path_params["key"]
+    data = await request.form()
+
+    def text(name: str) -> str | None:
+        value = data.get(name)
+        return value.strip() or None if isinstance(value, str) else None
+
+    changes: dict[str, Any] = {
+        "name": text("name") or key,
+        "tags": [t.strip() for t in str(data.get("tags") or "").split(",") if t.strip()],
+        "lead_status": text("lead_status"),
+        "contact_status": text("contact_status"),
+        "opportunity_stage": text("opportunity_stage"),
+        "enabled": data.get("enabled") == "on",
+        "options": {
+            name.removeprefix("opt-"): _option(str(value))
+            for name, value in data.multi_items()
+            if name.startswith("opt-") and isinstance(value, str)
+        },
+    }
+    try:
+        if len(changes["name"]) > 80 or any(
+            len(v or "") > 255
+            for v in (
+                *changes["tags"],
+                changes["lead_status"],
+                changes["contact_status"],
+                changes["opportunity_stage"],
+            )
+        ):
+            raise BadInput("a name has at most 80 characters, a tag or value at most 255")
+        await run_in_threadpool(
+            lambda: dispositions.set_rule(
+                request.app.state.engine, key, by=request.state.user.email, **changes
+            )
+        )
+    except BadInput as exc:
+        context = await _dispositions_context(request)
+        context["error"] = (key, str(exc))
+        return render(
+            request, "pages/automation_dispositions.html", context, invalid_status(request)
+        )
+    return RedirectResponse(f"/automations/dispositions?saved={key}#rule-{key}", status_code=303)
