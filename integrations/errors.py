@@ -73,6 +73,10 @@ class RemoteUnavailable(RemoteError):
         self.ambiguous = ambiguous
 
 
+class BudgetExhausted(RemoteUnavailable):
+    """Our own shared request budget says wait: nothing was sent, so it is not an attempt."""
+
+
 class SessionExpired(RemoteError):
     """Salesforce no longer accepts our access token."""
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from integrations.errors import RemoteRejected, RemoteUnavailable
+from integrations.errors import BudgetExhausted, RemoteRejected, RemoteUnavailable
 from integrations.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,18 +48,12 @@ class AircallClient:
         await self._http.aclose()
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        wait = await self._budget()
-        if wait > MAX_BUDGET_WAIT:
-            raise RemoteUnavailable(
-                "aircall", None, "rate budget spent", retry_at=time.time() + wait
-            )
-        while wait:
-            await asyncio.sleep(wait)
-            wait = await self._budget()
+        while wait := await self._budget():
             if wait > MAX_BUDGET_WAIT:
-                raise RemoteUnavailable(
+                raise BudgetExhausted(
                     "aircall", None, "rate budget spent", retry_at=time.time() + wait
                 )
+            await asyncio.sleep(wait)
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:

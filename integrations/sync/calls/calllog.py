@@ -142,18 +142,20 @@ async def _find_caller(ctx: Context, job: Job, stored: Stored) -> Decision:
         if sobject == "Lead":
             fields["Company"] = "Unknown (Aircall caller)"
             fields["LeadSource"] = "Phone Inquiry"
-        record_id = await ctx.sf(ctx.salesforce.create, sobject, fields)
+        record_id = await ctx.sf_write(ctx.salesforce.create, sobject, fields)
         await ctx.record(job, "salesforce", f"create {sobject}", fields, {"id": record_id})
         match = Match(sobject, record_id, fields["LastName"])
         await ctx.db(remember_caller, ctx.engine, e164, match)
         return Decision(match)
 
 
-async def _send(ctx: Context, job: Job, action: str, call: Any, *args: Any) -> Any:
+async def _send(
+    ctx: Context, job: Job, action: str, call: Any, *args: Any, write: bool = False
+) -> Any:
     """A Salesforce call whose request and answer go on the call's timeline."""
     sent = args[-1] if args else None
     try:
-        result = await ctx.sf(call, *args)
+        result = await (ctx.sf_write if write else ctx.sf)(call, *args)
     except Exception as exc:
         await ctx.record(job, "salesforce", action, sent, getattr(exc, "body", str(exc)), False)
         raise
@@ -271,7 +273,9 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
             task_id, written = rows[0]["Id"], {"Description": rows[0].get("Description")}
             await ctx.db(_link, ctx, call_id, task_id, written)
     if task_id is None:
-        task_id = await _send(ctx, job, "create Task", ctx.salesforce.create, "Task", fields)
+        task_id = await _send(
+            ctx, job, "create Task", ctx.salesforce.create, "Task", fields, write=True
+        )
         await ctx.db(_link, ctx, call_id, task_id, fields)
         return {"action": ACTION, "sobject": "Task", "id": task_id, "created": True}
     changes = {
@@ -285,7 +289,9 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
             current.get("Description"), written.get("Description"), str(fields["Description"])
         )
     if changes:
-        await _send(ctx, job, "update Task", ctx.salesforce.update, "Task", task_id, changes)
+        await _send(
+            ctx, job, "update Task", ctx.salesforce.update, "Task", task_id, changes, write=True
+        )
         await ctx.db(_save_written, ctx, call_id, {**written, **fields})
     return {"action": ACTION, "sobject": "Task", "id": task_id, "created": False}
 

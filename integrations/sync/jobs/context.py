@@ -17,6 +17,7 @@ from integrations.settings import Settings
 from integrations.store.db import upsert
 from integrations.store.models import Job, JobStep, OrgFact
 from integrations.sync.callers.matching import Decision, Policy, caller_decision, caller_matches
+from integrations.sync.jobs.lease import check_current, confirm_current
 
 T = TypeVar("T")
 FALLBACK_ZONE = "UTC"  # an org that names no time zone
@@ -51,8 +52,21 @@ class Context:
         return await asyncio.to_thread(fn, *args)
 
     async def sf(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a (blocking) Salesforce client call off the event loop."""
+        """Run a (blocking) Salesforce client call off the event loop; not once the job's lease
+        is known to be lost (``jobs.lease``)."""
+        check_current()
         return await asyncio.to_thread(fn, *args)
+
+    async def sf_write(self, fn: Callable[..., T], *args: Any) -> T:
+        """``sf`` for a create or update: the lease is confirmed (and extended) in the database
+        first, so a job another worker has taken over does not write twice."""
+        check_current()
+        return await asyncio.to_thread(self._confirmed, fn, *args)
+
+    @staticmethod
+    def _confirmed(fn: Callable[..., T], *args: Any) -> T:
+        confirm_current()
+        return fn(*args)
 
     async def caller(self, e164: str) -> Decision:
         """The caller's record under the settings' match policy (the local index when fresh,

@@ -167,9 +167,17 @@ def finish(engine: Engine, job: Job, result: dict[str, Any] | None = None) -> No
 
 
 def retry_later(
-    engine: Engine, job: Job, run_at: float, error_code: str | None, error: str
+    engine: Engine,
+    job: Job,
+    run_at: float,
+    error_code: str | None,
+    error: str,
+    *,
+    attempt_used: bool = True,
 ) -> None:
-    """Put a job back for another attempt at ``run_at``, keeping what went wrong."""
+    """Put a job back for another attempt at ``run_at``, keeping what went wrong.
+
+    ``attempt_used=False`` gives the claim's attempt back (the run waited and sent nothing)."""
     with Session(engine) as s:
         s.execute(
             update(Job)
@@ -180,6 +188,7 @@ def retry_later(
                 lease_until=None,
                 error_code=error_code,
                 last_error=error,
+                attempts=Job.attempts if attempt_used else Job.attempts - 1,
             )
         )
         s.commit()

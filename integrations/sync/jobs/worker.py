@@ -1,4 +1,9 @@
-"""The queue worker: claims jobs, runs their handler, and applies the retry decision."""
+"""The queue worker: claims jobs, runs their handler, and applies the retry decision.
+
+The lease on a running job is kept by a heartbeat that outlives database errors (it retries
+quickly until the database answers again); a handler whose lease was lost anyway stops before
+its next external write (``jobs.lease``).
+"""
 
 from __future__ import annotations
 
@@ -16,13 +21,14 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session
 
 from integrations.aircall.client import AircallClient, make_http
-from integrations.errors import RemoteError, RemoteRejected
+from integrations.errors import BudgetExhausted, RemoteError, RemoteRejected
 from integrations.salesforce.client import Meter, SalesforceClient, current_meter
 from integrations.settings import Settings
 from integrations.store.db import upsert
 from integrations.store.models import ApiUsage, Call, Job
 from integrations.sync.jobs import budget, kinds, queue, retry
 from integrations.sync.jobs.context import Context
+from integrations.sync.jobs.lease import Lease, LeaseLost, check_current, current_lease
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +37,14 @@ Handler = Callable[[Context, Job], Awaitable[dict[str, Any]]]
 Background = Callable[[Context, asyncio.Event], Awaitable[None]]
 IDLE_POLL = 0.05  # seconds between claims when the queue is empty
 ERROR_PAUSE = 1.0  # seconds to wait after the store failed us
+HEARTBEAT_RETRY = 0.25  # seconds between heartbeats while the store does not answer
 
 
 def make_context(settings: Settings, engine: Engine) -> Context:
     """Both clients wired to the shared budget in ``engine``."""
 
     async def spend() -> float:
+        check_current()  # before every Aircall request: a job taken over sends nothing more
         return await asyncio.to_thread(budget.take, engine, "aircall", settings.aircall_rate_limit)
 
     async def hold(until: float) -> None:
@@ -127,12 +135,17 @@ class Worker:
         """Run one claimed job to its next state: done, queued again, or failed."""
         handler = self.handlers.get(job.kind)
         meter = Meter()
-        token = current_meter.set(meter)
-        heartbeat = asyncio.create_task(self._heartbeat(job))
+        lease = Lease(self.ctx.engine, job, self.ctx.settings.job_lease_seconds)
+        tokens = current_meter.set(meter), current_lease.set(lease)
+        heartbeat = asyncio.create_task(self._heartbeat(lease))
         try:
             if handler is None:
                 raise RemoteRejected("callbridge", None, f"no handler for job kind {job.kind!r}")
             result = await handler(self.ctx, job)
+        except LeaseLost:
+            # Another worker runs it now; what this run did is on the timeline, nothing to settle.
+            await asyncio.to_thread(self._account, job, meter)
+            log.warning("job.lease_lost", extra={"job": job.id, "kind": job.kind})
         except Exception as exc:  # noqa: BLE001  (every failure is recorded on the job below)
             await asyncio.to_thread(self._account, job, meter)
             await asyncio.to_thread(self._failed, job, exc)
@@ -142,19 +155,35 @@ class Worker:
             log.info("job.done", extra={"job": job.id, "kind": job.kind, "call": job.call_id})
         finally:
             heartbeat.cancel()
-            current_meter.reset(token)
+            current_meter.reset(tokens[0])
+            current_lease.reset(tokens[1])
 
-    async def _heartbeat(self, job: Job) -> None:
-        lease = self.ctx.settings.job_lease_seconds
+    async def _heartbeat(self, lease: Lease) -> None:
+        """Extend the lease every third of it; when the store fails, try again soon, since the
+        lease runs out meanwhile. Ends when the job is found to be another worker's."""
+        pause = lease.seconds / 3
         while True:
-            await asyncio.sleep(lease / 3)
-            await asyncio.to_thread(queue.extend, self.ctx.engine, job, lease)
+            await asyncio.sleep(pause)
+            try:
+                if not await asyncio.to_thread(lease.renew):
+                    log.warning("job.lease_lost", extra={"job": lease.job.id})
+                    return
+                pause = lease.seconds / 3
+            except Exception:
+                log.warning("job.heartbeat_failed", extra={"job": lease.job.id}, exc_info=True)
+                pause = min(HEARTBEAT_RETRY, lease.seconds / 10)
 
     def _failed(self, job: Job, exc: Exception) -> None:
         if isinstance(exc, RemoteError):
             code, detail = exc.error_code, queue.describe_error(exc.body)
         else:
             code, detail = type(exc).__name__, "".join(traceback.format_exception(exc))[-4000:]
+        if isinstance(exc, BudgetExhausted):
+            # Nothing was sent: waiting for the shared budget does not use up an attempt.
+            queue.retry_later(
+                self.ctx.engine, job, exc.retry_at or time.time(), code, detail, attempt_used=False
+            )
+            return
         run_at = retry.next_run(exc, job.attempts, time.time(), self.policy)
         if run_at is None:
             queue.park(self.ctx.engine, job, code, detail)

@@ -1,0 +1,178 @@
+"""The lease on a running job, under a database outage and a shared budget shortage: what the
+worker keeps, what it gives back, and that a call still gets exactly one Task."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, make_url
+from sqlmodel import Session
+
+from integrations.aircall.emulator import Company
+from integrations.loopback import Running, wait_for
+from integrations.salesforce.emulator import Fault, Org
+from integrations.settings import Settings
+from integrations.store.models import Job
+from integrations.sync.jobs import budget, queue
+from integrations.sync.jobs.context import Context
+from integrations.sync.jobs.lease import Lease, LeaseLost, current_lease
+from integrations.sync.jobs.worker import Worker, make_context
+from tests.conftest import WEBHOOK_TOKEN, make_settings, running_stack
+from tests.helpers import AGENT_EMAIL, answered_inbound_call, jobs, settled
+from tests.tcp_proxy import tcp_proxy
+
+TASK_CREATE = r"/sobjects/Task/?$"
+LEASE = 4.0  # seconds; the heartbeat extends it every third of that
+SLOW_CREATE = 8.0  # seconds Salesforce takes to take the Task: twice the lease
+
+
+def _worker_env(settings: Settings, database_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "AIRCALL_API_URL": settings.aircall_api_url,
+        "AIRCALL_API_ID": settings.aircall_api_id,
+        "AIRCALL_API_TOKEN": settings.aircall_api_token.get_secret_value(),
+        "AIRCALL_WEBHOOK_TOKENS": WEBHOOK_TOKEN,
+        "SALESFORCE_LOGIN_URL": settings.salesforce_login_url,
+        "SALESFORCE_CLIENT_ID": settings.salesforce_client_id,
+        "SALESFORCE_CLIENT_SECRET": settings.salesforce_client_secret.get_secret_value(),
+        "JOB_LEASE_SECONDS": str(LEASE),
+        "WORKER_CONCURRENCY": "1",
+    }
+
+
+@contextmanager
+def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """``callbridge worker`` as its own process, stopped (SIGTERM) at the end."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "web.cli", "--log-level", "ERROR", "worker"], env=env
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_database_blip_during_a_slow_create_does_not_make_a_second_task(
+    salesforce: Running,
+    aircall: Running,
+    org: Org,
+    company: Company,
+    database_url: str,
+    engine: Engine,
+) -> None:
+    """Worker A reaches the database through a link that is cut while Salesforce takes its time
+    to create the Task; worker B waits for any job whose lease runs out. A's heartbeat must
+    outlive the cut, so B never takes the job over and the call gets one Task."""
+    settings = make_settings(salesforce, aircall, org, database_url)
+    url = make_url(database_url)
+    org.faults.add(Fault(method="POST", path=TASK_CREATE, kind="delay", delay=SLOW_CREATE))
+    with (
+        tcp_proxy((url.host or "127.0.0.1", url.port or 5432)) as link,
+        running_stack(settings, engine, org, company, worker=False) as stack,
+    ):
+        through_link = url.set(host="127.0.0.1", port=link.port)
+        a_env = _worker_env(settings, through_link.render_as_string(hide_password=False))
+        with worker_process(a_env):
+            agent = company.add_user("Jane Agent", AGENT_EMAIL)
+            number = company.add_number("Support line", "+1 212 555 0199")
+            call_id = answered_inbound_call(company, number["id"], agent["id"], "+14155550100")
+            stack.sender.drain(timeout=10)
+            # A has sent the create (the slow fault is taken): now cut A's database link.
+            wait_for(lambda: not org.faults.pending(), timeout=20)
+            (job,) = jobs(engine, "log_call")
+            assert job.status == "running"
+            with worker_process(_worker_env(settings, database_url)):
+                link.cut()
+                wait_for(lambda: link.refused, timeout=LEASE)  # A's heartbeat met the outage
+                link.restore()
+                (job,) = settled(engine, "log_call", timeout=SLOW_CREATE + 4 * LEASE)
+    (task,) = org.records("Task")
+    assert task["CallObject"] == str(call_id)
+    assert (job.status, job.attempts) == ("done", 1), job.last_error
+    assert job.result["id"] == task["Id"]
+
+
+def test_a_run_whose_job_was_taken_over_writes_nothing_more(
+    settings: Settings, engine: Engine, org: Org, company: Company
+) -> None:
+    """Worker A's lease ran out and B claimed the job: A's next write to either service is
+    refused before it is sent, and the job stays B's to settle."""
+    with Session(engine) as s:
+        queue.enqueue(s, kind="probe", key="probe:1")
+        s.commit()
+    mine = queue.claim(engine, "worker-a", lease_seconds=0.05)
+    assert mine is not None
+    taken = wait_for(lambda: queue.claim(engine, "worker-b", lease_seconds=60), timeout=5)
+    ctx = make_context(settings, engine)
+
+    async def handler(ctx: Context, job: Job) -> dict[str, Any]:
+        await ctx.sf_write(ctx.salesforce.create, "Lead", {"LastName": "Twice", "Company": "X"})
+        return {"wrote": True}
+
+    async def scenario() -> None:
+        await Worker(ctx, {"probe": handler}).run(mine)  # the Lead create is refused
+        lease = Lease(engine, mine, 60.0)
+        lease.lost = True  # as the heartbeat leaves it once it finds the job taken
+        token = current_lease.set(lease)
+        try:
+            with pytest.raises(LeaseLost):
+                await ctx.aircall.create_contact({"first_name": "Twice", "phone_numbers": []})
+        finally:
+            current_lease.reset(token)
+            await ctx.aircall.aclose()
+            ctx.salesforce.close()
+
+    asyncio.run(scenario())
+    assert org.records("Lead") == []
+    assert company.list_contacts() == []
+    (job,) = jobs(engine, "probe")
+    assert (job.status, job.worker, job.result) == ("running", "worker-b", None)
+    queue.finish(engine, taken, {"by": "b"})
+    assert jobs(engine, "probe")[0].result == {"by": "b"}
+
+
+def test_waiting_for_aircalls_shared_budget_uses_no_attempt(
+    salesforce: Running,
+    aircall: Running,
+    org: Org,
+    company: Company,
+    database_url: str,
+    engine: Engine,
+) -> None:
+    """With one attempt allowed, a card that must wait for the shared Aircall budget is still
+    sent once the budget is back, rather than parked as failed."""
+    settings = make_settings(salesforce, aircall, org, database_url, job_max_attempts=1)
+    with running_stack(settings, engine, org, company) as stack:
+        agent = company.add_user("Jane Agent", AGENT_EMAIL)
+        number = company.add_number("Support line", "+1 212 555 0199")
+        budget.block_until(engine, "aircall", time.time() + 2.5)
+        call = company.start_call(
+            direction="inbound",
+            external="+14155550100",
+            number_id=number["id"],
+            user_id=agent["id"],
+        )
+        company.answer(call["id"], user_id=agent["id"])
+        stack.sender.drain(timeout=10)
+        wait_for(lambda: company.insight_cards, timeout=15)
+        (job,) = settled(engine, "insight_card")
+    assert (job.status, job.attempts) == ("done", 1)
+    (card,) = company.insight_cards
+    assert card["call_id"] == call["id"]
