@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -131,9 +131,24 @@ def make_settings(
     return Settings(_env_file=None, **values)
 
 
+SettingsWith = Callable[..., Settings]
+
+
 @pytest.fixture
-def settings(salesforce: Running, aircall: Running, org: Org, database_url: str) -> Settings:
-    return make_settings(salesforce, aircall, org, database_url)
+def settings_with(
+    salesforce: Running, aircall: Running, org: Org, database_url: str
+) -> SettingsWith:
+    """The test settings with some changed: ``settings_with(task_logged_at="end")``."""
+
+    def changed(**extra: object) -> Settings:
+        return make_settings(salesforce, aircall, org, database_url, **extra)
+
+    return changed
+
+
+@pytest.fixture
+def settings(settings_with: SettingsWith) -> Settings:
+    return settings_with()
 
 
 @dataclass
@@ -171,6 +186,22 @@ def running_stack(
 def stack(settings: Settings, engine: Engine, org: Org, company: Company) -> Iterator[Stack]:
     with running_stack(settings, engine, org, company) as running:
         yield running
+
+
+StackWith = Callable[..., AbstractContextManager[Stack]]
+
+
+@pytest.fixture
+def stack_with(
+    settings_with: SettingsWith, engine: Engine, org: Org, company: Company
+) -> StackWith:
+    """The stack on the test settings with some changed:
+    ``with stack_with(log_missed="") as stack:`` (``worker=False`` to serve it without one)."""
+
+    def changed(*, worker: bool = True, **extra: object) -> AbstractContextManager[Stack]:
+        return running_stack(settings_with(**extra), engine, org, company, worker=worker)
+
+    return changed
 
 
 # -- the browser side: the app's pages without emulators (tests/signin.py signs people in) ----

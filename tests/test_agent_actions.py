@@ -10,9 +10,8 @@ from pydantic import SecretStr
 from sqlmodel import Session
 
 from integrations.aircall.events import parse
-from integrations.loopback import Running, wait_for
+from integrations.loopback import wait_for
 from integrations.salesforce.client import SalesforceClient
-from integrations.salesforce.emulator import Org
 from integrations.settings import Settings
 from integrations.store.models import CallerMatch
 from integrations.sync.callers.matching import Match, Policy
@@ -21,7 +20,7 @@ from integrations.sync.calls.context_card import CallerContext, caller_context
 from integrations.sync.calls.insight_card import card_contents
 from integrations.sync.intake import deliveries
 from integrations.sync.jobs import kinds
-from tests.conftest import WEBHOOK_TOKEN, Stack, make_settings
+from tests.conftest import WEBHOOK_TOKEN, SettingsWith, Stack
 from tests.helpers import AGENT_EMAIL, envelope, jobs, settled
 from tests.signin import Site
 
@@ -79,9 +78,9 @@ def _account_with_opportunity(stack: Stack) -> str:
 
 
 @pytest.fixture
-def settings(salesforce: Running, aircall: Running, org: Org, database_url: str) -> Settings:
+def settings(settings_with: SettingsWith) -> Settings:
     # The agent acts during the call: the Task follows the call as it happens.
-    return make_settings(salesforce, aircall, org, database_url, task_logged_at="answer")
+    return settings_with(task_logged_at="answer")
 
 
 def test_a_disposition_and_a_note_go_through_aircall_to_the_task(stack: Stack) -> None:

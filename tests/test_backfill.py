@@ -28,7 +28,7 @@ from integrations.sync.jobs import budget, kinds
 from integrations.sync.jobs.context import Context
 from integrations.sync.jobs.worker import make_context
 from integrations.sync.recovery import backfill as recovery
-from tests.conftest import WEBHOOK_TOKEN, make_settings, running_stack
+from tests.conftest import WEBHOOK_TOKEN, SettingsWith, StackWith, running_stack
 from tests.helpers import AGENT_EMAIL, events, jobs, settled
 
 RATE = 2  # Aircall requests a minute: three pages of calls need two minutes
@@ -147,19 +147,11 @@ def make_calls(company: Company, count: int, start: int, step: int = 30) -> list
 
 
 def test_backfill_logs_missed_calls_once_within_the_rate_limit(
-    salesforce: Running,
-    aircall: Running,
-    org: Org,
-    company: Company,
-    clock: Clock,
-    database_url: str,
-    engine: Engine,
+    stack_with: StackWith, org: Org, company: Company, clock: Clock, engine: Engine
 ) -> None:
-    settings = make_settings(
-        salesforce, aircall, org, database_url, task_logged_at="end", aircall_rate_limit=RATE
-    )
     start = int(time.time()) - 4 * 3600
-    with running_stack(settings, engine, org, company) as stack:
+    with stack_with(task_logged_at="end", aircall_rate_limit=RATE) as stack:
+        settings = stack.settings
         (webhook,) = company.list_webhooks()
         company.update_webhook(webhook["webhook_id"], {"events": WEBHOOK_EVENTS})
         heard = make_calls(company, 40, start)
@@ -269,16 +261,14 @@ def _backdate_webhooks(engine: Engine, seconds: float) -> None:
 
 
 def test_an_outage_is_noticed_at_start_and_the_window_offered(
-    salesforce: Running,
-    aircall: Running,
+    settings_with: SettingsWith,
     org: Org,
     company: Company,
-    database_url: str,
     engine: Engine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     company.rate_limit = 120
-    settings = make_settings(salesforce, aircall, org, database_url, backfill_gap_minutes=30)
+    settings = settings_with(backfill_gap_minutes=30)
 
     def suggest() -> recovery.Window | None:
         async def run() -> recovery.Window | None:
@@ -324,16 +314,11 @@ def test_an_outage_is_noticed_at_start_and_the_window_offered(
     assert suggest() is None
 
 
+@pytest.mark.usefixtures("engine")  # the database is migrated before the command runs
 def test_the_backfill_command_logs_the_calls_and_waits_for_them(
-    salesforce: Running,
-    aircall: Running,
-    org: Org,
-    company: Company,
-    database_url: str,
-    engine: Engine,
+    settings: Settings, org: Org, company: Company
 ) -> None:
     company.rate_limit = 120
-    settings = make_settings(salesforce, aircall, org, database_url)
     start = int(time.time()) - 2 * 3600
     ids = make_calls(company, 5, start)
     env = {

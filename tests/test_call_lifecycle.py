@@ -8,15 +8,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session
 
-from integrations.aircall.emulator import Company
-from integrations.loopback import Running, wait_for
+from integrations.loopback import wait_for
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Org
 from integrations.settings import Settings
 from integrations.store.models import Call
 from integrations.sync.callers.matching import Match, set_agent_user, unmapped_agents
 from integrations.sync.calls.calllog import pick_record
-from tests.conftest import Stack, make_settings, running_stack
+from tests.conftest import SettingsWith, Stack, StackWith
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, settled
 
 CALLER = "+14155550100"
@@ -36,10 +35,8 @@ def _settings_with(**extra: object):
     """A class-level ``settings`` fixture: the stack with these settings changed."""
 
     @pytest.fixture
-    def settings(
-        self: object, salesforce: Running, aircall: Running, org: Org, database_url: str
-    ) -> Settings:
-        return make_settings(salesforce, aircall, org, database_url, **extra)
+    def settings(self: object, settings_with: SettingsWith) -> Settings:
+        return settings_with(**extra)
 
     return settings
 
@@ -211,11 +208,8 @@ class TestNewNumberTwiceWithSearchLag:
         assert [_task(stack, c["id"])["WhoId"] for c in (first, second)] == [lead["Id"]] * 2
 
 
-def test_missed_calls_can_be_left_unlogged(
-    salesforce: Running, aircall: Running, org: Org, company: Company, database_url: str, engine
-) -> None:
-    settings = make_settings(salesforce, aircall, org, database_url, log_missed="")
-    with running_stack(settings, engine, org, company) as stack:
+def test_missed_calls_can_be_left_unlogged(stack_with: StackWith) -> None:
+    with stack_with(log_missed="") as stack:
         agent_id, number_id = _line(stack)
         missed = stack.company.start_call(
             direction="inbound", external=CALLER, number_id=number_id, user_id=agent_id

@@ -25,7 +25,7 @@ from integrations.sync.callers.matching import (
     remember_caller,
 )
 from integrations.sync.calls.context_card import caller_context, card_lines
-from tests.conftest import Stack, make_settings, running_stack
+from tests.conftest import Stack, StackWith
 from tests.helpers import AGENT_EMAIL, settled
 
 CALLER = "+14155550100"
@@ -176,12 +176,9 @@ def test_search_fields_must_be_api_names(sf: SalesforceClient, field: str) -> No
 
 
 @pytest.fixture
-def stack(
-    salesforce: Any, aircall: Any, org: Org, database_url: str, engine: Engine, company: Any
-) -> Iterator[Stack]:
+def stack(stack_with: StackWith) -> Iterator[Stack]:
     # Logged once the call has ended, so the card is the only Salesforce work while it rings.
-    settings = make_settings(salesforce, aircall, org, database_url, task_logged_at="end")
-    with running_stack(settings, engine, org, company) as running:
+    with stack_with(task_logged_at="end") as running:
         yield running
 
 

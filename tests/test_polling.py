@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from pydantic import ValidationError
@@ -14,7 +14,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from integrations.aircall.emulator import Company
-from integrations.loopback import Running
 from integrations.salesforce.emulator import Fault, Org
 from integrations.settings import Settings
 from integrations.store import db
@@ -24,7 +23,7 @@ from integrations.sync.automations import definitions
 from integrations.sync.jobs.context import Context
 from integrations.sync.jobs.worker import make_context
 from integrations.sync.salesforce_triggers.polling import PAGE, poll_once
-from tests.conftest import make_settings, running_stack
+from tests.conftest import SettingsWith, StackWith
 from tests.helpers import jobs, settled
 
 
@@ -48,17 +47,19 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return clock
 
 
-def context(salesforce: Running, aircall: Running, org: Org, url: str, engine: Engine) -> Context:
-    return make_context(
-        make_settings(salesforce, aircall, org, url, salesforce_poll_objects=["Account"]), engine
-    )
+@pytest.fixture
+def context(settings_with: SettingsWith) -> Callable[[Engine], Context]:
+    """A worker's context on an engine (its own settings each time), watching Accounts too."""
+
+    def on(engine: Engine) -> Context:
+        return make_context(settings_with(salesforce_poll_objects=["Account"]), engine)
+
+    return on
 
 
 @pytest.fixture
-def ctx(
-    salesforce: Running, aircall: Running, org: Org, database_url: str, engine: Engine
-) -> Iterator[Context]:
-    made = context(salesforce, aircall, org, database_url, engine)
+def ctx(context: Callable[[Engine], Context], engine: Engine) -> Iterator[Context]:
+    made = context(engine)
     yield made
     made.salesforce.close()
 
@@ -96,8 +97,7 @@ def test_records_sharing_a_second_are_each_delivered_once_across_pages(
 
 
 def test_a_restart_midway_misses_nothing_and_repeats_nothing(
-    salesforce: Running,
-    aircall: Running,
+    context: Callable[[Engine], Context],
     org: Org,
     database_url: str,
     engine: Engine,
@@ -118,7 +118,7 @@ def test_a_restart_midway_misses_nothing_and_repeats_nothing(
     later = new_leads(org, 5)
     restarted = db.make_engine(database_url)
     try:
-        again = context(salesforce, aircall, org, database_url, restarted)
+        again = context(restarted)
         assert poll(again)["T01:Lead"] == 30 + 30 + 5
         assert poll(again)["T01:Lead"] == 0
         again.salesforce.close()
@@ -188,15 +188,9 @@ def test_records_callbridge_wrote_do_not_trigger_it_back(
 
 
 def test_new_leads_and_contacts_become_aircall_contacts(
-    salesforce: Running,
-    aircall: Running,
-    org: Org,
-    company: Company,
-    database_url: str,
-    engine: Engine,
+    stack_with: StackWith, org: Org, company: Company, engine: Engine
 ) -> None:
     """The worker's own poll loop, end to end: T01/T02 -> A01, no duplicates, clear skips."""
-    settings = make_settings(salesforce, aircall, org, database_url, salesforce_poll_seconds=0.2)
     account = org.insert("Account", {"Name": "Globex"})
     lead = org.insert(
         "Lead", {"FirstName": "Ada", "LastName": "Lee", "Company": "ACME", "Phone": "4155550100"}
@@ -211,7 +205,7 @@ def test_new_leads_and_contacts_become_aircall_contacts(
         },
     )
     silent = org.insert("Lead", {"LastName": "Nophone", "Company": "ACME"})
-    with running_stack(settings, engine, org, company):
+    with stack_with(salesforce_poll_seconds=0.2):
         done = settled(engine, "aircall_contact", count=3, timeout=20)
     assert all(job.status == "done" for job in done)
     (made,) = company.list_contacts()

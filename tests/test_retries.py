@@ -11,14 +11,12 @@ import time
 
 from sqlalchemy import Engine
 
-from integrations.aircall.emulator import Company
 from integrations.aircall.emulator import Fault as AircallFault
 from integrations.loopback import wait_for
 from integrations.salesforce.emulator import Fault, Org
-from integrations.settings import Settings
 from integrations.store.models import Job
 from integrations.sync.jobs import queue
-from tests.conftest import WEBHOOK_TOKEN, Stack, running_stack
+from tests.conftest import WEBHOOK_TOKEN, Stack, StackWith
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, jobs, settled, steps
 
 TASK_CREATE = r"/sobjects/Task/?$"
@@ -152,24 +150,25 @@ def test_aircall_429_waits_for_the_reset_then_sends_the_card(stack: Stack) -> No
 
 
 def test_worker_killed_between_claim_and_completion(
-    settings: Settings, engine: Engine, org: Org, company: Company
+    stack_with: StackWith, engine: Engine, org: Org
 ) -> None:
     """A real worker process is SIGKILLed mid-job; its lease runs out and the job runs again."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "AIRCALL_API_URL": settings.aircall_api_url,
-        "AIRCALL_API_ID": settings.aircall_api_id,
-        "AIRCALL_API_TOKEN": settings.aircall_api_token.get_secret_value(),
-        "AIRCALL_WEBHOOK_TOKENS": WEBHOOK_TOKEN,
-        "SALESFORCE_LOGIN_URL": settings.salesforce_login_url,
-        "SALESFORCE_CLIENT_ID": settings.salesforce_client_id,
-        "SALESFORCE_CLIENT_SECRET": settings.salesforce_client_secret.get_secret_value(),
-        "JOB_LEASE_SECONDS": "2",
-    }
     # The Task is created, but the answer comes late: the worker dies while it waits.
     org.faults.add(Fault(method="POST", path=TASK_CREATE, kind="after_commit_delay", delay=30.0))
-    with running_stack(settings, engine, org, company, worker=False) as stack:
+    with stack_with(worker=False) as stack:
+        settings = stack.settings
+        env = {
+            **os.environ,
+            "DATABASE_URL": settings.database_url,
+            "AIRCALL_API_URL": settings.aircall_api_url,
+            "AIRCALL_API_ID": settings.aircall_api_id,
+            "AIRCALL_API_TOKEN": settings.aircall_api_token.get_secret_value(),
+            "AIRCALL_WEBHOOK_TOKENS": WEBHOOK_TOKEN,
+            "SALESFORCE_LOGIN_URL": settings.salesforce_login_url,
+            "SALESFORCE_CLIENT_ID": settings.salesforce_client_id,
+            "SALESFORCE_CLIENT_SECRET": settings.salesforce_client_secret.get_secret_value(),
+            "JOB_LEASE_SECONDS": "2",
+        }
         doomed = subprocess.Popen(
             [sys.executable, "-m", "web.cli", "--log-level", "WARNING", "worker"], env=env
         )

@@ -10,14 +10,12 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from integrations.aircall.emulator import Company
 from integrations.errors import BadInput
-from integrations.loopback import Running, wait_for
-from integrations.salesforce.emulator import Org
+from integrations.loopback import wait_for
 from integrations.store.automation_models import Automation
 from integrations.store.salesforce_sync import PollWatermark, SalesforceDelivery
 from integrations.sync.automations import definitions, runs
-from tests.conftest import Stack, make_settings, running_stack
+from tests.conftest import Stack, StackWith
 from tests.helpers import jobs, settled
 from tests.signin import PASSWORD, SignedIn, Site, sign_in
 from tests.test_outbound_messages import envelope, notification_id, post
@@ -26,17 +24,9 @@ MANAGER = "sam@example.com"
 
 
 @pytest.fixture
-def polling(
-    salesforce: Running,
-    aircall: Running,
-    org: Org,
-    company: Company,
-    database_url: str,
-    engine: Engine,
-) -> Iterator[Stack]:
+def polling(stack_with: StackWith) -> Iterator[Stack]:
     """The whole stack, its worker polling the Salesforce emulator five times a second."""
-    settings = make_settings(salesforce, aircall, org, database_url, salesforce_poll_seconds=0.2)
-    with running_stack(settings, engine, org, company) as running:
+    with stack_with(salesforce_poll_seconds=0.2) as running:
         yield running
 
 

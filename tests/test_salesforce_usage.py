@@ -15,7 +15,7 @@ from integrations.salesforce.emulator import Org
 from integrations.settings import Settings
 from integrations.store.models import ApiUsage, Call, Job
 from integrations.sync.jobs import kinds
-from tests.conftest import Stack, make_settings, running_stack
+from tests.conftest import SettingsWith, Stack, StackWith, make_settings
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, jobs, settled, steps
 
 
@@ -25,9 +25,9 @@ def _requests_by_call(stack: Stack) -> dict[int, int]:
 
 
 @pytest.fixture
-def settings(salesforce: Running, aircall: Running, org: Org, database_url: str) -> Settings:
+def settings(settings_with: SettingsWith) -> Settings:
     # Logged once the call has ended: the mode whose cost is one request per call.
-    return make_settings(salesforce, aircall, org, database_url, task_logged_at="end")
+    return settings_with(task_logged_at="end")
 
 
 def test_a_known_caller_costs_one_request_per_logged_call(stack: Stack) -> None:
@@ -64,10 +64,9 @@ def test_a_known_caller_costs_one_request_per_logged_call(stack: Stack) -> None:
 
 
 def test_a_comment_right_after_the_call_ended_rides_along_in_the_create(
-    salesforce: Running, aircall: Running, org: Org, database_url: str, engine, company
+    stack_with: StackWith,
 ) -> None:
-    settings = make_settings(salesforce, aircall, org, database_url, task_log_delay_seconds=3.0)
-    with running_stack(settings, engine, org, company) as stack:
+    with stack_with(task_log_delay_seconds=3.0) as stack:
         agent = stack.company.add_user("Jane Agent", AGENT_EMAIL)
         number = stack.company.add_number("Support line", "+1 212 555 0199")
         call_id = answered_inbound_call(stack.company, number["id"], agent["id"], "+14155550100")

@@ -9,10 +9,9 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from sqlalchemy import Engine
 
-from integrations.loopback import Running
 from integrations.settings import Settings
 from integrations.store import accounts
-from tests.conftest import _postgres_url, make_settings
+from tests.conftest import SettingsWith, _postgres_url
 from tests.signin import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
@@ -49,11 +48,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def settings(salesforce: Running, aircall: Running, org: object, database_url: str) -> Settings:
+def settings(settings_with: SettingsWith) -> Settings:
     # The dashboard is about live calls: the Task follows the call as it happens.
-    return make_settings(  # type: ignore[arg-type]
-        salesforce, aircall, org, database_url, live_poll_seconds=0.05, task_logged_at="answer"
-    )
+    return settings_with(live_poll_seconds=0.05, task_logged_at="answer")
 
 
 class Screen:
