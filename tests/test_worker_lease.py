@@ -18,7 +18,7 @@ from sqlalchemy import Engine, make_url
 from sqlmodel import Session
 
 from integrations.aircall.emulator import Company
-from integrations.loopback import Running, wait_for
+from integrations.loopback import wait_for
 from integrations.salesforce.emulator import Fault, Org
 from integrations.settings import Settings
 from integrations.store.models import Job
@@ -26,7 +26,7 @@ from integrations.sync.jobs import budget, queue
 from integrations.sync.jobs.context import Context
 from integrations.sync.jobs.lease import Lease, LeaseLost, current_lease
 from integrations.sync.jobs.worker import Worker, make_context
-from tests.conftest import WEBHOOK_TOKEN, make_settings, running_stack
+from tests.conftest import WEBHOOK_TOKEN, StackWith, running_stack
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, jobs, settled
 from tests.tcp_proxy import tcp_proxy
 
@@ -70,17 +70,11 @@ def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_database_blip_during_a_slow_create_does_not_make_a_second_task(
-    salesforce: Running,
-    aircall: Running,
-    org: Org,
-    company: Company,
-    database_url: str,
-    engine: Engine,
+    settings: Settings, database_url: str, engine: Engine, org: Org, company: Company
 ) -> None:
     """Worker A reaches the database through a link that is cut while Salesforce takes its time
     to create the Task; worker B waits for any job whose lease runs out. A's heartbeat must
     outlive the cut, so B never takes the job over and the call gets one Task."""
-    settings = make_settings(salesforce, aircall, org, database_url)
     url = make_url(database_url)
     org.faults.add(Fault(method="POST", path=TASK_CREATE, kind="delay", delay=SLOW_CREATE))
     with (
@@ -149,17 +143,11 @@ def test_a_run_whose_job_was_taken_over_writes_nothing_more(
 
 
 def test_waiting_for_aircalls_shared_budget_uses_no_attempt(
-    salesforce: Running,
-    aircall: Running,
-    org: Org,
-    company: Company,
-    database_url: str,
-    engine: Engine,
+    stack_with: StackWith, engine: Engine, company: Company
 ) -> None:
     """With one attempt allowed, a card that must wait for the shared Aircall budget is still
     sent once the budget is back, rather than parked as failed."""
-    settings = make_settings(salesforce, aircall, org, database_url, job_max_attempts=1)
-    with running_stack(settings, engine, org, company) as stack:
+    with stack_with(job_max_attempts=1) as stack:
         agent = company.add_user("Jane Agent", AGENT_EMAIL)
         number = company.add_number("Support line", "+1 212 555 0199")
         budget.block_until(engine, "aircall", time.time() + 2.5)
