@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     salesforce_org_id: str = ""
     salesforce_timeout_seconds: float = 30.0
     salesforce_api_threshold: float = 0.9
+    # Writes of concurrent jobs wait at most this long to go as one Collections request; 0: never
+    salesforce_batch_window_seconds: float = 0.8
     salesforce_poll_seconds: float = 60.0  # T01-T04 polling interval; 0 turns polling off
     salesforce_poll_objects: Annotated[list[str], NoDecode] = Field(default_factory=list)  # T03/T04
 
@@ -71,7 +73,8 @@ class Settings(BaseSettings):
     default_region: str = "US"
     retry_base_seconds: float = 2.0
     caller_cache_seconds: int = 3600
-    worker_concurrency: int = 4
+    worker_concurrency: int = 4  # jobs at once, besides the writers below
+    worker_batch_jobs: int = 100  # calls' Tasks, automations, dispositions at once (batched)
     job_lease_seconds: float = 60.0
     job_max_attempts: int = 12
 

@@ -117,7 +117,7 @@ def test_a_run_whose_job_was_taken_over_writes_nothing_more(
     ctx = make_context(settings, engine)
 
     async def handler(ctx: Context, job: Job) -> dict[str, Any]:
-        await ctx.sf_write(ctx.salesforce.create, "Lead", {"LastName": "Twice", "Company": "X"})
+        await ctx.create("Lead", {"LastName": "Twice", "Company": "X"})
         return {"wrote": True}
 
     async def scenario() -> None:

@@ -37,6 +37,7 @@ TRANSIENT_CODES = {
     "QUERY_TIMEOUT",
     "UNKNOWN_EXCEPTION",
 }
+COLLECTION_SIZE = 200  # records in one sObject Collections request (Salesforce's limit)
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
@@ -173,6 +174,30 @@ class SalesforceClient:
     def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
         self._call(lambda sf: getattr(sf, sobject).update(record_id, fields))
 
+    def create_many(self, sobject: str, records: list[dict[str, Any]]) -> list[Outcome]:
+        """Create up to ``COLLECTION_SIZE`` records in one request (sObject Collections, not all
+        or none): each record's own outcome, in order."""
+        body = [{"attributes": {"type": sobject}, **fields} for fields in records]
+        return self._collection("POST", body)
+
+    def update_many(self, sobject: str, changes: list[tuple[str, dict[str, Any]]]) -> list[Outcome]:
+        """Update up to ``COLLECTION_SIZE`` records in one request; each record's outcome."""
+        body = [{"attributes": {"type": sobject}, "id": rid, **fields} for rid, fields in changes]
+        return self._collection("PATCH", body)
+
+    def _collection(self, method: str, records: list[dict[str, Any]]) -> list[Outcome]:
+        if not 0 < len(records) <= COLLECTION_SIZE:
+            raise ValueError(f"a collection holds 1 to {COLLECTION_SIZE} records")
+        payload = {"allOrNone": False, "records": records}
+        result = self._call(
+            lambda sf: sf.restful("composite/sobjects", method=method, json=payload)
+        )
+        if not isinstance(result, list) or len(result) != len(records):
+            raise RemoteUnavailable(
+                "salesforce", None, result, "a collection's answer does not match"
+            )
+        return [Outcome.from_json(item) for item in result]
+
     def describe(self, sobject: str) -> dict[str, Any]:
         """The object's describe (fields, types, picklist values); callers cache it."""
         return _plain(self._call(lambda sf: getattr(sf, sobject).describe()))
@@ -180,6 +205,26 @@ class SalesforceClient:
     def get(self, sobject: str, record_id: str, fields: list[str] | None = None) -> dict[str, Any]:
         params = {"fields": ",".join(fields)} if fields else None
         return _plain(self._call(lambda sf: getattr(sf, sobject).get(record_id, params=params)))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One record's result in an sObject Collections request: its id, or the error it met
+    (``RemoteRejected`` or, for a lock or an outage, ``RemoteUnavailable``; body verbatim)."""
+
+    id: str | None
+    error: RemoteRejected | RemoteUnavailable | None
+
+    @classmethod
+    def from_json(cls, item: Any) -> Outcome:
+        if isinstance(item, dict) and item.get("success"):
+            return cls(str(item.get("id")), None)
+        errors = item.get("errors") if isinstance(item, dict) else None
+        body = errors or [{"statusCode": "UNKNOWN_EXCEPTION", "message": repr(item)[:500]}]
+        error = RemoteRejected("salesforce", 400, body)
+        if error.error_code in TRANSIENT_CODES:
+            return cls(None, RemoteUnavailable("salesforce", 400, body))
+        return cls(None, error)
 
 
 def _plain(record: Any) -> dict[str, Any]:

@@ -193,7 +193,7 @@ def note_own_write(engine: Engine, sobject: str, record_id: str, created: bool) 
 
 async def create_noted(ctx: Context, sobject: str, fields: dict[str, Any]) -> str:
     """Create a record, noted as ours (polling must not report it as new)."""
-    record_id = await ctx.sf_write(ctx.salesforce.create, sobject, fields)
+    record_id = await ctx.create(sobject, fields)
     await ctx.db(note_own_write, ctx.engine, sobject, record_id, True)
     return record_id
 
@@ -201,7 +201,7 @@ async def create_noted(ctx: Context, sobject: str, fields: dict[str, Any]) -> st
 async def update_noted(ctx: Context, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
     """Change a record, noted first: a poll between the write and the note would see an echo."""
     await ctx.db(note_own_write, ctx.engine, sobject, record_id, False)
-    await ctx.sf_write(ctx.salesforce.update, sobject, record_id, fields)
+    await ctx.update(sobject, record_id, fields)
 
 
 async def run_create(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, Any]:

@@ -234,7 +234,7 @@ async def create_lead(ctx: Context, job: Job) -> dict[str, Any]:
                 "LeadSource": "Phone Inquiry",
             }
             try:
-                lead_id = await ctx.sf_write(ctx.salesforce.create, "Lead", fields)
+                lead_id = await ctx.create("Lead", fields)
             except RemoteError as exc:
                 await ctx.record(job, "salesforce", "create Lead", fields, exc.body, ok=False)
                 raise

@@ -21,8 +21,9 @@ asks Aircall for the call (``GET /v1/calls/{id}``), once.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +48,8 @@ from integrations.sync.jobs.kinds import KINDS, LOG_CALL
 ACTION = KINDS[LOG_CALL].code  # "A09": finds the call's SyncLink
 NOT_UPDATEABLE = {"TaskSubtype"}  # create-only in Salesforce
 LIVE_STATUS = "In Progress"
+FIND_TASK = "SELECT Id, Description FROM Task WHERE CallObject = {} LIMIT 1"
+T = TypeVar("T")
 
 
 @dataclass
@@ -142,20 +145,17 @@ async def _find_caller(ctx: Context, job: Job, stored: Stored) -> Decision:
         if sobject == "Lead":
             fields["Company"] = "Unknown (Aircall caller)"
             fields["LeadSource"] = "Phone Inquiry"
-        record_id = await ctx.sf_write(ctx.salesforce.create, sobject, fields)
+        record_id = await ctx.create(sobject, fields)
         await ctx.record(job, "salesforce", f"create {sobject}", fields, {"id": record_id})
         match = Match(sobject, record_id, fields["LastName"])
         await ctx.db(remember_caller, ctx.engine, e164, match)
         return Decision(match)
 
 
-async def _send(
-    ctx: Context, job: Job, action: str, call: Any, *args: Any, write: bool = False
-) -> Any:
-    """A Salesforce call whose request and answer go on the call's timeline."""
-    sent = args[-1] if args else None
+async def _send(ctx: Context, job: Job, action: str, sent: Any, request: Awaitable[T]) -> T:
+    """A Salesforce request whose payload and answer go on the call's timeline."""
     try:
-        result = await (ctx.sf_write if write else ctx.sf)(call, *args)
+        result = await request
     except Exception as exc:
         await ctx.record(job, "salesforce", action, sent, getattr(exc, "body", str(exc)), False)
         raise
@@ -265,17 +265,14 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
             ctx,
             job,
             "find Task by CallObject",
-            ctx.salesforce.query,
-            "SELECT Id, Description FROM Task WHERE CallObject = {} LIMIT 1",
             str(call_id),
+            ctx.sf(ctx.salesforce.query, FIND_TASK, str(call_id)),
         )
         if rows:
             task_id, written = rows[0]["Id"], {"Description": rows[0].get("Description")}
             await ctx.db(_link, ctx, call_id, task_id, written)
     if task_id is None:
-        task_id = await _send(
-            ctx, job, "create Task", ctx.salesforce.create, "Task", fields, write=True
-        )
+        task_id = await _send(ctx, job, "create Task", fields, ctx.create("Task", fields))
         await ctx.db(_link, ctx, call_id, task_id, fields)
         return {"action": ACTION, "sobject": "Task", "id": task_id, "created": True}
     changes = {
@@ -289,9 +286,7 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
             current.get("Description"), written.get("Description"), str(fields["Description"])
         )
     if changes:
-        await _send(
-            ctx, job, "update Task", ctx.salesforce.update, "Task", task_id, changes, write=True
-        )
+        await _send(ctx, job, "update Task", changes, ctx.update("Task", task_id, changes))
         await ctx.db(_save_written, ctx, call_id, {**written, **fields})
     return {"action": ACTION, "sobject": "Task", "id": task_id, "created": False}
 

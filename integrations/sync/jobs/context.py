@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -17,6 +17,7 @@ from integrations.settings import Settings
 from integrations.store.db import upsert
 from integrations.store.models import Job, JobStep, OrgFact
 from integrations.sync.callers.matching import Decision, Policy, caller_decision, caller_matches
+from integrations.sync.jobs.batching import WriteBatcher
 from integrations.sync.jobs.lease import check_current, confirm_current
 
 T = TypeVar("T")
@@ -29,6 +30,12 @@ class Context:
     settings: Settings
     salesforce: SalesforceClient
     aircall: AircallClient
+    writes: WriteBatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writes = WriteBatcher(
+            self.salesforce, window=self.settings.salesforce_batch_window_seconds
+        )
 
     def org_zone(self) -> str:
         """The org's time zone: the setting, else ``Organization.TimeZoneSidKey`` read once.
@@ -57,16 +64,22 @@ class Context:
         check_current()
         return await asyncio.to_thread(fn, *args)
 
-    async def sf_write(self, fn: Callable[..., T], *args: Any) -> T:
-        """``sf`` for a create or update: the lease is confirmed (and extended) in the database
-        first, so a job another worker has taken over does not write twice."""
-        check_current()
-        return await asyncio.to_thread(self._confirmed, fn, *args)
+    async def create(self, sobject: str, fields: dict[str, Any]) -> str:
+        """Create a record, with other jobs' creates when they come together (``writes``).
 
-    @staticmethod
-    def _confirmed(fn: Callable[..., T], *args: Any) -> T:
-        confirm_current()
-        return fn(*args)
+        The lease is confirmed (and extended) in the database first, so a job another worker
+        has taken over does not create twice."""
+        await self._confirm_lease()
+        return await self.writes.create(sobject, fields)
+
+    async def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+        """Change a record, as ``create`` does."""
+        await self._confirm_lease()
+        await self.writes.update(sobject, record_id, fields)
+
+    async def _confirm_lease(self) -> None:
+        check_current()
+        await asyncio.to_thread(confirm_current)
 
     async def caller(self, e164: str) -> Decision:
         """The caller's record under the settings' match policy (the local index when fresh,

@@ -22,6 +22,7 @@ class Kind:
     label: str
     code: str = ""  # the catalogue's action code, or "" where none fits
     priority: int = NORMAL
+    batches_writes: bool = False  # its Salesforce writes join other jobs' (jobs.batching)
 
 
 LOG_CALL = "log_call"
@@ -38,15 +39,15 @@ BACKFILL = "backfill"
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
-        Kind(LOG_CALL, "Salesforce Task", "A09"),
+        Kind(LOG_CALL, "Salesforce Task", "A09", batches_writes=True),
         Kind(INSIGHT_CARD, "Aircall insight card", "A06", LIVE),
         Kind(AIRCALL_CONTACT, "Aircall contact", "A01", BACKGROUND),
         Kind(CREATE_LEAD, "Salesforce Lead", "A04", LIVE),
         Kind(CALLER_CONTEXT, "Caller's Salesforce context", priority=LIVE),
         Kind(AGENT_DISPOSITION, "Agent's disposition to Aircall", priority=LIVE),
-        Kind(DISPOSITION, "Disposition rules in Salesforce"),
+        Kind(DISPOSITION, "Disposition rules in Salesforce", batches_writes=True),
         Kind(DIALER_REQUEUE, "Power Dialer re-queue"),
-        Kind(AUTOMATION, "Automation"),
+        Kind(AUTOMATION, "Automation", batches_writes=True),
         Kind(BACKFILL, "Backfill", priority=BULK),
     )
 }

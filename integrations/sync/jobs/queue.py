@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -95,12 +95,12 @@ _ENQUEUE = text(
 _CLAIM = """
 UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = :lease,
        worker = :worker, rerun = false
-WHERE id = (
+WHERE id IN (
     SELECT id FROM jobs
     WHERE ((status = 'queued' AND run_at <= :now) OR (status = 'running' AND lease_until < :now))
-      AND priority <= :max_priority
+      AND priority <= :max_priority AND {kinds}
     ORDER BY priority, run_at, id
-    LIMIT 1 {lock}
+    LIMIT :limit {lock}
 )
 RETURNING id
 """
@@ -110,22 +110,44 @@ def claim(
     engine: Engine, worker: str, *, lease_seconds: float, max_priority: int = kinds.BULK
 ) -> Job | None:
     """Take the most urgent due job (or one whose lease ran out) for ``lease_seconds``."""
+    found = claim_many(engine, worker, lease_seconds=lease_seconds, max_priority=max_priority)
+    return found[0] if found else None
+
+
+def claim_many(
+    engine: Engine,
+    worker: str,
+    *,
+    lease_seconds: float,
+    max_priority: int = kinds.BULK,
+    limit: int = 1,
+    only: Collection[str] | None = None,
+    exclude: Collection[str] | None = None,
+) -> list[Job]:
+    """Take up to ``limit`` of the most urgent due jobs (of the kinds ``only`` names, or not of
+    those ``exclude`` names), most urgent first."""
     now = time.time()
-    sql = _CLAIM.format(lock="FOR UPDATE SKIP LOCKED" if is_postgres(engine) else "")
+    where = "kind IN :kinds" if only else "kind NOT IN :kinds" if exclude else "true"
+    sql = text(
+        _CLAIM.format(kinds=where, lock="FOR UPDATE SKIP LOCKED" if is_postgres(engine) else "")
+    )
+    params: dict[str, Any] = {
+        "lease": now + lease_seconds,
+        "worker": worker,
+        "now": now,
+        "max_priority": max_priority,
+        "limit": limit,
+    }
+    if only or exclude:
+        sql = sql.bindparams(bindparam("kinds", expanding=True))
+        params["kinds"] = list(only or exclude or ())
     with Session(engine, expire_on_commit=False) as s:
-        row = s.execute(
-            text(sql),
-            {
-                "lease": now + lease_seconds,
-                "worker": worker,
-                "now": now,
-                "max_priority": max_priority,
-            },
-        ).first()
+        ids = [row[0] for row in s.execute(sql, params)]
         s.commit()
-        if row is None:
-            return None
-        return s.get(Job, row[0])
+        if not ids:
+            return []
+        found = {job.id: job for job in s.exec(select(Job).where(Job.id.in_(ids)))}
+    return sorted(found.values(), key=lambda job: (job.priority, job.run_at, job.id or 0))
 
 
 def _owned(job: Job) -> Any:

@@ -59,10 +59,13 @@ def make_context(settings: Settings, engine: Engine) -> Context:
 
 
 class Worker:
-    """``concurrency`` claim-run loops in one process; stop() lets running jobs finish.
+    """``concurrency`` claim-run loops in one process, and one loop that keeps up to
+    ``worker_batch_jobs`` writers running at once (the kinds whose Salesforce writes go out
+    together, ``jobs.batching``); stop() lets running jobs finish.
 
-    ``handlers`` maps each job kind to the coroutine that runs it; ``integrations.sync.runtime``
-    wires the real ones, so this module knows no job kind.
+    The writers never take the other loops' slots, so live work (insight cards) is never held
+    behind a batch. ``handlers`` maps each job kind to the coroutine that runs it;
+    ``integrations.sync.runtime`` wires the real ones, so this module knows no job kind.
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class Worker:
         self.policy = retry.Policy(
             base=ctx.settings.retry_base_seconds, max_attempts=ctx.settings.job_max_attempts
         )
+        self.writers = frozenset(name for name, kind in kinds.KINDS.items() if kind.batches_writes)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -88,6 +92,8 @@ class Worker:
         self._tasks = [
             asyncio.create_task(self._loop(f"{self.name}/{i}")) for i in range(self.concurrency)
         ]
+        if self.ctx.settings.worker_batch_jobs > 0:
+            self._tasks.append(asyncio.create_task(self._writers_loop(f"{self.name}/w")))
         self._tasks += [
             asyncio.create_task(run(self.ctx, self._stopping)) for run in self.background
         ]
@@ -109,19 +115,25 @@ class Worker:
             return kinds.NORMAL
         return kinds.BULK
 
+    def _claim(self, name: str, limit: int, max_priority: int, *, writers: bool) -> list[Job]:
+        return queue.claim_many(
+            self.ctx.engine,
+            name,
+            lease_seconds=self.ctx.settings.job_lease_seconds,
+            max_priority=max_priority,
+            limit=limit,
+            only=self.writers if writers else None,
+            exclude=None if writers or self.ctx.settings.worker_batch_jobs <= 0 else self.writers,
+        )
+
     async def _loop(self, name: str) -> None:
-        lease = self.ctx.settings.job_lease_seconds
         while not self._stopping.is_set():
             try:
-                job = await asyncio.to_thread(
-                    queue.claim,
-                    self.ctx.engine,
-                    name,
-                    lease_seconds=lease,
-                    max_priority=self._max_priority(),
+                claimed = await asyncio.to_thread(
+                    self._claim, name, 1, self._max_priority(), writers=False
                 )
-                if job is not None:
-                    await self.run(job)
+                if claimed:
+                    await self.run(claimed[0])
                     continue
                 pause = IDLE_POLL
             except Exception:  # the loop must outlive a database hiccup
@@ -130,6 +142,40 @@ class Worker:
                 pause = ERROR_PAUSE
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), pause)
+
+    async def _writers_loop(self, name: str) -> None:
+        """Keep up to ``worker_batch_jobs`` writers running; a tenth of the slots stays for
+        work a call waits for, so a backfill never holds back a call that just ended."""
+        slots = self.ctx.settings.worker_batch_jobs
+        reserved = slots // 10
+        running: set[asyncio.Task[None]] = set()
+        while not self._stopping.is_set():
+            pause = IDLE_POLL
+            try:
+                free = slots - len(running)
+                claimed: list[Job] = []
+                if free > reserved:
+                    claimed = await asyncio.to_thread(
+                        self._claim, name, free - reserved, self._max_priority(), writers=True
+                    )
+                if free > len(claimed) and (free <= reserved or len(claimed) == free - reserved):
+                    claimed += await asyncio.to_thread(
+                        self._claim, name, free - len(claimed), kinds.NORMAL, writers=True
+                    )
+                for job in claimed:
+                    task = asyncio.create_task(self.run(job))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                if claimed and len(running) < slots:
+                    continue
+            except Exception:  # the loop must outlive a database hiccup
+                log.exception("worker.loop_error", extra={"worker": name})
+                pause = ERROR_PAUSE
+            waits = [asyncio.ensure_future(self._stopping.wait()), *running]
+            await asyncio.wait(waits, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
+            waits[0].cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def run(self, job: Job) -> None:
         """Run one claimed job to its next state: done, queued again, or failed."""
@@ -141,7 +187,11 @@ class Worker:
         try:
             if handler is None:
                 raise RemoteRejected("callbridge", None, f"no handler for job kind {job.kind!r}")
-            result = await handler(self.ctx, job)
+            if job.kind in self.writers:
+                with self.ctx.writes.writer():
+                    result = await handler(self.ctx, job)
+            else:
+                result = await handler(self.ctx, job)
         except LeaseLost:
             # Another worker runs it now; what this run did is on the timeline, nothing to settle.
             await asyncio.to_thread(self._account, job, meter)

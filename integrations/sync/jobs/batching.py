@@ -1,0 +1,165 @@
+"""Salesforce writes of concurrent jobs, sent together: one sObject Collections request for up
+to 200 creates (or updates) of one object, instead of one request each.
+
+An org's daily API allocation is shared by every integration and user; a hundred calls ending
+in the same second, or a backfill, would otherwise spend a request per call. Each record's
+outcome goes back to its own job: a success continues that job, a refusal fails that job alone
+with its own error, a transient failure (a lock, an outage) retries that job alone.
+
+Only jobs the worker runs as writers (``writer()``: the calls' Tasks, automations, dispositions)
+join batches; live work (a Lead made during the call) always goes alone, at once.
+
+When to send: at once when nothing was sent in the last ``window`` seconds and every job that
+could still join is already waiting (a quiet org keeps its latency: a lone call's Task goes at
+once, in a plain single-record request); otherwise when ``size`` records wait, or ``window``
+seconds after the first of them arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from integrations.salesforce.client import COLLECTION_SIZE, Outcome, SalesforceClient
+
+CREATE, UPDATE = "create", "update"
+_joins: ContextVar[bool] = ContextVar("joins_batches", default=False)
+
+
+@dataclass
+class _Waiting:
+    item: Any  # create: the fields; update: (record id, fields)
+    future: asyncio.Future[Outcome]
+
+
+@dataclass
+class _Batch:
+    first_at: float
+    waiting: list[_Waiting] = field(default_factory=list)
+
+
+class WriteBatcher:
+    def __init__(
+        self,
+        client: SalesforceClient,
+        *,
+        window: float,
+        size: int = COLLECTION_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.window = window
+        self.size = min(size, COLLECTION_SIZE)
+        self.clock = clock
+        self.writers = 0  # running jobs that may still write (the worker counts them)
+        self._batches: dict[tuple[str, str], _Batch] = {}
+        self._senders: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._last_sent = float("-inf")
+        self._changed: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """Around a job whose writes join batches: while it runs, a batch may wait for it."""
+        self.writers += 1
+        token = _joins.set(True)
+        try:
+            yield
+        finally:
+            _joins.reset(token)
+            self.writers -= 1
+            self._poke()
+
+    async def create(self, sobject: str, fields: dict[str, Any]) -> str:
+        outcome = await self._submit(CREATE, sobject, fields)
+        return str(outcome.id)
+
+    async def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+        await self._submit(UPDATE, sobject, (record_id, fields))
+
+    def _waiting_count(self) -> int:
+        return sum(len(batch.waiting) for batch in self._batches.values())
+
+    def _poke(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    async def _submit(self, op: str, sobject: str, item: Any) -> Outcome:
+        if self.window <= 0 or not _joins.get():
+            return await asyncio.to_thread(self._send_one, op, sobject, item)
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a new worker loop: nothing of the old one carries over
+            self._loop, self._changed = loop, asyncio.Event()
+            self._batches.clear()
+            self._senders.clear()
+        key = (op, sobject)
+        batch = self._batches.setdefault(key, _Batch(self.clock()))
+        waiting = _Waiting(item, loop.create_future())
+        batch.waiting.append(waiting)
+        if key not in self._senders:
+            self._senders[key] = asyncio.create_task(self._sender(key))
+        self._poke()
+        outcome = await waiting.future
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome
+
+    def _due(self, batch: _Batch) -> bool:
+        now = self.clock()
+        if len(batch.waiting) >= self.size or now >= batch.first_at + self.window:
+            return True
+        quiet = now - self._last_sent >= self.window
+        return quiet and self._waiting_count() >= self.writers
+
+    async def _sender(self, key: tuple[str, str]) -> None:
+        """Send the object's batch when it is due, and the next one after it, until none waits."""
+        assert self._changed is not None  # noqa: S101  (set by the first submit)
+        try:
+            while (batch := self._batches.get(key)) is not None:
+                while not self._due(batch):
+                    self._changed.clear()
+                    left = batch.first_at + self.window - self.clock()
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), max(left, 0.001))
+                sending = [w for w in batch.waiting[: self.size] if not w.future.done()]
+                rest = batch.waiting[self.size :]
+                if rest:
+                    self._batches[key] = _Batch(self.clock(), rest)
+                else:
+                    del self._batches[key]
+                if sending:
+                    await self._send(key, sending)
+        finally:
+            self._senders.pop(key, None)
+
+    async def _send(self, key: tuple[str, str], sending: list[_Waiting]) -> None:
+        op, sobject = key
+        self._last_sent = self.clock()
+        try:
+            if len(sending) == 1:
+                outcomes = [await asyncio.to_thread(self._send_one, op, sobject, sending[0].item)]
+            else:
+                items = [w.item for w in sending]
+                many = self.client.create_many if op == CREATE else self.client.update_many
+                outcomes = await asyncio.to_thread(many, sobject, items)
+        except Exception as exc:  # noqa: BLE001  (each job retries or fails on its own)
+            for waiting in sending:
+                if not waiting.future.done():
+                    waiting.future.set_exception(exc)
+            return
+        for waiting, outcome in zip(sending, outcomes, strict=True):
+            if not waiting.future.done():
+                waiting.future.set_result(outcome)
+
+    def _send_one(self, op: str, sobject: str, item: Any) -> Outcome:
+        """One record, the plain request (its error raised as a single create's would be)."""
+        if op == CREATE:
+            return Outcome(self.client.create(sobject, item), None)
+        record_id, fields = item
+        self.client.update(sobject, record_id, fields)
+        return Outcome(record_id, None)
