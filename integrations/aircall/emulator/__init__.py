@@ -12,12 +12,12 @@ It follows ``/work/shared/contracts/aircall.md``; where that contract is unsure,
 takes the reading that is harder on clients.
 """
 
-from ._app import create_app
-from ._catalogue import ALL_EVENTS
-from ._company import Company
-from ._errors import AircallError, BadRequest, NotFound, Unprocessable
-from ._faults import Fault, FaultPlan
-from ._sender import WebhookSender
+from .app import create_app
+from .catalogue import ALL_EVENTS
+from .company import Company
+from .errors import AircallError, BadRequest, NotFound, Unprocessable
+from .faults import Fault, FaultPlan
+from .sender import WebhookSender
 
 __all__ = [
     "ALL_EVENTS",

@@ -28,10 +28,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._catalogue import MAX_PAGEABLE_ITEMS, MAX_PER_PAGE
-from ._company import Company
-from ._errors import AircallError, BadRequest
-from ._faults import Fault
+from .catalogue import MAX_PAGEABLE_ITEMS, MAX_PER_PAGE
+from .company import Company
+from .errors import AircallError, BadRequest
+from .faults import Fault
 
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _dropping: contextvars.ContextVar[bool] = contextvars.ContextVar("dropping", default=False)

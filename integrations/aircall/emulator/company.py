@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._calls import CallLifecycle
-from ._catalogue import (
+from .calls import CallLifecycle
+from .catalogue import (
     ALL_EVENTS,
     API_HOST,
     DEFAULT_TAGS,
@@ -28,9 +28,9 @@ from ._catalogue import (
     e164,
     iso,
 )
-from ._deliveries import DeliveryLog
-from ._errors import BadRequest, NotFound, Unprocessable
-from ._faults import FaultPlan
+from .deliveries import DeliveryLog
+from .errors import BadRequest, NotFound, Unprocessable
+from .faults import FaultPlan
 
 _USER_SHORT_KEYS = (
     "id",
