@@ -6,8 +6,8 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from .errors import bad_request
+from .picklists import CLOSED_TASK_STATUSES, OPPORTUNITY_STAGES
 from .schema import SObjectDef
-from .standard import CLOSED_TASK_STATUSES, OPPORTUNITY_STAGES
 from .values import format_datetime, now_utc, parse_datetime
 
 if TYPE_CHECKING:
