@@ -10,6 +10,12 @@
 
 It follows ``/work/shared/contracts/aircall.md``; where that contract is unsure, the emulator
 takes the reading that is harder on clients.
+
+Modules, listed so that each imports only modules after it: ``app`` (REST handlers and routes)
+and ``sender`` (webhook HTTP and retries); ``edge`` (the ``/v1`` gateway: auth, rate limit,
+faults); ``company`` (``Company``: people, numbers, tags, webhooks, dialer), which joins
+``calls`` (a call's lifecycle), ``contacts`` and ``deliveries`` (webhook queue and log); at the
+bottom ``catalogue`` (fixed Aircall facts), ``errors`` and ``faults``.
 """
 
 from .app import create_app
