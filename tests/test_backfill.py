@@ -238,7 +238,7 @@ def test_a_window_over_the_paging_cap_is_split(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Aircall pages 10,000 calls of a query at most; the emulator, here, 100.
-    monkeypatch.setattr("integrations.aircall.emulator._app.MAX_PAGEABLE_ITEMS", 100)
+    monkeypatch.setattr("integrations.aircall.emulator.app.MAX_PAGEABLE_ITEMS", 100)
     company.rate_limit = 120
     settings = _aircall_settings(aircall, database_url)
     start = int(time.time()) - 6 * 3600

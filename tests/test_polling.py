@@ -44,6 +44,7 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
     monkeypatch.setattr("integrations.salesforce.emulator.org.now_utc", clock)
+    monkeypatch.setattr("integrations.salesforce.emulator.lifecycle.now_utc", clock)
     return clock
 
 

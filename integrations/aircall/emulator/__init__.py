@@ -10,14 +10,20 @@
 
 It follows ``/work/shared/contracts/aircall.md``; where that contract is unsure, the emulator
 takes the reading that is harder on clients.
+
+Modules, listed so that each imports only modules after it: ``app`` (REST handlers and routes)
+and ``sender`` (webhook HTTP and retries); ``edge`` (the ``/v1`` gateway: auth, rate limit,
+faults); ``company`` (``Company``: people, numbers, tags, webhooks, dialer), which joins
+``calls`` (a call's lifecycle), ``contacts`` and ``deliveries`` (webhook queue and log); at the
+bottom ``catalogue`` (fixed Aircall facts), ``errors`` and ``faults``.
 """
 
-from ._app import create_app
-from ._catalogue import ALL_EVENTS
-from ._company import Company
-from ._errors import AircallError, BadRequest, NotFound, Unprocessable
-from ._faults import Fault, FaultPlan
-from ._sender import WebhookSender
+from .app import create_app
+from .catalogue import ALL_EVENTS
+from .company import Company
+from .errors import AircallError, BadRequest, NotFound, Unprocessable
+from .faults import Fault, FaultPlan
+from .sender import WebhookSender
 
 __all__ = [
     "ALL_EVENTS",

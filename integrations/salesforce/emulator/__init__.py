@@ -10,6 +10,14 @@ tokens fetched with httpx) at it unchanged::
 
 It follows the wire contract in ``shared/contracts/salesforce.md``; where Salesforce's behaviour is
 uncertain it takes the stricter reading, since an emulator more lenient than Salesforce hides bugs.
+
+Modules, listed so that each imports only modules after it: ``app`` (ASGI app, routing);
+``auth`` (OAuth token endpoint); ``api`` (REST resources); ``composite``; ``sosl``; ``soql`` (the
+parser); ``soql_query`` (a parsed query and running it); ``soql_lexer``; ``outbound`` (Outbound
+Message sender); ``org`` (``Org``: users, schema edits, tokens, allocation); ``lifecycle`` (record
+create/update/delete/upsert); ``rules`` (per-object rules); ``store`` (tables, SOSL index,
+journal); ``standard`` (standard objects); ``picklists``; then ``sessions``, ``values``, ``schema``,
+``wire``, ``errors``, ``faults``, ``tls``.
 """
 
 from .app import create_app

@@ -11,7 +11,7 @@ import re
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
-from . import composite, soql, sosl
+from . import composite, soql, soql_query, sosl
 from .errors import ApiError, bad_request, not_found
 from .values import format_datetime, now_utc, parse_datetime
 from .wire import (
@@ -291,10 +291,10 @@ def _query(org: Org, req: ApiRequest, *, include_deleted: bool) -> Reply:
     if text is None:
         raise bad_request("MALFORMED_QUERY", "A query string has to be specified")
     query = soql.parse(org, text)
-    rows = soql.select(org, query, include_deleted=include_deleted)
+    rows = soql_query.select(org, query, include_deleted=include_deleted)
     if query.count:
         return Reply(200, {"totalSize": len(rows), "done": True, "records": []})
-    rendered = [soql.render_row(org, query, rec, req.version) for rec in rows]
+    rendered = [soql_query.render_row(org, query, rec, req.version) for rec in rows]
     batch = _batch_size(org, req)
     body: dict = {"totalSize": len(rendered), "done": True, "records": rendered}
     if len(rendered) > batch:

@@ -6,18 +6,18 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from .errors import bad_request
+from .picklists import CLOSED_TASK_STATUSES, OPPORTUNITY_STAGES
 from .schema import SObjectDef
-from .standard import CLOSED_TASK_STATUSES, OPPORTUNITY_STAGES
 from .values import format_datetime, now_utc, parse_datetime
 
 if TYPE_CHECKING:
-    from .org import Org
+    from .store import Store
 
 MAX_EVENT_MINUTES = 14 * 24 * 60
 
 
 def apply(
-    org: Org,
+    org: Store,
     obj: SObjectDef,
     record: dict,
     changes: dict,
@@ -38,7 +38,7 @@ def apply(
         _opportunity(record, changes)
 
 
-def _who_what(org: Org, record: dict) -> None:
+def _who_what(org: Store, record: dict) -> None:
     who, what = record.get("WhoId"), record.get("WhatId")
     if who and who.startswith("00Q") and what:
         raise bad_request(

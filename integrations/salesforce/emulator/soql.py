@@ -5,30 +5,26 @@ Supported: ``SELECT`` fields (one level of parent relationship, e.g. ``Owner.Nam
 ``AND``/``OR``/``NOT`` and parentheses (AND and OR may not be mixed without parentheses, as in
 Salesforce), string literals with backslash escapes, unquoted date and datetime literals,
 ``null``/``true``/``false``, ``ORDER BY`` (ASC/DESC, NULLS FIRST/LAST), ``LIMIT``, ``OFFSET``.
-Unsupported syntax never widens a match: it is refused.
+Unsupported syntax never widens a match: it is refused. Tokens come from :mod:`.soql_lexer`;
+the :class:`~.soql_query.Query` built here runs in :mod:`.soql_query`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..ids import InvalidId, normalize
 from .errors import ApiError, bad_request
-from .schema import ID_TYPES, NUMBER_TYPES, TEXT_TYPES, FieldDef, SObjectDef
+from .schema import ID_TYPES, NUMBER_TYPES, TEXT_TYPES, SObjectDef
+from .soql_lexer import KEYWORDS, Token, decode_string, located, tokenize
+from .soql_query import Condition, Path, Query, value_getter
 from .values import parse_date, parse_datetime
 
 if TYPE_CHECKING:
     from .org import Org
 
 MAX_OFFSET = 2000
-_KEYWORD_TEXT = """
-    SELECT FROM WHERE AND OR NOT IN LIKE ORDER BY ASC DESC NULLS FIRST LAST LIMIT OFFSET NULL TRUE
-    FALSE GROUP HAVING WITH FOR USING INCLUDES EXCLUDES TYPEOF RETURNING FIND
-"""
-KEYWORDS = frozenset(_KEYWORD_TEXT.split())
 # Fields readable through a polymorphic relationship (Who, What, Owner of a Lead): "Name" entity.
 POLYMORPHIC_FIELDS = (
     "Id",
@@ -43,131 +39,6 @@ POLYMORPHIC_FIELDS = (
     "IsActive",
     "Username",
 )
-
-_TOKEN = re.compile(
-    r"""(?P<space>\s+)
-      | (?P<datetime>\d{4}-\d{2}-\d{2}T[0-9:.+\-Z]*)
-      | (?P<date>\d{4}-\d{2}-\d{2})(?![0-9A-Za-z_])
-      | (?P<number>-?\d+(?:\.\d+)?)(?![0-9A-Za-z_])
-      | (?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
-      | (?P<op>!=|<>|<=|>=|=|<|>)
-      | (?P<punct>[(),])
-      | (?P<string>')
-    """,
-    re.VERBOSE,
-)
-_DATETIME_LITERAL = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:\d{2})")
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
-
-
-@dataclass
-class Token:
-    kind: str  # ident, string, number, date, datetime, op, punct, eof
-    text: str
-    pos: int
-
-    @property
-    def upper(self) -> str:
-        return self.text.upper() if self.kind == "ident" else ""
-
-
-def position(text: str, pos: int) -> tuple[int, int, str]:
-    """(row, column, line) of a character offset, 1-based, as Salesforce reports them."""
-    before = text[:pos]
-    row = before.count("\n") + 1
-    col = pos - (before.rfind("\n") + 1) + 1
-    return row, col, text.splitlines()[row - 1] if text.strip() else text
-
-
-def located(text: str, pos: int, code: str, detail: str) -> ApiError:
-    row, col, line = position(text, pos)
-    message = f"{line}\n{' ' * (col - 1)}^\nERROR at Row:{row}:Column:{col}\n{detail}"
-    return bad_request(code, message)
-
-
-def tokenize(text: str, start: int = 0, end: int | None = None) -> list[Token]:
-    end = len(text) if end is None else end
-    tokens: list[Token] = []
-    pos = start
-    while pos < end:
-        match = _TOKEN.match(text, pos, end)
-        if match is None:
-            raise located(text, pos, "MALFORMED_QUERY", f"unexpected token: '{text[pos]}'")
-        kind = match.lastgroup or ""
-        if kind == "space":
-            pos = match.end()
-            continue
-        if kind == "string":
-            close = pos + 1
-            while close < end and text[close] != "'":
-                close += 2 if text[close] == "\\" else 1
-            if close >= end:
-                raise located(text, pos, "MALFORMED_QUERY", "unterminated string literal")
-            tokens.append(Token("string", text[pos + 1 : close], pos))
-            pos = close + 1
-            continue
-        if kind == "datetime" and not _DATETIME_LITERAL.fullmatch(match.group()):
-            raise located(text, pos, "MALFORMED_QUERY", f"unexpected token: '{match.group()}'")
-        tokens.append(Token(kind, match.group(), pos))
-        pos = match.end()
-    tokens.append(Token("eof", "", end))
-    return tokens
-
-
-def decode_string(raw: str, *, like: bool) -> list[tuple[str, bool]]:
-    """Decode a literal's escapes into (char, is_wildcard) pairs; wildcards only in LIKE."""
-    out: list[tuple[str, bool]] = []
-    i = 0
-    while i < len(raw):
-        char = raw[i]
-        if char == "\\":
-            nxt = raw[i + 1] if i + 1 < len(raw) else ""
-            if nxt in _ESCAPES:
-                out.append((_ESCAPES[nxt], False))
-            elif like and nxt in "%_":
-                out.append((nxt, False))
-            else:
-                raise ValueError(f"invalid escape sequence \\{nxt}")
-            i += 2
-            continue
-        out.append((char, like and char in "%_"))
-        i += 1
-    return out
-
-
-# -- the parsed query -----------------------------------------------------------------------
-
-
-@dataclass
-class Path:
-    """A selected or filtered field: direct, or one hop through a relationship."""
-
-    text: str
-    field: FieldDef  # the field on the queried object (the lookup, for a relationship)
-    target_field: str | None = None  # field name on the parent, for a relationship
-    target_type: str = "string"  # the parent field's type, for a relationship
-
-    @property
-    def type(self) -> str:
-        return self.target_type if self.target_field else self.field.type
-
-    @property
-    def key(self) -> str:
-        return f"{self.field.name}.{self.target_field}" if self.target_field else self.field.name
-
-
-Condition = Callable[[dict], bool]
-
-
-@dataclass
-class Query:
-    sobject: SObjectDef
-    count: bool = False
-    paths: list[Path] = field(default_factory=list)
-    where: Condition | None = None
-    order: list[tuple[Path, bool, bool]] = field(default_factory=list)  # path, desc, nulls first
-    limit: int | None = None
-    offset: int | None = None
 
 
 class Parser:
@@ -558,48 +429,10 @@ class Parser:
             ) from None
 
 
-def value_getter(org: Org, path: Path) -> Callable[[dict], object]:
-    """Value of ``path`` on a stored record, normalised for comparison."""
-    kind = path.type
-
-    def norm(value: object) -> object:
-        if value is None:
-            return None
-        if kind in TEXT_TYPES:
-            return str(value).lower()
-        if kind in NUMBER_TYPES:
-            return float(value)  # type: ignore[arg-type]
-        if kind == "datetime":
-            return parse_datetime(value)  # type: ignore[arg-type]
-        return value
-
-    if not path.target_field:
-        name = path.field.name
-        return lambda rec: norm(rec.get(name))
-    lookup_name = path.field.name
-    target = path.target_field
-    return lambda rec: norm(parent_value(org, rec.get(lookup_name), target))
-
-
-def parent_value(org: Org, parent_id: object, field_name: str) -> object:
-    if not parent_id:
-        return None
-    found = org.lookup(parent_id)  # type: ignore[arg-type]
-    if found is None:
-        return None
-    sobject, rec = found
-    if field_name == "Type":
-        return sobject
-    return rec.get(field_name)
-
-
 def _equal(value: object, literal: object) -> bool:
     if value is None or literal is None:
         return value is None and literal is None
     return value == literal
-
-
-# -- execution ------------------------------------------------------------------------------
 
 
 def parse(org: Org, text: str) -> Query:
@@ -607,59 +440,3 @@ def parse(org: Org, text: str) -> Query:
         raise bad_request("MALFORMED_QUERY", "A query string has to be specified")
     parser = Parser(org, text, tokenize(text))
     return parser.parse_query()
-
-
-def order_rows(query: Query, org: Org, rows: list[dict]) -> list[dict]:
-    """Stable multi-key sort; text case-insensitive, nulls placed per NULLS FIRST/LAST."""
-    for path, desc, nulls_first in reversed(query.order):
-        get = value_getter(org, path)
-        null_rank = (1 if nulls_first else 0) if desc else (0 if nulls_first else 1)
-
-        def key(rec: dict, get=get, null_rank=null_rank, is_id=path.type in ID_TYPES) -> tuple:
-            value = get(rec)
-            if value is None:
-                return (null_rank, 0)
-            return (1 - null_rank, value[:15] if is_id else value)  # type: ignore[index]
-
-        rows = sorted(rows, key=key, reverse=desc)
-    return rows
-
-
-def select(org: Org, query: Query, *, include_deleted: bool) -> list[dict]:
-    """Stored records matching the query, ordered, with OFFSET and LIMIT applied."""
-    rows = [
-        rec
-        for rec in org.table(query.sobject.name)
-        if (include_deleted or not rec.get("IsDeleted"))
-        and (query.where is None or query.where(rec))
-    ]
-    if query.order:
-        rows = order_rows(query, org, rows)
-    if query.offset:
-        rows = rows[query.offset :]
-    if query.limit is not None:
-        rows = rows[: query.limit]
-    return rows
-
-
-def render_row(org: Org, query: Query, rec: dict, version: str) -> dict:
-    """A result row: attributes, then the selected fields; parents nested under their name."""
-    out: dict = {"attributes": org.attributes(query.sobject.name, rec["Id"], version)}
-    for path in query.paths:
-        lookup = path.field
-        if not path.target_field:
-            out[lookup.name] = rec.get(lookup.name)
-            continue
-        rel = lookup.relationship_name or lookup.name
-        parent_id = rec.get(lookup.name)
-        found = org.lookup(parent_id) if parent_id else None
-        if found is None:
-            out.setdefault(rel, None)
-            continue
-        sobject, parent = found
-        nested = out.get(rel) or {"attributes": org.attributes(sobject, parent["Id"], version)}
-        nested[path.target_field] = (
-            sobject if path.target_field == "Type" else parent.get(path.target_field)
-        )
-        out[rel] = nested
-    return out

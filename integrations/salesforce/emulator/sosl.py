@@ -34,17 +34,9 @@ from typing import TYPE_CHECKING
 
 from .errors import ApiError, bad_request
 from .schema import SObjectDef
-from .soql import (
-    KEYWORDS,
-    Parser,
-    Path,
-    Query,
-    Token,
-    located,
-    order_rows,
-    render_row,
-    tokenize,
-)
+from .soql import Parser
+from .soql_lexer import KEYWORDS, Token, located, tokenize
+from .soql_query import Path, Query, order_rows, render_row
 
 if TYPE_CHECKING:
     from .org import Org

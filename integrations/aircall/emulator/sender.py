@@ -20,7 +20,7 @@ from concurrent.futures import Future
 
 import httpx
 
-from ._company import Company
+from .company import Company
 
 USER_AGENT = "axios/1.7.7"
 

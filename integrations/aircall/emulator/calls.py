@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._catalogue import API_HOST, MAX_COMMENTS, MISSED_CALL_REASONS, display, e164, iso
-from ._errors import BadRequest, NotFound
+from .catalogue import API_HOST, MAX_COMMENTS, MISSED_CALL_REASONS, display, e164, iso
+from .errors import BadRequest, NotFound
 
 _CALL_KEYS = (
     "id",

@@ -1,6 +1,6 @@
 """Webhook deliveries as the company records them: who gets which event, and how it went.
 
-The company only queues and books; :class:`~._sender.WebhookSender` does the HTTP. Each
+The company only queues and books; :class:`~.sender.WebhookSender` does the HTTP. Each
 delivery is one envelope for one webhook, logged in ``company.deliveries`` by index.
 """
 

@@ -1,168 +1,49 @@
 """The Aircall REST API (``/v1``) over a :class:`Company`, plus ``/__emulator`` controls.
 
-Requests to ``/v1`` pass an edge first, as at Aircall: authentication (401/403 with
-``{"message"}``), the per-company rate limit (429), injected faults; every authenticated
-answer carries the three ``X-AircallApi-*`` headers. Handlers parse, call one company method
-and render; business errors arrive as :class:`AircallError` and leave as
-``{"error","troubleshoot"}``.
+Requests to ``/v1`` pass the gateway of :mod:`.edge` first (authentication, rate limit,
+injected faults). Handlers parse, call one company method and render; business errors arrive
+as :class:`AircallError` and leave as ``{"error","troubleshoot"}``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
-import contextvars
 import json
 import logging
 import re
-import secrets
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._catalogue import MAX_PAGEABLE_ITEMS, MAX_PER_PAGE
-from ._company import Company
-from ._errors import AircallError, BadRequest
-from ._faults import Fault
+from .catalogue import MAX_PAGEABLE_ITEMS, MAX_PER_PAGE
+from .company import Company
+from .edge import Edge, QuietDrops, aircall_error, edge_not_found
+from .errors import AircallError, BadRequest
+from .faults import Fault
 
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
-_dropping: contextvars.ContextVar[bool] = contextvars.ContextVar("dropping", default=False)
-
-
-class _QuietDrops(logging.Filter):
-    """Hide uvicorn's complaint about the response we cut on purpose (a ``drop`` fault)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not _dropping.get()
 
 
 def create_app(company: Company | None = None) -> Starlette:
     """The emulator app; its company is ``app.state.company``."""
     company = company or Company()
     uvicorn_log = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, _QuietDrops) for f in uvicorn_log.filters):
-        uvicorn_log.addFilter(_QuietDrops())
+    if not any(isinstance(f, QuietDrops) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(QuietDrops())
     app = Starlette(
         routes=_ROUTES,
-        middleware=[Middleware(_Edge, company=company)],
+        middleware=[Middleware(Edge, company=company)],
         exception_handlers={
-            AircallError: _aircall_error,
-            HTTPException: _edge_not_found,
+            AircallError: aircall_error,
+            HTTPException: edge_not_found,
         },
     )
     app.state.company = company
     return app
-
-
-# -- edge -------------------------------------------------------------------------------------
-
-
-class _Edge:
-    """Authentication, rate limit and fault injection in front of ``/v1``."""
-
-    def __init__(self, app: ASGIApp, company: Company) -> None:
-        self.app = app
-        self.company = company
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or path.startswith("/__emulator/"):
-            await self.app(scope, receive, send)
-            return
-        if not path.startswith("/v1/"):
-            await _message(404, "Not Found")(scope, receive, send)
-            return
-        authorization = Headers(scope=scope).get("authorization")
-        if authorization is None:
-            await _message(401, "Unauthorized")(scope, receive, send)
-            return
-        if not self._authorized(authorization):
-            await _message(403, "Forbidden")(scope, receive, send)
-            return
-        admitted, rate_headers = self.company.admit_request()
-        if not admitted:
-            body = {
-                "error": "Too Many Requests",
-                "troubleshoot": "Rate limit reached, retry after the reset time",
-            }
-            await JSONResponse(body, 429, headers=rate_headers)(scope, receive, send)
-            return
-        fault = self.company.faults.take(scope["method"], path)
-        if fault is not None and fault.kind == "drop":
-            _dropping.set(True)
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            return  # uvicorn closes the connection on a response left unfinished
-        if fault is not None and fault.kind == "status":
-            await _fault_response(fault, rate_headers)(scope, receive, send)
-            return
-        if fault is not None:
-            await asyncio.sleep(fault.delay)
-
-        async def send_with_rate_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in rate_headers.items():
-                    headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_rate_headers)
-
-    def _authorized(self, authorization: str) -> bool:
-        scheme, _, encoded = authorization.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        expected = f"{self.company.api_id}:{self.company.api_token}"
-        return secrets.compare_digest(decoded.encode(), expected.encode())
-
-
-def _message(status: int, text: str) -> Response:
-    return JSONResponse({"message": text}, status)
-
-
-def _fault_response(fault: Fault, rate_headers: dict[str, str]) -> Response:
-    headers = dict(rate_headers)
-    if fault.status == 429:
-        headers["X-AircallApi-Remaining"] = "0"
-        if fault.reset is not None:
-            headers["X-AircallApi-Reset"] = str(fault.reset)
-    if isinstance(fault.body, str):
-        return Response(fault.body, fault.status, headers=headers)
-    body = fault.body
-    if body is None:
-        body = {"error": _REASONS.get(fault.status, "Error"), "troubleshoot": "Injected fault"}
-    return JSONResponse(body, fault.status, headers=headers)
-
-
-_REASONS = {
-    400: "Bad Request",
-    404: "Not Found",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
-
-
-async def _aircall_error(request: Request, exc: AircallError) -> Response:
-    return JSONResponse(exc.body(), exc.status)
-
-
-async def _edge_not_found(request: Request, exc: Exception) -> Response:
-    """Unknown routes and methods: the gateway's 404, not the application's."""
-    return _message(404, "Not Found")
 
 
 # -- helpers ----------------------------------------------------------------------------------
