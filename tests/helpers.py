@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -11,6 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from integrations.loopback import wait_for
+from integrations.settings import Settings
 from integrations.store.models import Event, Job, JobStep
 
 AGENT_EMAIL = "jane.agent@example.com"
@@ -77,3 +84,39 @@ def answered_inbound_call(company: Any, number_id: int, user_id: int, caller: st
     company.hangup(call["id"])
     company.end(call["id"])
     return call["id"]
+
+
+def worker_env(settings: Settings, webhook_token: str, **extra: str) -> dict[str, str]:
+    """The environment a separate ``callbridge worker`` process needs to run these settings."""
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "AIRCALL_API_URL": settings.aircall_api_url,
+        "AIRCALL_API_ID": settings.aircall_api_id,
+        "AIRCALL_API_TOKEN": settings.aircall_api_token.get_secret_value(),
+        "AIRCALL_WEBHOOK_TOKENS": webhook_token,
+        "SALESFORCE_LOGIN_URL": settings.salesforce_login_url,
+        "SALESFORCE_CLIENT_ID": settings.salesforce_client_id,
+        "SALESFORCE_CLIENT_SECRET": settings.salesforce_client_secret.get_secret_value(),
+        "SALESFORCE_TIMEOUT_SECONDS": str(settings.salesforce_timeout_seconds),
+        "RETRY_BASE_SECONDS": str(settings.retry_base_seconds),
+        "TASK_LOGGED_AT": settings.task_logged_at,
+        **extra,
+    }
+
+
+@contextmanager
+def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """``callbridge worker`` as its own process, stopped (SIGTERM) at the end."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "web.cli", "--log-level", "ERROR", "worker"], env=env
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -92,6 +92,7 @@ async def data(request: Request) -> Response:
     segments = [unquote(s) for s in segments[1:]]
     while segments and segments[-1] == "":
         segments.pop()
+    org.requests[f"{request.method} {'/'.join(segments[:2])}"] += 1
     try:
         body = await _read_json(request)
     except ApiError as exc:

@@ -6,6 +6,8 @@ the demo and the REST layer need around them.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ..ids import InvalidId, new_id, normalize, to18
 from .faults import FaultPlan
 from .lifecycle import RecordLifecycle
@@ -44,6 +46,9 @@ class Org(RecordLifecycle):
         self.query_batch_size = 2000
         self.faults = FaultPlan()
         self._allocation = Allocation()
+        # API requests served, by method and resource ("POST composite/sobjects", "GET query"):
+        # what a test or a bench counts by kind.
+        self.requests: Counter[str] = Counter()
         self._tokens = TokenStore(self.org_id, session_idle_seconds)
         self.cursors = CursorStore()
         self.schema_changed = now_utc()

@@ -1,0 +1,120 @@
+"""Calls whose Tasks are due together share one sObject Collections request; each record's
+outcome is its own call's: one refusal parks that call alone, a lost answer makes no duplicate."""
+
+from __future__ import annotations
+
+from integrations.salesforce.client import SalesforceClient
+from integrations.salesforce.emulator import Fault
+from integrations.sync.automations import fieldmap, mapping_store
+from tests.conftest import WEBHOOK_TOKEN, Stack, StackWith
+from tests.helpers import (
+    AGENT_EMAIL,
+    answered_inbound_call,
+    events,
+    jobs,
+    settled,
+    steps,
+    worker_env,
+    worker_process,
+)
+
+CALLER = "+14155550100"
+COLLECTION = r"/composite/sobjects/?$"
+
+
+def _calls(stack: Stack, count: int, lines: list[str]) -> list[int]:
+    """``count`` answered and ended calls from a known Contact, spread over ``lines``; their
+    ``log_call`` jobs wait queued (the stack has no worker)."""
+    agent = stack.company.add_user("Jane Agent", AGENT_EMAIL)
+    numbers = [stack.company.add_number(f"Line {n}", digits) for n, digits in enumerate(lines)]
+    stack.org.insert("Contact", {"LastName": "Jennings", "Phone": CALLER})
+    made = [
+        answered_inbound_call(stack.company, numbers[n % len(numbers)]["id"], agent["id"], CALLER)
+        for n in range(count)
+    ]
+    stack.sender.drain(timeout=20)
+    queued = jobs(stack.engine, "log_call")
+    assert len(queued) == count
+    assert all(job.status == "queued" for job in queued)
+    return made
+
+
+def _task_calls(stack: Stack) -> list[str]:
+    return sorted(task["CallObject"] for task in stack.org.records("Task"))
+
+
+def _writes(stack: Stack) -> dict[str, int]:
+    """Task writes Salesforce received, by request kind."""
+    kinds = ("POST sobjects/Task", "PATCH sobjects/Task", "POST composite/sobjects")
+    return {kind: stack.org.requests[kind] for kind in kinds if stack.org.requests[kind]}
+
+
+def test_calls_due_together_are_logged_with_one_create_request(stack_with: StackWith) -> None:
+    with stack_with(worker=False) as stack:
+        made = _calls(stack, 12, ["+1 212 555 0199"])
+        with worker_process(worker_env(stack.settings, WEBHOOK_TOKEN)):
+            done = settled(stack.engine, "log_call", count=12, timeout=60)
+    assert [job.status for job in done] == ["done"] * 12
+    assert _task_calls(stack) == sorted(str(c) for c in made)
+    assert _writes(stack) == {"POST composite/sobjects": 1}
+
+
+def test_a_lone_call_on_a_quiet_org_goes_at_once_in_a_plain_create(stack: Stack) -> None:
+    agent = stack.company.add_user("Jane Agent", AGENT_EMAIL)
+    number = stack.company.add_number("Support line", "+1 212 555 0199")
+    call_id = answered_inbound_call(stack.company, number["id"], agent["id"], CALLER)
+    stack.sender.drain(timeout=10)
+    (job,) = settled(stack.engine, "log_call")
+    assert job.status == "done"
+    assert _task_calls(stack) == [str(call_id)]
+    assert _writes(stack) == {"POST sobjects/Task": 1}
+    (create,) = steps(stack.engine, "create Task")
+    (ended,) = [e for e in events(stack.engine) if e.name == "call.ended"]
+    # Went at once: the batch window did not hold it.
+    assert create.at - ended.received_at < stack.settings.salesforce_batch_window_seconds
+
+
+def test_one_refused_record_parks_its_own_call_and_the_others_are_logged(
+    stack_with: StackWith,
+) -> None:
+    allowed, other = "+12125550199", "+12125550142"
+    with stack_with(worker=False) as stack:
+        stack.org.add_field(
+            "Task",
+            "Line__c",
+            "picklist",
+            picklistValues=[allowed],
+            restrictedPicklist=True,
+        )
+        mapping = {**fieldmap.DEFAULT_MAPPINGS["Task"], "Line__c": "call.number.digits|e164"}
+        sf = SalesforceClient(stack.settings)
+        mapping_store.save_mapping(stack.engine, sf, "Task", mapping, by="ann@example.com")
+        sf.close()
+        made = _calls(stack, 6, [allowed, allowed, other])
+        with worker_process(worker_env(stack.settings, WEBHOOK_TOKEN)):
+            done = settled(stack.engine, "log_call", count=6, timeout=60)
+    by_call = {job.call_id: job for job in done}
+    refused = [made[2], made[5]]  # the calls on the other line
+    assert sorted(c for c, job in by_call.items() if job.status == "failed") == sorted(refused)
+    for call_id in refused:
+        job = by_call[call_id]
+        assert job.error_code == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+        assert "Line__c" in (job.last_error or "")
+    logged = [c for c in made if c not in refused]
+    assert _task_calls(stack) == sorted(str(c) for c in logged)
+    assert _writes(stack) == {"POST composite/sobjects": 1}
+
+
+def test_a_batch_whose_answer_is_lost_leaves_one_task_per_call(stack_with: StackWith) -> None:
+    """Salesforce makes the Tasks but the answer never comes (the client times out): every
+    call's next attempt finds its Task by ``CallObject`` instead of creating another."""
+    with stack_with(worker=False) as stack:
+        made = _calls(stack, 8, ["+1 212 555 0199"])
+        stack.org.faults.add(
+            Fault(method="POST", path=COLLECTION, kind="after_commit_delay", delay=5.0)
+        )
+        with worker_process(worker_env(stack.settings, WEBHOOK_TOKEN)):
+            done = settled(stack.engine, "log_call", count=8, timeout=60)
+    assert [job.status for job in done] == ["done"] * 8
+    assert _task_calls(stack) == sorted(str(c) for c in made)
+    assert any(job.attempts > 1 for job in done)
