@@ -36,6 +36,9 @@ Handler = Callable[[Context, Job], Awaitable[dict[str, Any]]]
 # A loop that runs beside the claim loops until the event is set (polling, the outage check).
 Background = Callable[[Context, asyncio.Event], Awaitable[None]]
 IDLE_POLL = 0.05  # seconds between claims when the queue is empty
+# The writers' one loop polls as often as the claim loops together did: a call's Task is picked
+# up as soon as before.
+WRITERS_POLL = IDLE_POLL / 4
 ERROR_PAUSE = 1.0  # seconds to wait after the store failed us
 HEARTBEAT_RETRY = 0.25  # seconds between heartbeats while the store does not answer
 
@@ -150,7 +153,7 @@ class Worker:
         reserved = slots // 10
         running: set[asyncio.Task[None]] = set()
         while not self._stopping.is_set():
-            pause = IDLE_POLL
+            pause = WRITERS_POLL
             try:
                 free = slots - len(running)
                 claimed: list[Job] = []
