@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # "end": one request per call (the default: the org's daily API allocation is scarce);
     # "answer": a live Task that tags set during the call reach at once (about 3-5 per call).
     task_logged_at: Literal["answer", "end"] = "end"
+    # A Task text field marked External ID and Unique (e.g. Aircall_Call_Id__c): the call's Task
+    # is then written by upsert on the call id, so no retry can ever make a second one.
+    task_external_id_field: str = ""
     task_log_delay_seconds: float = 10.0  # after call.ended: late comments join the create
     log_answered: str = "Completed"
     log_missed: str = "Completed"

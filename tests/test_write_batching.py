@@ -3,6 +3,9 @@ outcome is its own call's: one refusal parks that call alone, a lost answer make
 
 from __future__ import annotations
 
+import pytest
+
+from integrations.errors import RemoteRejected
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Fault
 from integrations.sync.automations import fieldmap, mapping_store
@@ -20,6 +23,7 @@ from tests.helpers import (
 
 CALLER = "+14155550100"
 COLLECTION = r"/composite/sobjects/?$"
+COLLECTION_UPSERT = r"/composite/sobjects/Task/Aircall_Call_Id__c/?$"
 
 
 def _calls(stack: Stack, count: int, lines: list[str]) -> list[int]:
@@ -118,3 +122,50 @@ def test_a_batch_whose_answer_is_lost_leaves_one_task_per_call(stack_with: Stack
     assert [job.status for job in done] == ["done"] * 8
     assert _task_calls(stack) == sorted(str(c) for c in made)
     assert any(job.attempts > 1 for job in done)
+
+
+EXTERNAL_ID = "Aircall_Call_Id__c"
+
+
+def _with_external_id(stack: Stack) -> None:
+    stack.org.add_field("Task", EXTERNAL_ID, "string", length=32, externalId=True, unique=True)
+
+
+def test_with_an_external_id_field_a_lost_batch_answer_needs_no_look_up(
+    stack_with: StackWith,
+) -> None:
+    """The Tasks are upserted on the call id: the retries after the lost answer find them by
+    the field itself (no look-up by ``CallObject``); their create-only ``TaskSubtype`` refused
+    on the existing Tasks, they are written once more without it."""
+    with stack_with(worker=False, task_external_id_field=EXTERNAL_ID) as stack:
+        _with_external_id(stack)
+        made = _calls(stack, 8, ["+1 212 555 0199"])
+        stack.org.faults.add(
+            Fault(method="PATCH", path=COLLECTION_UPSERT, kind="after_commit_delay", delay=5.0)
+        )
+        env = worker_env(stack.settings, WEBHOOK_TOKEN, TASK_EXTERNAL_ID_FIELD=EXTERNAL_ID)
+        with worker_process(env):
+            done = settled(stack.engine, "log_call", count=8, timeout=60)
+    assert [job.status for job in done] == ["done"] * 8
+    assert _task_calls(stack) == sorted(str(c) for c in made)
+    assert sorted(t[EXTERNAL_ID] for t in stack.org.records("Task")) == sorted(str(c) for c in made)
+    assert steps(stack.engine, "find Task by CallObject") == []
+    assert stack.org.requests["PATCH composite/sobjects"] < len(made)  # still batched
+    assert {t["TaskSubtype"] for t in stack.org.records("Task")} == {"Call"}
+
+
+def test_the_emulator_refuses_a_second_record_with_a_unique_value(stack: Stack) -> None:
+    _with_external_id(stack)
+    sf = SalesforceClient(stack.settings)
+    try:
+        sf.create("Task", {"Subject": "one", EXTERNAL_ID: "42"})
+        with pytest.raises(RemoteRejected) as refused:
+            sf.create("Task", {"Subject": "two", EXTERNAL_ID: "42"})
+        assert refused.value.error_code == "DUPLICATE_VALUE"
+        first = sf.upsert("Task", EXTERNAL_ID, "42", {"Subject": "again"})
+        (outcome,) = sf.upsert_many("Task", EXTERNAL_ID, [("42", {"Subject": "thrice"})])
+    finally:
+        sf.close()
+    (task,) = stack.org.records("Task")
+    assert task["Id"] == first == outcome.id
+    assert task["Subject"] == "thrice"

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import requests
 from simple_salesforce import Salesforce
@@ -180,18 +181,34 @@ class SalesforceClient:
         body = [{"attributes": {"type": sobject}, **fields} for fields in records]
         return self._collection("POST", body)
 
+    def upsert(self, sobject: str, field: str, value: str, fields: dict[str, Any]) -> str:
+        """Create or update the record whose External ID ``field`` is ``value``; its id. Made
+        twice (a retry after a lost answer), it is still one record."""
+        path = f"sobjects/{sobject}/{field}/{quote(value, safe='')}"
+        result = self._call(lambda sf: sf.restful(path, method="PATCH", json=fields))
+        if not isinstance(result, dict) or not result.get("id"):
+            raise RemoteUnavailable("salesforce", None, result, "an upsert answered without an id")
+        return str(result["id"])
+
+    def upsert_many(
+        self, sobject: str, field: str, records: list[tuple[str, dict[str, Any]]]
+    ) -> list[Outcome]:
+        """Upsert up to ``COLLECTION_SIZE`` records on External ID ``field`` in one request."""
+        body = [{"attributes": {"type": sobject}, field: value, **f} for value, f in records]
+        return self._collection("PATCH", body, f"composite/sobjects/{sobject}/{field}")
+
     def update_many(self, sobject: str, changes: list[tuple[str, dict[str, Any]]]) -> list[Outcome]:
         """Update up to ``COLLECTION_SIZE`` records in one request; each record's outcome."""
         body = [{"attributes": {"type": sobject}, "id": rid, **fields} for rid, fields in changes]
         return self._collection("PATCH", body)
 
-    def _collection(self, method: str, records: list[dict[str, Any]]) -> list[Outcome]:
+    def _collection(
+        self, method: str, records: list[dict[str, Any]], path: str = "composite/sobjects"
+    ) -> list[Outcome]:
         if not 0 < len(records) <= COLLECTION_SIZE:
             raise ValueError(f"a collection holds 1 to {COLLECTION_SIZE} records")
         payload = {"allOrNone": False, "records": records}
-        result = self._call(
-            lambda sf: sf.restful("composite/sobjects", method=method, json=payload)
-        )
+        result = self._call(lambda sf: sf.restful(path, method=method, json=payload))
         if not isinstance(result, list) or len(result) != len(records):
             raise RemoteUnavailable(
                 "salesforce", None, result, "a collection's answer does not match"

@@ -163,7 +163,10 @@ def test_a_manager_resyncs_a_failed_call_after_the_fix(stack: Stack, open_screen
 def test_a_bulk_resync_of_50_failed_calls_makes_50_tasks(stack: Stack, open_screen: Opener) -> None:
     agent_id, number_id = people(stack)
     stack.org.faults.add(
-        Fault(method="POST", path=r"/sobjects/Task", status=400, body=PICKLIST_ERROR, times=999)
+        # The single create and the batched one (sObject Collections) alike.
+        Fault(
+            method="POST", path=r"/sobjects(/Task)?/?$", status=400, body=PICKLIST_ERROR, times=999
+        )
     )
     for _ in range(50):
         call = stack.company.start_call(

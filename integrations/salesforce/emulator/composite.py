@@ -231,6 +231,15 @@ def run(org: Org, req: ApiRequest, handle: Handler) -> Reply:
 
 
 def collections(org: Org, req: ApiRequest, method: str, rest: list[str]) -> Reply:
+    if len(rest) == 2:
+        if method != "PATCH":
+            raise method_not_allowed(method, "PATCH")
+        records, all_or_none = _records(req)
+        sobject, field_name = rest
+        return Reply(
+            200,
+            _apply(org, records, all_or_none, lambda r: _upsert_one(org, sobject, field_name, r)),
+        )
     if rest:
         if len(rest) == 1 and method == "GET":
             return Reply(200, _retrieve(org, req, rest[0]))
@@ -243,6 +252,15 @@ def collections(org: Org, req: ApiRequest, method: str, rest: list[str]) -> Repl
         return Reply(200, _apply(org, ids, all_or_none, lambda i: _delete_one(org, i)))
     if method not in ("POST", "PATCH"):
         raise method_not_allowed(method, "DELETE,PATCH,POST")
+    records, all_or_none = _records(req)
+    creating = method == "POST"
+    return Reply(
+        200, _apply(org, records, all_or_none, lambda r: _write_one(org, r, creating=creating))
+    )
+
+
+def _records(req: ApiRequest) -> tuple[list, bool]:
+    """A create, update or upsert collection's records and its ``allOrNone``."""
     body = None if req.body is MISSING else req.body
     if not isinstance(body, dict) or not isinstance(body.get("records"), list):
         raise bad_request("JSON_PARSER_ERROR", "The request body must hold a records array")
@@ -252,11 +270,26 @@ def collections(org: Org, req: ApiRequest, method: str, rest: list[str]) -> Repl
     records = body["records"]
     if not records or len(records) > MAX_COLLECTION:
         raise _input_error(f"A collection holds between 1 and {MAX_COLLECTION} records.")
-    all_or_none = _flag(body.get("allOrNone"), "allOrNone")
-    creating = method == "POST"
-    return Reply(
-        200, _apply(org, records, all_or_none, lambda r: _write_one(org, r, creating=creating))
-    )
+    return records, _flag(body.get("allOrNone"), "allOrNone")
+
+
+def _upsert_one(org: Org, sobject: str, field_name: str, record: object) -> tuple[str, dict]:
+    """One record of an upsert collection: its external ID value travels in the record."""
+    if _type_of(record).lower() != sobject.lower():
+        raise bad_request("INVALID_TYPE", f"The record is not a {sobject}", [])
+    data = {k: v for k, v in dict(record).items() if k != "attributes"}  # type: ignore[call-overload]
+    key = next((k for k in data if k.lower() == field_name.lower()), None)
+    if key is None or data[key] in (None, ""):
+        raise bad_request("MISSING_ARGUMENT", f"{field_name} not specified", [field_name])
+    value = data.pop(key)
+    created, outcome = org.upsert(sobject, field_name, str(value), data)
+    if isinstance(outcome, list):
+        raise bad_request(
+            "DUPLICATE_EXTERNAL_ID",
+            f"{field_name}: more than one record found for external id field: {outcome}",
+            [field_name],
+        )
+    return outcome, {"created": created}
 
 
 def _type_of(record: object) -> str:
@@ -289,13 +322,17 @@ def _delete_one(org: Org, record_id: str) -> str:
     return normalize(record_id)
 
 
-def _apply(org: Org, items: list, all_or_none: bool, action: Callable[[object], str]) -> list[dict]:
+def _apply(
+    org: Org, items: list, all_or_none: bool, action: Callable[[object], str | tuple[str, dict]]
+) -> list[dict]:
     results: list[dict] = []
     with org.transaction() as tx:
         failed = False
         for item in items:
             try:
-                results.append({"id": action(item), "success": True, "errors": []})
+                outcome = action(item)
+                record_id, extra = (outcome, {}) if isinstance(outcome, str) else outcome
+                results.append({"id": record_id, "success": True, "errors": [], **extra})
             except ApiError as exc:
                 failed = True
                 results.append({"success": False, "errors": [exc.collection_error()]})

@@ -151,6 +151,19 @@ class RecordLifecycle(Store):
             check_value(f, value)
             if f.type == "reference" and value is not None:
                 merged[name] = self.check_reference(f, value)  # type: ignore[arg-type]
+        for name, value in changes.items():
+            f = obj.fields[name]
+            if f.unique and value not in (None, ""):
+                clash = [
+                    r for r in self.match_external(obj, f, value) if r["Id"] != merged.get("Id")
+                ]
+                if clash:
+                    raise bad_request(
+                        "DUPLICATE_VALUE",
+                        f"duplicate value found: {f.name} duplicates value on record with id: "
+                        f"{clash[0]['Id']}",
+                        [],
+                    )
         owner = merged.get("OwnerId")
         if "OwnerId" in changes and owner is not None:
             user = self.lookup(owner)

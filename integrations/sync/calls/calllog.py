@@ -163,6 +163,29 @@ async def _send(ctx: Context, job: Job, action: str, sent: Any, request: Awaitab
     return result
 
 
+async def _upsert_task(
+    ctx: Context, job: Job, external: str, call_id: int, fields: dict[str, Any]
+) -> str:
+    """The call's Task by upsert on the call id: a retry after a lost answer finds the same
+    Task. When it exists already, Salesforce refuses its create-only fields (``TaskSubtype``):
+    they were set when it was made, so it is written once more without them."""
+    key = str(call_id)
+    try:
+        return await _send(
+            ctx, job, "upsert Task", fields, ctx.upsert("Task", external, key, fields)
+        )
+    except RemoteRejected as exc:
+        refused = {name for error in _errors(exc) for name in error.get("fields") or []}
+        if exc.error_code != "INVALID_FIELD_FOR_INSERT_UPDATE" or not refused <= NOT_UPDATEABLE:
+            raise
+    kept = {name: value for name, value in fields.items() if name not in NOT_UPDATEABLE}
+    return await _send(ctx, job, "upsert Task", kept, ctx.upsert("Task", external, key, kept))
+
+
+def _errors(exc: RemoteRejected) -> list[dict[str, Any]]:
+    return [e for e in exc.body if isinstance(e, dict)] if isinstance(exc.body, list) else []
+
+
 async def _with_media(ctx: Context, job: Job, call: dict[str, Any]) -> dict[str, Any]:
     """The call as Aircall has it now: ``call.ended`` can come before the recording is ready.
 
@@ -259,6 +282,11 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
         status=final_status if stored.ended else LIVE_STATUS,
     )
     task_id, written = stored.task_id, stored.written
+    external = settings.task_external_id_field
+    if task_id is None and external:
+        task_id = await _upsert_task(ctx, job, external, call_id, fields)
+        await ctx.db(_link, ctx, call_id, task_id, fields)
+        return {"action": ACTION, "sobject": "Task", "id": task_id, "upserted_on": external}
     if task_id is None and job.attempts > 1:
         # An earlier attempt may have created the Task and lost the answer (timeout, kill).
         rows = await _send(

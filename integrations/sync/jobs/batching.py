@@ -27,13 +27,14 @@ from typing import Any
 
 from integrations.salesforce.client import COLLECTION_SIZE, Outcome, SalesforceClient
 
-CREATE, UPDATE = "create", "update"
+CREATE, UPDATE, UPSERT = "create", "update", "upsert"
 _joins: ContextVar[bool] = ContextVar("joins_batches", default=False)
+Key = tuple[str, str, str]  # operation, object, external ID field (upserts)
 
 
 @dataclass
 class _Waiting:
-    item: Any  # create: the fields; update: (record id, fields)
+    item: Any  # create: the fields; update: (record id, fields); upsert: (external id, fields)
     future: asyncio.Future[Outcome]
 
 
@@ -57,8 +58,8 @@ class WriteBatcher:
         self.size = min(size, COLLECTION_SIZE)
         self.clock = clock
         self.writers = 0  # running jobs that may still write (the worker counts them)
-        self._batches: dict[tuple[str, str], _Batch] = {}
-        self._senders: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._batches: dict[Key, _Batch] = {}
+        self._senders: dict[Key, asyncio.Task[None]] = {}
         self._last_sent = float("-inf")
         self._changed: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -82,6 +83,10 @@ class WriteBatcher:
     async def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
         await self._submit(UPDATE, sobject, (record_id, fields))
 
+    async def upsert(self, sobject: str, field: str, value: str, fields: dict[str, Any]) -> str:
+        outcome = await self._submit(UPSERT, sobject, (value, fields), field)
+        return str(outcome.id)
+
     def _waiting_count(self) -> int:
         return sum(len(batch.waiting) for batch in self._batches.values())
 
@@ -89,15 +94,15 @@ class WriteBatcher:
         if self._changed is not None:
             self._changed.set()
 
-    async def _submit(self, op: str, sobject: str, item: Any) -> Outcome:
+    async def _submit(self, op: str, sobject: str, item: Any, field: str = "") -> Outcome:
+        key = (op, sobject, field)
         if self.window <= 0 or not _joins.get():
-            return await asyncio.to_thread(self._send_one, op, sobject, item)
+            return await asyncio.to_thread(self._send_one, key, item)
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new worker loop: nothing of the old one carries over
             self._loop, self._changed = loop, asyncio.Event()
             self._batches.clear()
             self._senders.clear()
-        key = (op, sobject)
         batch = self._batches.setdefault(key, _Batch(self.clock()))
         waiting = _Waiting(item, loop.create_future())
         batch.waiting.append(waiting)
@@ -116,7 +121,7 @@ class WriteBatcher:
         quiet = now - self._last_sent >= self.window
         return quiet and self._waiting_count() >= self.writers
 
-    async def _sender(self, key: tuple[str, str]) -> None:
+    async def _sender(self, key: Key) -> None:
         """Send the object's batch when it is due, and the next one after it, until none waits."""
         assert self._changed is not None  # noqa: S101  (set by the first submit)
         try:
@@ -137,16 +142,13 @@ class WriteBatcher:
         finally:
             self._senders.pop(key, None)
 
-    async def _send(self, key: tuple[str, str], sending: list[_Waiting]) -> None:
-        op, sobject = key
+    async def _send(self, key: Key, sending: list[_Waiting]) -> None:
         self._last_sent = self.clock()
         try:
             if len(sending) == 1:
-                outcomes = [await asyncio.to_thread(self._send_one, op, sobject, sending[0].item)]
+                outcomes = [await asyncio.to_thread(self._send_one, key, sending[0].item)]
             else:
-                items = [w.item for w in sending]
-                many = self.client.create_many if op == CREATE else self.client.update_many
-                outcomes = await asyncio.to_thread(many, sobject, items)
+                outcomes = await asyncio.to_thread(self._send_many, key, [w.item for w in sending])
         except Exception as exc:  # noqa: BLE001  (each job retries or fails on its own)
             for waiting in sending:
                 if not waiting.future.done():
@@ -156,10 +158,22 @@ class WriteBatcher:
             if not waiting.future.done():
                 waiting.future.set_result(outcome)
 
-    def _send_one(self, op: str, sobject: str, item: Any) -> Outcome:
+    def _send_many(self, key: Key, items: list[Any]) -> list[Outcome]:
+        op, sobject, field = key
+        if op == CREATE:
+            return self.client.create_many(sobject, items)
+        if op == UPSERT:
+            return self.client.upsert_many(sobject, field, items)
+        return self.client.update_many(sobject, items)
+
+    def _send_one(self, key: Key, item: Any) -> Outcome:
         """One record, the plain request (its error raised as a single create's would be)."""
+        op, sobject, field = key
         if op == CREATE:
             return Outcome(self.client.create(sobject, item), None)
+        if op == UPSERT:
+            value, fields = item
+            return Outcome(self.client.upsert(sobject, field, value, fields), None)
         record_id, fields = item
         self.client.update(sobject, record_id, fields)
         return Outcome(record_id, None)

@@ -72,6 +72,12 @@ class Context:
         await self._confirm_lease()
         return await self.writes.create(sobject, fields)
 
+    async def upsert(self, sobject: str, field: str, value: str, fields: dict[str, Any]) -> str:
+        """Create or update the record whose External ID ``field`` is ``value``, as ``create``
+        does: sent twice, it is still one record."""
+        await self._confirm_lease()
+        return await self.writes.upsert(sobject, field, value, fields)
+
     async def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
         """Change a record, as ``create`` does."""
         await self._confirm_lease()
