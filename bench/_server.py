@@ -3,6 +3,7 @@
     python bench/_server.py receiver --fd 5    # our app, web tier only (worker=False)
     python bench/_server.py app --fd 5         # our app with its in-process worker
     python bench/_server.py ceiling --fd 5     # bare Starlette: parse the JSON, answer 200
+    python bench/_server.py ceiling --fd 5 --stack h11   # on h11 + asyncio instead
 
 Both apps run with the uvicorn options of ``callbridge serve``, one process, so the comparison
 is fair. Our app reads its settings from the environment, as in production.
@@ -19,6 +20,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+# uvicorn's HTTP parser and event loop: what `callbridge serve` picks (uvicorn[standard]), and
+# the pure-Python pair for comparison.
+STACKS = {"httptools": ("httptools", "uvloop"), "h11": ("h11", "asyncio")}
 
 
 async def _ceiling_webhook(request: Request) -> Response:
@@ -51,11 +56,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("kind", choices=["receiver", "app", "ceiling"])
     parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--stack", choices=sorted(STACKS), default="httptools")
     args = parser.parse_args()
     app = ceiling_app() if args.kind == "ceiling" else callbridge_app(worker=args.kind == "app")
     sock = socket.socket(fileno=args.fd)
-    config = uvicorn.Config(  # as web/cli.py's serve, plus the socket's backlog
+    http, loop = STACKS[args.stack]
+    config = uvicorn.Config(  # as web/cli.py's serve, plus the socket's backlog and the stack
         app,
+        http=http,
+        loop=loop,
         log_level="warning",
         ws="websockets-sansio",
         proxy_headers=True,

@@ -227,8 +227,11 @@ class Server:
 
 
 @contextmanager
-def server_process(kind: str, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """Run ``_server.py kind`` on a loopback socket bound here (port 0: no race)."""
+def server_process(
+    kind: str, env: dict[str, str] | None = None, stack: str = "httptools"
+) -> Iterator[Server]:
+    """Run ``_server.py kind`` on a loopback socket bound here (port 0: no race), on uvicorn's
+    ``httptools`` + ``uvloop`` (as ``callbridge serve``) or ``h11`` + ``asyncio``."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -236,7 +239,15 @@ def server_process(kind: str, env: dict[str, str] | None = None) -> Iterator[Ser
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     child_env = {**os.environ, **(env or {})}
     process = subprocess.Popen(  # noqa: S603  (our own arguments)
-        [sys.executable, str(BENCH / "_server.py"), kind, "--fd", str(sock.fileno())],
+        [
+            sys.executable,
+            str(BENCH / "_server.py"),
+            kind,
+            "--fd",
+            str(sock.fileno()),
+            "--stack",
+            stack,
+        ],
         pass_fds=[sock.fileno()],
         env=child_env,
     )
