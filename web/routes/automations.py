@@ -29,7 +29,7 @@ from integrations.sync.automations import (
     dispositions,
     fieldmap,
 )
-from web import security
+from web import params, security
 from web.automation_form import (
     CONDITION_INPUTS,
     INPUT_LABELS,
@@ -311,15 +311,13 @@ async def set_enabled(request: Request) -> Response:
 async def restore(request: Request) -> Response:
     automation_id, _summary = await _load(request)
     data = await request.form()
-    version = str(data.get("version") or "")
-    if not version.isdigit():
-        raise HTTPException(400, "Which version? It is a number.")
+    version = params.number(data.get("version"), "The version")
     try:
         saved = await run_in_threadpool(
             lambda: definitions.restore(
                 request.app.state.engine,
                 automation_id,
-                int(version),
+                version,
                 by=request.state.user.email,
             )
         )
@@ -358,7 +356,13 @@ def _mapping_rows(data: FormData) -> list[tuple[str, str]]:
     rows: dict[int, dict[str, str]] = {}
     for key, value in data.multi_items():
         parts = key.split("-")
-        if len(parts) == 3 and parts[0] == "row" and parts[1].isdigit() and isinstance(value, str):
+        if (
+            len(parts) == 3
+            and parts[0] == "row"
+            and parts[1].isascii()
+            and parts[1].isdigit()
+            and isinstance(value, str)
+        ):
             if int(parts[1]) >= 200:
                 raise HTTPException(400, "A mapping has at most 200 fields.")
             rows.setdefault(int(parts[1]), {})[parts[2]] = value

@@ -17,7 +17,7 @@ from integrations.store.accounts import MANAGER
 from integrations.sync.callers import matching, owners
 from integrations.sync.calls import untagged
 from integrations.sync.recovery import backfill, backfill_job
-from web import security
+from web import params, security
 from web.routes.automations import NOT_CONFIGURED, UNREACHABLE, salesforce
 
 
@@ -112,15 +112,21 @@ async def untagged_page(request: Request) -> Response:
 # -- backfill -------------------------------------------------------------------------------------
 
 
+_LAST_SECOND = 253402300799  # 9999-12-31 23:59:59 UTC, the last datetime Python has
+
+
 def _moment(value: object, zone: str) -> datetime:
     """UNIX seconds (the offered window), or a local ``datetime-local`` value of the form."""
     text = str(value or "").strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text), UTC)
+    if text.isdigit():  # "²" and "٣" are digits to Python: bounded ASCII ones only
+        seconds = params.bounded_int(text, high=_LAST_SECOND)
+        if seconds is None:
+            raise BadInput(f"{text[:40]!r} is not a time in UNIX seconds")
+        return datetime.fromtimestamp(seconds, UTC)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise BadInput(f"{text!r} is not a date and time") from None
+        raise BadInput(f"{text[:40]!r} is not a date and time") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone))
 
 
