@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     salesforce_private_key_file: Path | None = None
     salesforce_api_version: str = "59.0"
     salesforce_org_id: str = ""
+    # T05: the secret in the endpoint's URL (empty: the endpoint is off), and whether the
+    # records a message names are read fresh from Salesforce before acting (one query).
+    outbound_message_token: SecretStr = SecretStr("")
+    outbound_message_reread: bool = True
     salesforce_timeout_seconds: float = 30.0
     salesforce_api_threshold: float = 0.9
     salesforce_poll_seconds: float = 60.0  # T01-T04 polling interval; 0 turns polling off
@@ -117,7 +121,7 @@ class Settings(BaseSettings):
     def _bare_version(cls, value: str) -> str:
         return value.removeprefix("v")
 
-    @field_validator("session_secret")
+    @field_validator("session_secret", "outbound_message_token")
     @classmethod
     def _long_secret(cls, value: SecretStr) -> SecretStr:
         if value.get_secret_value() and len(value.get_secret_value()) < 32:

@@ -36,7 +36,8 @@ async def healthz(request: Request) -> Response:
         ready = False
     if not ready:
         return JSONResponse({"status": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ok"})
+    settings = request.app.state.settings
+    return JSONResponse({"status": "ok", "outbound_messages": outbound.status(settings)})
 
 
 def create_app(
@@ -79,8 +80,14 @@ def create_app(
         routes=[
             Route("/healthz", healthz),
             Route("/webhooks/aircall", webhooks.aircall, methods=["POST"]),
+            # Without the URL's secret: a fault saying so, not a bare 404.
             Route(
                 "/webhooks/salesforce/outbound-message", outbound.outbound_message, methods=["POST"]
+            ),
+            Route(
+                "/webhooks/salesforce/outbound-message/{token}",
+                outbound.outbound_message,
+                methods=["POST"],
             ),
             Route("/", dashboard.dashboard),
             Route("/signin", auth.signin_form, methods=["GET"]),
