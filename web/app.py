@@ -121,6 +121,7 @@ def create_app(
             Route("/automations/dispositions/{key}", builder.save_disposition, methods=["POST"]),
             Route("/settings/agents", admin.agents_page, methods=["GET"]),
             Route("/settings/agents", admin.map_agent, methods=["POST"]),
+            Route("/settings/users/signout", admin.sign_out_everywhere, methods=["POST"]),
             Route("/settings/backfill", admin.start_backfill, methods=["POST"]),
             Route("/untagged", admin.untagged_page),
             WebSocketRoute("/live", live.live),

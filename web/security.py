@@ -1,7 +1,10 @@
 """Sessions, roles, CSRF and response headers for the pages (webhooks use their own token).
 
-- Sessions are Starlette's signed cookies (HttpOnly, SameSite=Lax), Secure when the request came
-  over https (or as ``SESSION_COOKIE_SECURE`` says), and hold the user's id and CSRF token.
+- Sessions live on the server (``accounts.BrowserSession``): the cookie, signed by Starlette
+  (HttpOnly, SameSite=Lax, Secure over https or as ``SESSION_COOKIE_SECURE`` says), holds only
+  a random session id and the CSRF token. Every request looks the id up, so signing out, a
+  password change or a manager's "sign out everywhere" ends a session at once, copies of the
+  cookie included.
 - Every state-changing request carries the session's CSRF token: htmx sends it in the
   ``X-CSRF-Token`` header (``hx-headers`` on ``<body>``), plain forms in a hidden field.
 - Roles are checked here, on the server, for each endpoint: hiding a button protects nothing.
@@ -121,23 +124,34 @@ async def check_csrf(request: Request) -> None:
         raise HTTPException(403, "The form has expired or did not come from this site. Reload.")
 
 
-def sign_in(request: Request, user: User) -> None:
-    """Start a fresh session for ``user`` (a new CSRF token too)."""
+async def sign_in(request: Request, user: User) -> None:
+    """Start a fresh session for ``user`` (a new id and CSRF token too)."""
+    max_age = request.app.state.settings.session_max_age_seconds
+    session_id = await run_in_threadpool(
+        accounts.start_session, request.app.state.engine, user, max_age
+    )
     request.session.clear()
-    request.session["uid"] = user.id
+    request.session["sid"] = session_id
     csrf_token(request)
 
 
-def sign_out(request: Request) -> None:
+async def sign_out(request: Request) -> None:
+    """End the session on the server (a copied cookie stops working too), then the cookie."""
+    session_id = request.session.get("sid")
+    if isinstance(session_id, str):
+        await run_in_threadpool(accounts.end_session, request.app.state.engine, session_id)
     request.session.clear()
 
 
 async def current_user(conn: HTTPConnection) -> User | None:
-    """The signed-in user, or None (a deleted account ends its sessions)."""
-    uid = conn.session.get("uid")
-    if not isinstance(uid, int):
+    """The signed-in user, or None: the session was ended, expired, or its account deleted."""
+    session_id = conn.session.get("sid")
+    if not isinstance(session_id, str):
         return None
-    user = await run_in_threadpool(accounts.get_user, conn.app.state.engine, uid)
+    max_age = conn.app.state.settings.session_max_age_seconds
+    user = await run_in_threadpool(
+        accounts.session_user, conn.app.state.engine, session_id, max_age
+    )
     if user is None:
         conn.session.clear()
     return user

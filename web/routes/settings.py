@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from integrations.errors import BadInput, CallbridgeError
+from integrations.store import accounts
 from integrations.store.accounts import MANAGER
 from integrations.sync.callers import matching, owners
 from integrations.sync.calls import untagged
@@ -68,6 +70,8 @@ async def _agents_context(request: Request) -> dict[str, Any]:
 async def agents_page(request: Request) -> Response:
     context = await _agents_context(request)
     context["saved"] = request.query_params.get("saved")
+    context["signed_out"] = request.query_params.get("signed_out")
+    context["sessions"] = request.query_params.get("sessions")
     return _render(request, "pages/settings_agents.html", context)
 
 
@@ -92,6 +96,18 @@ async def map_agent(request: Request) -> Response:
         status = 200 if request.headers.get("HX-Request") else 400
         return _render(request, "pages/settings_agents.html", context, status)
     return RedirectResponse(f"/settings/agents?saved={email.strip().lower()}", status_code=303)
+
+
+@security.guard(MANAGER)
+async def sign_out_everywhere(request: Request) -> Response:
+    """End every session of one user (a lost laptop, a leaver): their next request signs in."""
+    email = str((await request.form()).get("email") or "")
+    try:
+        ended = await run_in_threadpool(accounts.end_sessions, request.app.state.engine, email)
+    except BadInput as exc:
+        raise HTTPException(400, str(exc)) from None
+    query = urlencode({"signed_out": accounts.normalise_email(email), "sessions": ended})
+    return RedirectResponse(f"/settings/agents?{query}", status_code=303)
 
 
 # -- untagged calls -----------------------------------------------------------------------------
