@@ -81,7 +81,8 @@ class Settings(BaseSettings):
 
     # The browser side (issue 5).
     session_secret: SecretStr = SecretStr("")  # empty: one is generated and kept in the database
-    session_cookie_secure: bool | None = None  # None: Secure when the request came over https
+    public_url: str = ""  # https://callbridge.example.com behind a proxy: HSTS, Secure cookies
+    session_cookie_secure: bool | None = None  # None: Secure over https (or an https PUBLIC_URL)
     session_max_age_seconds: int = 12 * 3600
     # Failed sign-ins allowed per email, and per client address, within the window (0: no limit).
     sign_in_failures_per_email: int = 5

@@ -27,6 +27,8 @@ from web.routes import automations as builder
 from web.routes import settings as admin
 from web.templating import STATIC, make_templates
 
+SIGN_IN_BODY = 64 * 1024  # an email, a password and a token; read before the CSRF check
+
 
 async def healthz(request: Request) -> Response:
     """200 once webhooks can be taken: database reachable and migrations applied."""
@@ -72,6 +74,8 @@ def create_app(
             admin_client = getattr(app.state, "admin_salesforce", None)
             if admin_client is not None:
                 admin_client.close()
+
+    https = settings.public_url.startswith("https://")  # TLS may end at a proxy in front
 
     def session_key() -> str:
         return accounts.session_secret(engine, settings.session_secret.get_secret_value())
@@ -128,12 +132,13 @@ def create_app(
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[
-            Middleware(security.SecurityHeaders),
+            Middleware(security.SecurityHeaders, https=https),
+            Middleware(security.BodyLimit, limits={"/signin": SIGN_IN_BODY}),
             Middleware(
                 security.Sessions,
                 secret=session_key,
                 max_age=settings.session_max_age_seconds,
-                secure=settings.session_cookie_secure,
+                secure=settings.session_cookie_secure if not https else True,
             ),
         ],
         exception_handlers={**errors.HANDLERS, HTTPException: auth.http_error},

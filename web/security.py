@@ -18,10 +18,11 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from integrations.store import accounts
@@ -82,25 +83,76 @@ HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+
+
+def headers_for(scope: Scope, https: bool) -> list[tuple[bytes, bytes]]:
+    """The security headers of a response; HSTS only over https (``https``: a PUBLIC_URL says
+    so, for a TLS proxy in front), since browsers ignore it over plain http anyway."""
+    if https or scope.get("scheme") == "https":
+        return [*HEADERS, HSTS]
+    return HEADERS
 
 
 class SecurityHeaders:
-    """A strict Content-Security-Policy (no inline or third-party script) on every response."""
+    """A strict Content-Security-Policy (no inline or third-party script) on every response.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Starlette's error middleware sits outside every middleware: ``web.errors.server_error``
+    adds the same headers to 500s."""
+
+    def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
         self.app = app
+        self.https = https
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        added = headers_for(scope, self.https)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HEADERS]
+                message["headers"] = [*message.get("headers", []), *added]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyTooLarge(Exception):
+    """The request body passed its limit before we finished reading it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body larger than {limit // 1024} KiB")
+
+
+class BodyLimit:
+    """Refuse a body over its path's limit (413) before anything parses it: the sign-in form is
+    read before its CSRF token can be checked, so it must not take 200 MB first."""
+
+    def __init__(self, app: ASGIApp, *, limits: dict[str, int]) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.limits.get(scope["path"]) if scope["type"] == "http" else None
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
+            await PlainTextResponse(str(BodyTooLarge(limit)), 413)(scope, receive, send)
+            return
+        size = 0
+
+        async def counted() -> Message:
+            nonlocal size
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise BodyTooLarge(limit)  # web.errors answers 413
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def csrf_token(conn: HTTPConnection) -> str:

@@ -14,9 +14,9 @@ from integrations.errors import BadInput, NotConfigured, RemoteError
 from integrations.salesforce import outbound
 from integrations.settings import Settings
 from integrations.sync.salesforce_triggers import delivery, reread
-from web.errors import BodyTooLarge
 from web.routes.automations import salesforce
 from web.routes.webhooks import read_body
+from web.security import BodyTooLarge
 
 log = logging.getLogger(__name__)
 
