@@ -1,10 +1,11 @@
 """Strict JSON for what comes from outside, and JSON that every database and page can read.
 
 Python's ``json`` accepts ``NaN``, ``Infinity``, ``1e999`` (read as infinity), lone surrogate
-escapes (``"\\ud800"``), integers of any size and nesting until ``RecursionError``. Each got into
-the store once and broke every page that read the row: PostgreSQL refuses ``NaN`` in a ``json``
-column, SQLite's JSON functions call the row malformed, and a lone surrogate cannot be encoded
-into a UTF-8 response. ``loads`` refuses all of them with ``BadInput``; ``scrub`` and
+escapes (``"\\ud800"``), ``"\\u0000"``, integers of any size and nesting until
+``RecursionError``. Each got into the store once and broke every page that read the row:
+PostgreSQL refuses ``NaN`` in a ``json`` column and cannot turn ``\\u0000`` into text, SQLite's
+JSON functions call the row malformed, and a lone surrogate cannot be encoded into a UTF-8
+response. ``loads`` refuses all of them with ``BadInput``; ``scrub`` and
 ``dumps`` make any value storable (the engine serialises JSON columns with ``dumps``).
 """
 
@@ -24,11 +25,11 @@ INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # what a BIGINT column (an id) holds
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL: no PostgreSQL text can hold it
 # In ensure_ascii output: an escaped high surrogate not followed by a low one, or a low one
 # not preceded by a high one. A false hit only costs a scrub that changes nothing.
 _LONE_ESCAPE = re.compile(
-    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|"
+    r"\\u0000|\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|"
     r"(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
 )
 
@@ -58,13 +59,14 @@ def _float(text: str) -> float:
 
 
 def _check_strings(value: Any) -> None:
-    """Every key and string must be encodable as UTF-8 (no lone surrogate)."""
+    """Every key and string must be encodable as UTF-8 (no lone surrogate) and storable as text
+    (no NUL)."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if not item.isascii() and _SURROGATE.search(item):
-                raise BadInput("a string holds a lone surrogate (\\ud800-\\udfff)")
+            if _UNSTORABLE.search(item):
+                raise BadInput("a string holds NUL or a lone surrogate (\\ud800-\\udfff)")
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -89,12 +91,12 @@ def loads(body: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
 
 
 def clean_text(text: str) -> str:
-    """``text`` with each lone surrogate replaced by U+FFFD, so it can be encoded."""
-    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+    """``text`` with each NUL and lone surrogate replaced by U+FFFD, so it can be encoded."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def scrub(value: Any) -> Any:
-    """``value`` with non-finite numbers as null and lone surrogates as U+FFFD."""
+    """``value`` with non-finite numbers as null, NULs and lone surrogates as U+FFFD."""
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, float) and not math.isfinite(value):

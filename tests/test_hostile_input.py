@@ -62,6 +62,7 @@ REFUSED = {
     "1e999 reads as infinity": (400, CALL_TEXT.replace('"id": 1,', '"id": 1e999,')),
     "lone surrogate": (400, CALL_TEXT.replace("+1 415-555-0100", "\\ud800")),
     "lone low surrogate in a key": (400, CALL_TEXT.replace('"name"', '"\\udc00"')),
+    "NUL": (400, CALL_TEXT.replace('"Jane"', '"Jane\\u0000"')),
     "1,000 deep": (400, CALL_TEXT.replace('"tags": [', '"tags": [' + "[" * 1000 + "]" * 1000)),
     "huge agent id": (400, CALL_TEXT.replace('"id": 1,', f'"id": {2**64},')),
 }

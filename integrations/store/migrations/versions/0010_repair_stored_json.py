@@ -1,7 +1,8 @@
-"""Repair JSON rows that hold NaN, Infinity or a lone surrogate (stored before the webhook door
-and the engine's serialiser refused them): SQLite's JSON functions call such a row malformed
-and every page reading it answered 500. Non-finite numbers become null (a disposition option
-is dropped, so its default applies again), lone surrogates U+FFFD.
+"""Repair JSON rows that hold NaN, Infinity, a lone surrogate or NUL (stored before the webhook
+door and the engine's serialiser refused them): SQLite's JSON functions call such a row
+malformed, PostgreSQL cannot read ``\\u0000`` as text, and every page reading the row answered
+500. Non-finite numbers become null (a disposition option is dropped, so its default applies
+again), lone surrogates and NULs U+FFFD.
 
 Revision ID: 0010
 Revises: 0009
@@ -35,7 +36,10 @@ COLUMNS = [
 ]
 # Only rows whose text could hold one are read; a lone surrogate is stored as an escape
 # (``\\ud800``), and PostgreSQL's LIKE takes a backslash as its escape character.
-_SUSPECT = {"sqlite": ("%NaN%", "%Infinity%", "%\\ud%"), "postgresql": ("%\\\\ud%",)}
+_SUSPECT = {
+    "sqlite": ("%NaN%", "%Infinity%", "%\\ud%", "%\\u0000%"),
+    "postgresql": ("%\\\\ud%", "%\\\\u0000%"),
+}
 
 
 def _repaired(table: str, value: Any) -> Any:
