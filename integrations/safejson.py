@@ -92,7 +92,7 @@ def loads(body: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
 
 def clean_text(text: str) -> str:
     """``text`` with each NUL and lone surrogate replaced by U+FFFD, so it can be encoded."""
-    return _UNSTORABLE.sub("\ufffd", text)
+    return _UNSTORABLE.sub("\ufffd", text) if _UNSTORABLE.search(text) else text
 
 
 def scrub(value: Any) -> Any:

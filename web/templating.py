@@ -49,7 +49,10 @@ def pretty(value: object) -> str:
 def _printable(value: object) -> object:
     """Every ``{{ }}`` output: a lone surrogate in stored text would make the UTF-8 response
     unencodable (a 500 for every page showing the row)."""
-    return safejson.clean_text(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    cleaned = safejson.clean_text(value)
+    return value if cleaned is value else type(value)(cleaned)  # Markup stays Markup
 
 
 def _context(request: Request) -> dict[str, Any]:
