@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     salesforce_private_key_file: Path | None = None
     salesforce_api_version: str = "59.0"
     salesforce_org_id: str = ""
+    # T05: the secret in the endpoint's URL (empty: the endpoint is off), and whether the
+    # records a message names are read fresh from Salesforce before acting (one query).
+    outbound_message_token: SecretStr = SecretStr("")
+    outbound_message_reread: bool = True
     salesforce_timeout_seconds: float = 30.0
     salesforce_api_threshold: float = 0.9
     # Writes of concurrent jobs wait at most this long to go as one Collections request; 0: never
@@ -83,7 +87,8 @@ class Settings(BaseSettings):
 
     # The browser side (issue 5).
     session_secret: SecretStr = SecretStr("")  # empty: one is generated and kept in the database
-    session_cookie_secure: bool | None = None  # None: Secure when the request came over https
+    public_url: str = ""  # https://callbridge.example.com behind a proxy: HSTS, Secure cookies
+    session_cookie_secure: bool | None = None  # None: Secure over https (or an https PUBLIC_URL)
     session_max_age_seconds: int = 12 * 3600
     # Failed sign-ins allowed per email, and per client address, within the window (0: no limit).
     sign_in_failures_per_email: int = 5
@@ -123,7 +128,7 @@ class Settings(BaseSettings):
     def _bare_version(cls, value: str) -> str:
         return value.removeprefix("v")
 
-    @field_validator("session_secret")
+    @field_validator("session_secret", "outbound_message_token")
     @classmethod
     def _long_secret(cls, value: SecretStr) -> SecretStr:
         if value.get_secret_value() and len(value.get_secret_value()) < 32:

@@ -27,6 +27,7 @@ from integrations.sync.runtime import prepare
 
 PG_ADMIN = os.environ.get("CALLBRIDGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 WEBHOOK_TOKEN = "0123456789abcdef0123456789abcdef"
+OUTBOUND_TOKEN = "outbound-0123456789abcdef0123456789"  # the secret in the T05 URL
 
 
 @pytest.fixture(scope="session")
@@ -122,6 +123,7 @@ def make_settings(
         "salesforce_client_id": org.client_id,
         "salesforce_client_secret": SecretStr(org.client_secret),
         "salesforce_org_id": org.org_id,
+        "outbound_message_token": SecretStr(OUTBOUND_TOKEN),
         "salesforce_timeout_seconds": 2.0,
         "retry_base_seconds": 0.05,
         "job_lease_seconds": 3.0,

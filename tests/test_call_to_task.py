@@ -124,4 +124,7 @@ def test_older_snapshot_arriving_late_does_not_replace_the_newer(stack: Stack) -
 
 
 def test_healthz_is_ok_once_migrated(stack: Stack) -> None:
-    assert httpx.get(f"{stack.app.url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{stack.app.url}/healthz").json() == {
+        "status": "ok",
+        "outbound_messages": "on",
+    }

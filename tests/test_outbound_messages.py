@@ -10,6 +10,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
@@ -18,7 +19,7 @@ from integrations.salesforce.ids import to18
 from integrations.salesforce.outbound import ACK
 from integrations.settings import Settings
 from integrations.store.salesforce_sync import AircallContactLink, SalesforceDelivery
-from tests.conftest import Stack
+from tests.conftest import OUTBOUND_TOKEN, Stack
 from tests.helpers import jobs, settled
 
 ORG_ID = to18("00D5e000000AbCd")
@@ -72,9 +73,10 @@ def lead(record_id: str = "00Q5e00000AbCdE", **fields: str) -> dict[str, str]:
     }
 
 
-def post(url: str, body: bytes) -> httpx.Response:
+def post(url: str, body: bytes, token: str | None = OUTBOUND_TOKEN) -> httpx.Response:
+    """Post as Salesforce does, to the URL holding our secret (``token=None``: without it)."""
     return httpx.post(
-        url + PATH,
+        url + PATH + (f"/{token}" if token is not None else ""),
         content=body,
         headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
         timeout=10,
@@ -88,10 +90,17 @@ def deliveries(engine: Engine) -> list[SalesforceDelivery]:
 
 @pytest.fixture
 def app_url(engine: Engine, database_url: str) -> Iterator[str]:
-    """The app without its worker: what is stored and queued stays visible."""
+    """The app without its worker (nor Salesforce to re-read from): what is stored and queued
+    stays visible."""
     from web.app import create_app
 
-    config = Settings(_env_file=None, database_url=database_url, salesforce_org_id=ORG_ID)
+    config = Settings(
+        _env_file=None,
+        database_url=database_url,
+        salesforce_org_id=ORG_ID,
+        outbound_message_token=SecretStr(OUTBOUND_TOKEN),
+        outbound_message_reread=False,
+    )
     with serve(create_app(config, engine=engine, worker=False)) as app:
         yield app.url
 
@@ -292,11 +301,9 @@ def test_an_outbound_message_gives_the_record_one_aircall_contact(stack: Stack) 
     )
     assert post(stack.app.url, body).content == ACK
     assert post(stack.app.url, body).content == ACK  # sent again: nothing more happens
-    done = settled(stack.engine, "aircall_contact", count=3)
+    done = settled(stack.engine, "aircall_contact", count=2)
     assert all(job.status == "done" for job in done)
-    assert {job.payload["id"]: job.result.get("skipped") for job in done}[gone] == (
-        f"Lead {gone} was deleted"
-    )
+    assert gone not in {job.payload["id"] for job in done}  # re-read first: it does not exist
     contacts = {c["information"]: c for c in stack.company.list_contacts()}
     assert set(contacts) == {f"salesforce_id:{with_phone}", f"salesforce_id:{without_phone_field}"}
     gary = contacts[f"salesforce_id:{without_phone_field}"]
@@ -305,3 +312,81 @@ def test_an_outbound_message_gives_the_record_one_aircall_contact(stack: Stack) 
     with Session(stack.engine) as s:
         links = s.exec(select(AircallContactLink)).all()
     assert {link.record_id for link in links} == {with_phone, without_phone_field}
+
+
+# -- a forged message (issue 14, item 5) ----------------------------------------------------------
+
+
+def test_a_message_without_the_urls_secret_is_refused_and_not_stored(
+    app_url: str, engine: Engine
+) -> None:
+    body = envelope(ORG_ID, (notification_id(), "Lead", lead()))  # our OrganizationId: no secret
+    for token in (None, "x" * len(OUTBOUND_TOKEN), OUTBOUND_TOKEN[:-1], "\u00e9" * 40):
+        answer = post(app_url, body, token=token)
+        assert answer.status_code == 403, token
+        assert b"Ack" not in answer.content
+    assert post(app_url, body, token=None).status_code == 403
+    assert b"token in the URL" in post(app_url, body, token=None).content
+    assert deliveries(engine) == []
+    assert jobs(engine) == []
+
+
+def test_without_a_token_set_the_endpoint_is_off_and_health_says_so(
+    engine: Engine, database_url: str
+) -> None:
+    from web.app import create_app
+
+    config = Settings(_env_file=None, database_url=database_url, salesforce_org_id=ORG_ID)
+    with serve(create_app(config, engine=engine, worker=False)) as app:
+        body = envelope(ORG_ID, (notification_id(), "Lead", lead()))
+        for token in (None, OUTBOUND_TOKEN):
+            answer = post(app.url, body, token=token)
+            assert answer.status_code == 503
+            assert b"OUTBOUND_MESSAGE_TOKEN is not set" in answer.content
+        health = httpx.get(f"{app.url}/healthz").json()
+    assert health["outbound_messages"] == "off: OUTBOUND_MESSAGE_TOKEN is not set"
+    assert deliveries(engine) == []
+
+
+def test_a_message_for_records_that_do_not_exist_does_nothing(stack: Stack) -> None:
+    real = stack.org.insert("Lead", {"LastName": "Lee", "Company": "ACME", "Phone": "+14155550100"})
+    forged = to18("00Q5e00000ZzZzZ")  # never existed
+    gone = stack.org.insert("Lead", {"LastName": "Gone", "Company": "ACME"})
+    stack.org.delete("Lead", gone)
+    body = envelope(
+        stack.settings.salesforce_org_id,
+        (notification_id(), "Lead", lead(forged, LastName="Forged", Phone="+14155550199")),
+        (notification_id(), "Lead", lead(gone, LastName="Gone", Phone="+14155550198")),
+    )
+    assert post(stack.app.url, body).content == ACK  # acked: Salesforce must not send it again
+    assert deliveries(stack.engine) == []
+    assert jobs(stack.engine) == []
+    # The same message naming one real record acts on that one only, with its values now.
+    body = envelope(
+        stack.settings.salesforce_org_id,
+        (notification_id(), "Lead", lead(forged, LastName="Forged", Phone="+14155550199")),
+        (notification_id(), "Lead", lead(real, LastName="Stale", Phone="+14155550197")),
+    )
+    assert post(stack.app.url, body).content == ACK
+    (stored,) = deliveries(stack.engine)
+    assert stored.record_id == real
+    assert (stored.record["LastName"], stored.record["Phone"]) == ("Lee", "+14155550100")
+    settled(stack.engine, "aircall_contact")
+    assert [c["information"] for c in stack.company.list_contacts()] == [f"salesforce_id:{real}"]
+
+
+def test_the_records_of_a_message_are_read_in_one_query(
+    settings: Settings, engine: Engine, org: object, company: object
+) -> None:
+    from tests.conftest import running_stack
+
+    with running_stack(settings, engine, org, company, worker=False) as stack:  # type: ignore[arg-type]
+        ids = [stack.org.insert("Lead", {"LastName": f"L{n}", "Company": "ACME"}) for n in range(3)]
+        body = envelope(
+            settings.salesforce_org_id,
+            *((notification_id(), "Lead", {"Id": i, "LastName": "x", "Company": "y"}) for i in ids),
+        )
+        before = stack.org.api_used
+        assert post(stack.app.url, body).content == ACK
+        assert stack.org.api_used - before == 1
+        assert {d.record_id for d in deliveries(engine)} == set(ids)

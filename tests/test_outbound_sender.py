@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from integrations.loopback import wait_for
 from integrations.salesforce.emulator.outbound import OutboundSender
-from tests.conftest import Stack
+from tests.conftest import OUTBOUND_TOKEN, Stack
 
 
 def test_outbound_message_is_acked_and_makes_one_aircall_contact(stack: Stack) -> None:
@@ -14,7 +14,7 @@ def test_outbound_message_is_acked_and_makes_one_aircall_contact(stack: Stack) -
     )
     sender = OutboundSender(
         stack.org,
-        f"{stack.app.url}/webhooks/salesforce/outbound-message",
+        f"{stack.app.url}/webhooks/salesforce/outbound-message/{OUTBOUND_TOKEN}",
         fields={"Lead": ["FirstName", "LastName", "Company", "Phone"]},
         base_delay=0.05,
     )
@@ -38,7 +38,7 @@ def test_a_message_from_another_org_is_not_acked(stack: Stack) -> None:
     lead = stranger.insert("Lead", {"LastName": "Lee", "Company": "ACME", "Phone": "+14155550100"})
     sender = OutboundSender(
         stranger,
-        f"{stack.app.url}/webhooks/salesforce/outbound-message",
+        f"{stack.app.url}/webhooks/salesforce/outbound-message/{OUTBOUND_TOKEN}",
         max_attempts=2,
         base_delay=0.01,
     )

@@ -52,12 +52,17 @@ def test_wrong_token_is_refused() -> None:
         parse(envelope(token="c" * 32), TOKENS)
 
 
+@pytest.mark.parametrize("body", [b'{"event": "call.ended"}', b'{"token": 5}', b'{"token": null}'])
+def test_a_missing_or_non_string_token_is_a_wrong_token(body: bytes) -> None:
+    with pytest.raises(BadToken):
+        parse(body, TOKENS)
+
+
 @pytest.mark.parametrize(
     "body",
     [
         b"not json",
         b"[]",
-        b'{"event": "call.ended"}',
         envelope(timestamp="yesterday"),
         envelope(data=[]),
         envelope(data={**CALL, "id": "780836754"}),

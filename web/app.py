@@ -27,6 +27,8 @@ from web.routes import automations as builder
 from web.routes import settings as admin
 from web.templating import STATIC, make_templates
 
+SIGN_IN_BODY = 64 * 1024  # an email, a password and a token; read before the CSRF check
+
 
 async def healthz(request: Request) -> Response:
     """200 once webhooks can be taken: database reachable and migrations applied."""
@@ -36,7 +38,8 @@ async def healthz(request: Request) -> Response:
         ready = False
     if not ready:
         return JSONResponse({"status": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ok"})
+    settings = request.app.state.settings
+    return JSONResponse({"status": "ok", "outbound_messages": outbound.status(settings)})
 
 
 def create_app(
@@ -72,6 +75,8 @@ def create_app(
             if admin_client is not None:
                 admin_client.close()
 
+    https = settings.public_url.startswith("https://")  # TLS may end at a proxy in front
+
     def session_key() -> str:
         return accounts.session_secret(engine, settings.session_secret.get_secret_value())
 
@@ -79,8 +84,14 @@ def create_app(
         routes=[
             Route("/healthz", healthz),
             Route("/webhooks/aircall", webhooks.aircall, methods=["POST"]),
+            # Without the URL's secret: a fault saying so, not a bare 404.
             Route(
                 "/webhooks/salesforce/outbound-message", outbound.outbound_message, methods=["POST"]
+            ),
+            Route(
+                "/webhooks/salesforce/outbound-message/{token}",
+                outbound.outbound_message,
+                methods=["POST"],
             ),
             Route("/", dashboard.dashboard),
             Route("/signin", auth.signin_form, methods=["GET"]),
@@ -116,18 +127,20 @@ def create_app(
             ),
             Route("/settings/agents", admin.agents_page, methods=["GET"]),
             Route("/settings/agents", admin.map_agent, methods=["POST"]),
+            Route("/settings/users/signout", admin.sign_out_everywhere, methods=["POST"]),
             Route("/settings/backfill", admin.start_backfill, methods=["POST"]),
             Route("/untagged", admin.untagged_page),
             WebSocketRoute("/live", live.live),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[
-            Middleware(security.SecurityHeaders),
+            Middleware(security.SecurityHeaders, https=https),
+            Middleware(security.BodyLimit, limits={"/signin": SIGN_IN_BODY}),
             Middleware(
                 security.Sessions,
                 secret=session_key,
                 max_age=settings.session_max_age_seconds,
-                secure=settings.session_cookie_secure,
+                secure=settings.session_cookie_secure if not https else True,
             ),
         ],
         exception_handlers={**errors.HANDLERS, HTTPException: auth.http_error},

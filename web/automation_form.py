@@ -11,6 +11,7 @@ stores a version. Checking the definition is ``automations.validate``'s job.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from starlette.datastructures import FormData
 
 from integrations.errors import BadInput
 from integrations.sync.automations import actions
+from web.params import bounded_int
 
 # Inputs the form shows for each action, besides its field mapping.
 STEP_INPUTS: dict[str, tuple[str, ...]] = {
@@ -160,7 +162,9 @@ class StepForm:
                     step["call_task"] = True
             elif key in NUMBERS and text:
                 try:
-                    step[key] = int(text) if text.isdigit() else float(text)
+                    step[key] = bounded_int(text) if text.isdigit() else float(text)
+                    if step[key] is None or not math.isfinite(step[key]):
+                        raise ValueError(text)
                 except ValueError:
                     raise BadInput(f"step {number}: {INPUT_LABELS[key]} is a number") from None
             elif text:
@@ -295,9 +299,10 @@ class EditorForm:
                 if tags:
                     conditions["tag"] = tags
             elif key in ("duration_min", "duration_max"):
-                if not text.isdigit():
+                seconds = bounded_int(text, high=10**9)
+                if seconds is None:
                     raise BadInput("a duration is a whole number of seconds")
-                conditions[key] = int(text)
+                conditions[key] = seconds
             elif key == "answered":
                 conditions[key] = text == "yes"
             else:
@@ -316,7 +321,8 @@ class EditorForm:
     def apply(self, op: str) -> None:
         """Change the form as a button asks: add_step, remove_step-N, up-N, add_field-N."""
         name, _, arg = op.partition("-")
-        index = int(arg) if arg.isdigit() else -1
+        index = bounded_int(arg, high=MAX_STEPS)
+        index = -1 if index is None else index
         if name == "add_step" and len(self.steps) < MAX_STEPS:
             self.steps.append(StepForm())
         elif name == "remove_step" and 0 <= index < len(self.steps) and len(self.steps) > 1:

@@ -54,6 +54,16 @@ def user() -> None:
     """Accounts that sign in to the dashboard and the review pages."""
 
 
+def _new_password() -> str:
+    """Asked twice on a terminal; else CALLBRIDGE_PASSWORD (scripts, containers)."""
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = os.environ.get("CALLBRIDGE_PASSWORD", "")
+    if not password:
+        raise click.ClickException("no terminal to ask on: set CALLBRIDGE_PASSWORD")
+    return password
+
+
 @user.command("add")
 @click.argument("email")
 @click.option("--role", type=click.Choice(["agent", "manager"]), required=True)
@@ -65,12 +75,7 @@ def user_add(email: str, role: str) -> None:
     from integrations.errors import BadInput
     from integrations.store import accounts
 
-    if sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    else:
-        password = os.environ.get("CALLBRIDGE_PASSWORD", "")
-        if not password:
-            raise click.ClickException("no terminal to ask on: set CALLBRIDGE_PASSWORD")
+    password = _new_password()
     settings = _settings()
     engine = db.make_engine(settings.database_url)
     db.migrate(engine)
@@ -79,6 +84,42 @@ def user_add(email: str, role: str) -> None:
     except BadInput as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"added {created.role} {created.email}")
+
+
+@user.command("password")
+@click.argument("email")
+def user_password(email: str) -> None:
+    """Set a new password; every session of the account ends (sign in again everywhere).
+
+    The password is asked for; without a terminal it is read from CALLBRIDGE_PASSWORD.
+    """
+    from integrations.errors import BadInput
+    from integrations.store import accounts
+
+    password = _new_password()
+    engine = db.make_engine(_settings().database_url)
+    db.migrate(engine)
+    try:
+        changed = accounts.set_password(engine, email, password)
+    except BadInput as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"new password for {changed.email}; every session ended")
+
+
+@user.command("signout")
+@click.argument("email")
+def user_signout(email: str) -> None:
+    """Sign EMAIL out everywhere (as the Agents page's button does)."""
+    from integrations.errors import BadInput
+    from integrations.store import accounts
+
+    engine = db.make_engine(_settings().database_url)
+    db.migrate(engine)
+    try:
+        ended = accounts.end_sessions(engine, email)
+    except BadInput as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{ended} session{'' if ended == 1 else 's'} ended")
 
 
 @main.command()

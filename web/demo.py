@@ -149,6 +149,7 @@ def run(host: str, port: int, data_dir: Path, calls: int, pace: float) -> None:
     callers = seed_salesforce(org)
     agents, number_id = seed_aircall(company)
     token = secrets.token_hex(16)
+    outbound_token = secrets.token_urlsafe(32)
 
     with ExitStack() as stack:
         sf = stack.enter_context(
@@ -167,6 +168,7 @@ def run(host: str, port: int, data_dir: Path, calls: int, pace: float) -> None:
             salesforce_client_secret=SecretStr(org.client_secret),
             salesforce_org_id=org.org_id,
             salesforce_poll_seconds=5,  # T01/T02 show up within seconds in the demo
+            outbound_message_token=SecretStr(outbound_token),
         )
         engine = db.make_engine(settings.database_url)
         prepare(engine)
@@ -205,7 +207,7 @@ def run(host: str, port: int, data_dir: Path, calls: int, pace: float) -> None:
         traffic.start()
         threading.Thread(
             target=crm_activity,
-            args=(org, company, f"{app.url}/webhooks/salesforce/outbound-message"),
+            args=(org, company, f"{app.url}/webhooks/salesforce/outbound-message/{outbound_token}"),
             daemon=True,
         ).start()
         try:

@@ -6,10 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from integrations.errors import BadInput, BadToken
-
-
-class BodyTooLarge(Exception):
-    """The request body passed our limit before we finished reading it."""
+from web.security import BodyTooLarge, headers_for
 
 
 async def bad_input(_request: Request, exc: Exception) -> Response:
@@ -20,12 +17,15 @@ async def bad_token(_request: Request, _exc: Exception) -> Response:
     return JSONResponse({"error": "unknown webhook token"}, status_code=401)
 
 
-async def too_large(_request: Request, _exc: Exception) -> Response:
-    return JSONResponse({"error": "body larger than 1 MiB"}, status_code=413)
+async def too_large(_request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": str(exc)}, status_code=413)
 
 
-async def server_error(_request: Request, _exc: Exception) -> Response:
-    return JSONResponse({"error": "internal error"}, status_code=500)
+async def server_error(request: Request, _exc: Exception) -> Response:
+    """Run by Starlette's error middleware, outside ``SecurityHeaders``: the headers come here."""
+    https = request.app.state.settings.public_url.startswith("https://")
+    headers = {name.decode(): value.decode() for name, value in headers_for(request.scope, https)}
+    return JSONResponse({"error": "internal error"}, status_code=500, headers=headers)
 
 
 HANDLERS = {

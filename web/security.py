@@ -1,7 +1,10 @@
 """Sessions, roles, CSRF and response headers for the pages (webhooks use their own token).
 
-- Sessions are Starlette's signed cookies (HttpOnly, SameSite=Lax), Secure when the request came
-  over https (or as ``SESSION_COOKIE_SECURE`` says), and hold the user's id and CSRF token.
+- Sessions live on the server (``accounts.BrowserSession``): the cookie, signed by Starlette
+  (HttpOnly, SameSite=Lax, Secure over https or as ``SESSION_COOKIE_SECURE`` says), holds only
+  a random session id and the CSRF token. Every request looks the id up, so signing out, a
+  password change or a manager's "sign out everywhere" ends a session at once, copies of the
+  cookie included.
 - Every state-changing request carries the session's CSRF token: htmx sends it in the
   ``X-CSRF-Token`` header (``hx-headers`` on ``<body>``), plain forms in a hidden field.
 - Roles are checked here, on the server, for each endpoint: hiding a button protects nothing.
@@ -15,10 +18,11 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from integrations.store import accounts
@@ -79,25 +83,76 @@ HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+
+
+def headers_for(scope: Scope, https: bool) -> list[tuple[bytes, bytes]]:
+    """The security headers of a response; HSTS only over https (``https``: a PUBLIC_URL says
+    so, for a TLS proxy in front), since browsers ignore it over plain http anyway."""
+    if https or scope.get("scheme") == "https":
+        return [*HEADERS, HSTS]
+    return HEADERS
 
 
 class SecurityHeaders:
-    """A strict Content-Security-Policy (no inline or third-party script) on every response."""
+    """A strict Content-Security-Policy (no inline or third-party script) on every response.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Starlette's error middleware sits outside every middleware: ``web.errors.server_error``
+    adds the same headers to 500s."""
+
+    def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
         self.app = app
+        self.https = https
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        added = headers_for(scope, self.https)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HEADERS]
+                message["headers"] = [*message.get("headers", []), *added]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyTooLarge(Exception):
+    """The request body passed its limit before we finished reading it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body larger than {limit // 1024} KiB")
+
+
+class BodyLimit:
+    """Refuse a body over its path's limit (413) before anything parses it: the sign-in form is
+    read before its CSRF token can be checked, so it must not take 200 MB first."""
+
+    def __init__(self, app: ASGIApp, *, limits: dict[str, int]) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.limits.get(scope["path"]) if scope["type"] == "http" else None
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
+            await PlainTextResponse(str(BodyTooLarge(limit)), 413)(scope, receive, send)
+            return
+        size = 0
+
+        async def counted() -> Message:
+            nonlocal size
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise BodyTooLarge(limit)  # web.errors answers 413
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def csrf_token(conn: HTTPConnection) -> str:
@@ -121,23 +176,34 @@ async def check_csrf(request: Request) -> None:
         raise HTTPException(403, "The form has expired or did not come from this site. Reload.")
 
 
-def sign_in(request: Request, user: User) -> None:
-    """Start a fresh session for ``user`` (a new CSRF token too)."""
+async def sign_in(request: Request, user: User) -> None:
+    """Start a fresh session for ``user`` (a new id and CSRF token too)."""
+    max_age = request.app.state.settings.session_max_age_seconds
+    session_id = await run_in_threadpool(
+        accounts.start_session, request.app.state.engine, user, max_age
+    )
     request.session.clear()
-    request.session["uid"] = user.id
+    request.session["sid"] = session_id
     csrf_token(request)
 
 
-def sign_out(request: Request) -> None:
+async def sign_out(request: Request) -> None:
+    """End the session on the server (a copied cookie stops working too), then the cookie."""
+    session_id = request.session.get("sid")
+    if isinstance(session_id, str):
+        await run_in_threadpool(accounts.end_session, request.app.state.engine, session_id)
     request.session.clear()
 
 
 async def current_user(conn: HTTPConnection) -> User | None:
-    """The signed-in user, or None (a deleted account ends its sessions)."""
-    uid = conn.session.get("uid")
-    if not isinstance(uid, int):
+    """The signed-in user, or None: the session was ended, expired, or its account deleted."""
+    session_id = conn.session.get("sid")
+    if not isinstance(session_id, str):
         return None
-    user = await run_in_threadpool(accounts.get_user, conn.app.state.engine, uid)
+    max_age = conn.app.state.settings.session_max_age_seconds
+    user = await run_in_threadpool(
+        accounts.session_user, conn.app.state.engine, session_id, max_age
+    )
     if user is None:
         conn.session.clear()
     return user

@@ -7,6 +7,7 @@ force-includes them); from a source checkout, at the repository's root.
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 import web
+from integrations import safejson
 from web import security
 
 
@@ -33,14 +35,25 @@ STATIC = _located("static")
 
 def duration(seconds: int | None) -> str:
     """``4:05``, or ``1:02:03`` past an hour."""
-    minutes, secs = divmod(int(seconds or 0), 60)
+    if not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        seconds = 0  # whatever a stored payload holds, the page still renders
+    minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def pretty(value: object) -> str:
     """JSON for people to read; the template escapes it like any other text."""
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    return safejson.clean_text(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+def _printable(value: object) -> object:
+    """Every ``{{ }}`` output: a lone surrogate in stored text would make the UTF-8 response
+    unencodable (a 500 for every page showing the row)."""
+    if not isinstance(value, str):
+        return value
+    cleaned = safejson.clean_text(value)
+    return value if cleaned is value else type(value)(cleaned)  # Markup stays Markup
 
 
 def _context(request: Request) -> dict[str, Any]:
@@ -57,11 +70,12 @@ def make_templates(zone: str) -> Jinja2Templates:
     tz = ZoneInfo(zone)
 
     def when(timestamp: float | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        if timestamp is None:
+        if not isinstance(timestamp, int | float) or not 0 <= timestamp < 2**37:
             return ""
         return datetime.fromtimestamp(timestamp, UTC).astimezone(tz).strftime(fmt)
 
     templates = Jinja2Templates(directory=TEMPLATES, context_processors=[_context])
+    templates.env.finalize = _printable
     templates.env.filters["when"] = when
     templates.env.filters["duration"] = duration
     templates.env.filters["pretty"] = pretty

@@ -224,9 +224,84 @@ def _forget(engine: Engine, condition: ColumnElement[bool]) -> None:
         s.commit()
 
 
-def get_user(engine: Engine, user_id: int) -> User | None:
+# -- browser sessions ----------------------------------------------------------------------------
+
+
+class BrowserSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random id; only its sha256 is stored, so the
+    table does not hand out sessions. Deleting the row ends the session at once, wherever the
+    cookie has been copied to."""
+
+    __tablename__ = "browser_sessions"
+
+    key: str = Field(primary_key=True, max_length=64)  # sha256 of the cookie's id
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    created_at: float
+
+
+def _session_key(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def start_session(engine: Engine, user: User, max_age: float) -> str:
+    """A new session for ``user``: the id for the cookie (expired sessions are cleared too)."""
+    session_id = secrets.token_urlsafe(32)
+    now = time.time()
+    with Session(engine) as s:
+        s.execute(delete(BrowserSession).where(col(BrowserSession.created_at) < now - max_age))
+        s.add(BrowserSession(key=_session_key(session_id), user_id=user.id, created_at=now))
+        s.commit()
+    return session_id
+
+
+def session_user(engine: Engine, session_id: str, max_age: float) -> User | None:
+    """The user of a live session, or None (ended, expired, or the account deleted)."""
     with Session(engine, expire_on_commit=False) as s:
-        return s.get(User, user_id)
+        return s.exec(
+            select(User)
+            .join(BrowserSession, col(BrowserSession.user_id) == col(User.id))
+            .where(
+                BrowserSession.key == _session_key(session_id),
+                BrowserSession.created_at >= time.time() - max_age,
+            )
+        ).first()
+
+
+def end_session(engine: Engine, session_id: str) -> None:
+    with Session(engine) as s:
+        s.execute(delete(BrowserSession).where(BrowserSession.key == _session_key(session_id)))
+        s.commit()
+
+
+def end_sessions(engine: Engine, email: str) -> int:
+    """Sign the user out everywhere; how many sessions ended. ``BadInput`` for no such user."""
+    user = _user_by_email(engine, email)
+    with Session(engine) as s:
+        ended = s.execute(delete(BrowserSession).where(BrowserSession.user_id == user.id))
+        s.commit()
+    return ended.rowcount
+
+
+def set_password(engine: Engine, email: str, password: str) -> User:
+    """A new password, and every session of the user ended (a stolen cookie too)."""
+    if len(password) < MIN_PASSWORD:
+        raise BadInput(f"the password must be at least {MIN_PASSWORD} characters long")
+    user = _user_by_email(engine, email)
+    with Session(engine, expire_on_commit=False) as s:
+        user.password_hash = _hasher.hash(password)
+        s.add(user)
+        s.execute(delete(BrowserSession).where(BrowserSession.user_id == user.id))
+        s.commit()
+    return user
+
+
+def _user_by_email(engine: Engine, email: str) -> User:
+    address = normalise_email(email)
+    with Session(engine, expire_on_commit=False) as s:
+        user = s.exec(select(User).where(User.email == address)).first()
+    if user is None:
+        raise BadInput(f"no user with the email {address}")
+    return user
 
 
 def count_users(engine: Engine) -> int:

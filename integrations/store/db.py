@@ -13,11 +13,17 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 
+from integrations import safejson
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine tuned per dialect: SQLite in WAL mode with a busy timeout, PostgreSQL pooled."""
+    """An engine tuned per dialect: SQLite in WAL mode with a busy timeout, PostgreSQL pooled.
+
+    JSON columns are written by ``safejson.dumps``: no NaN or lone surrogate reaches a row, so
+    both databases' JSON functions (and the pages built on them) can always read it."""
+    kwargs.setdefault("json_serializer", safejson.dumps)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):

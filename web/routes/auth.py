@@ -59,13 +59,13 @@ async def signin(request: Request) -> Response:
         return await _form(
             request, error="Email or password is incorrect.", email=email, status=400
         )
-    security.sign_in(request, user)
+    await security.sign_in(request, user)
     return RedirectResponse(security.safe_next(str(form.get("next", ""))), status_code=303)
 
 
 @security.guard()
 async def signout(request: Request) -> Response:
-    security.sign_out(request)
+    await security.sign_out(request)
     return RedirectResponse("/signin", status_code=303)
 
 

@@ -25,7 +25,7 @@ from integrations.sync.automations import (
     definitions,
     runs,
 )
-from web import security
+from web import params, security
 from web.automation_form import (
     CONDITION_INPUTS,
     INPUT_LABELS,
@@ -254,15 +254,13 @@ async def set_enabled(request: Request) -> Response:
 async def restore(request: Request) -> Response:
     automation_id, _summary = await _load(request)
     data = await request.form()
-    version = str(data.get("version") or "")
-    if not version.isdigit():
-        raise HTTPException(400, "Which version? It is a number.")
+    version = params.number(data.get("version"), "The version")
     try:
         saved = await run_in_threadpool(
             lambda: definitions.restore(
                 request.app.state.engine,
                 automation_id,
-                int(version),
+                version,
                 by=request.state.user.email,
             )
         )

@@ -16,7 +16,7 @@ from integrations.sync.callers.matching import Policy
 from integrations.sync.calls import agent_actions, context_card
 from integrations.sync.calls import untagged as untagged_calls
 from integrations.sync.review import browse
-from web import security
+from web import params, security
 from web.routes.live import SNAPSHOT_SIZE
 from web.templating import render
 
@@ -45,7 +45,7 @@ async def dashboard(request: Request) -> Response:
 async def _own_call(request: Request) -> Call:
     """The call of the path, if this user may act on it: managers all, agents their own."""
     call = await run_in_threadpool(
-        browse.find_call, request.app.state.engine, request.path_params["call_id"]
+        browse.find_call, request.app.state.engine, params.path_id(request, "call_id")
     )
     if call is None:
         raise HTTPException(404, "No such call.")

@@ -62,7 +62,13 @@ def _mapping_rows(data: FormData) -> list[tuple[str, str]]:
     rows: dict[int, dict[str, str]] = {}
     for key, value in data.multi_items():
         parts = key.split("-")
-        if len(parts) == 3 and parts[0] == "row" and parts[1].isdigit() and isinstance(value, str):
+        if (
+            len(parts) == 3
+            and parts[0] == "row"
+            and parts[1].isascii()
+            and parts[1].isdigit()
+            and isinstance(value, str)
+        ):
             if int(parts[1]) >= 200:
                 raise HTTPException(400, "A mapping has at most 200 fields.")
             rows.setdefault(int(parts[1]), {})[parts[2]] = value

@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from integrations.errors import BadInput
 from integrations.store.accounts import MANAGER
 from integrations.sync.review import browse, stats
-from web import security
+from web import params, security
 from web.routes import settings as admin
 from web.templating import render
 
@@ -30,7 +30,7 @@ def _filters(params: Any) -> browse.Filters:
 
 
 def _page_number(value: str | None) -> int:
-    return int(value) if value and value.isdigit() else 1
+    return params.number(value, "page", low=1) if value else 1
 
 
 @security.guard(MANAGER)
@@ -75,7 +75,7 @@ async def bulk_resync(request: Request) -> Response:
 
 @security.guard(MANAGER)
 async def batch_page(request: Request) -> Response:
-    batch_id = request.path_params["batch_id"]
+    batch_id = params.path_id(request, "batch_id")
     progress = await run_in_threadpool(browse.batch_progress, request.app.state.engine, batch_id)
     if progress is None:
         raise HTTPException(404, "No such re-sync.")
@@ -95,7 +95,7 @@ def _progress(request: Request, progress: browse.Progress | None) -> Response:
 async def _visible_call(request: Request) -> browse.CallView:
     """The call of the path, if this user may see it: managers all, agents their own."""
     user = request.state.user
-    call_id = request.path_params["call_id"]
+    call_id = params.path_id(request, "call_id")
     settings, engine = request.app.state.settings, request.app.state.engine
     calls = await run_in_threadpool(browse.call_views, engine, [call_id], settings.record_base_url)
     if not calls:

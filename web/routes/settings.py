@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
@@ -13,11 +14,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from integrations.errors import BadInput, CallbridgeError
+from integrations.store import accounts
 from integrations.store.accounts import MANAGER
 from integrations.sync.callers import matching, owners
 from integrations.sync.calls import untagged
 from integrations.sync.recovery import backfill, backfill_job
-from web import security
+from web import params, security
 from web.org_fields import NOT_CONFIGURED, UNREACHABLE, salesforce
 from web.templating import render
 
@@ -65,6 +67,8 @@ async def _agents_context(request: Request) -> dict[str, Any]:
 async def agents_page(request: Request) -> Response:
     context = await _agents_context(request)
     context["saved"] = request.query_params.get("saved")
+    context["signed_out"] = request.query_params.get("signed_out")
+    context["sessions"] = request.query_params.get("sessions")
     return render(request, "pages/settings_agents.html", context)
 
 
@@ -91,6 +95,18 @@ async def map_agent(request: Request) -> Response:
     return RedirectResponse(f"/settings/agents?saved={email.strip().lower()}", status_code=303)
 
 
+@security.guard(MANAGER)
+async def sign_out_everywhere(request: Request) -> Response:
+    """End every session of one user (a lost laptop, a leaver): their next request signs in."""
+    email = str((await request.form()).get("email") or "")
+    try:
+        ended = await run_in_threadpool(accounts.end_sessions, request.app.state.engine, email)
+    except BadInput as exc:
+        raise HTTPException(400, str(exc)) from None
+    query = urlencode({"signed_out": accounts.normalise_email(email), "sessions": ended})
+    return RedirectResponse(f"/settings/agents?{query}", status_code=303)
+
+
 # -- untagged calls -----------------------------------------------------------------------------
 
 
@@ -109,15 +125,21 @@ async def untagged_page(request: Request) -> Response:
 # -- backfill -------------------------------------------------------------------------------------
 
 
+_LAST_SECOND = 253402300799  # 9999-12-31 23:59:59 UTC, the last datetime Python has
+
+
 def _moment(value: object, zone: str) -> datetime:
     """UNIX seconds (the offered window), or a local ``datetime-local`` value of the form."""
     text = str(value or "").strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text), UTC)
+    if text.isdigit():  # "²" and "٣" are digits to Python: bounded ASCII ones only
+        seconds = params.bounded_int(text, high=_LAST_SECOND)
+        if seconds is None:
+            raise BadInput(f"{text[:40]!r} is not a time in UNIX seconds")
+        return datetime.fromtimestamp(seconds, UTC)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise BadInput(f"{text!r} is not a date and time") from None
+        raise BadInput(f"{text[:40]!r} is not a date and time") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone))
 
 

@@ -7,19 +7,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from integrations.aircall import events
-from web.errors import BodyTooLarge
+from web.security import BodyTooLarge
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused as soon as it passes ``limit`` bytes (declared or actual)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge()
+        raise BodyTooLarge(limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge()
+            raise BodyTooLarge(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 

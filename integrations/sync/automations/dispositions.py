@@ -28,6 +28,7 @@ that arrives before or after ``call.ended`` (or both) gives the same end state.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -122,6 +123,15 @@ OPEN_OPPORTUNITY = (
     "AND AccountId != null AND IsClosed = false ORDER BY LastModifiedDate DESC LIMIT 1"
 )
 EDITABLE = ("name", "tags", "lead_status", "contact_status", "opportunity_stage", "options")
+# The numeric options and the values that make sense: a manager's typo ("9" * 5000 is read as
+# Infinity) is refused when saved instead of failing every tagged call's job.
+NUMBER_OPTIONS = {
+    "delay_seconds": (0, 30 * 86400),
+    "due_days": (0, 365),
+    "event_days": (0, 365),
+    "event_hour": (0, 23),
+    "event_minutes": (1, 24 * 60),
+}
 RULES_TTL = 2.0  # seconds before another process's rule edit reaches this one's webhooks
 # The enabled rules' tags (casefolded): all the webhook path needs to decide on a job.
 _rule_tags: EngineCache[frozenset[str]] = EngineCache(RULES_TTL)
@@ -173,6 +183,8 @@ def set_rule(engine: Engine, key: str, *, by: str, **changes: Any) -> Dispositio
         isinstance(changes["tags"], list) and all(isinstance(t, str) for t in changes["tags"])
     ):
         raise BadInput("tags is a list of tag names")
+    if "options" in changes:
+        _check_options(changes["options"])
     with Session(engine, expire_on_commit=False) as s:
         rule = s.get(DispositionRule, key)
         if rule is None:
@@ -186,6 +198,19 @@ def set_rule(engine: Engine, key: str, *, by: str, **changes: Any) -> Dispositio
         s.commit()
     _rule_tags.invalidate(engine)  # this process's webhooks see the change at once
     return rule
+
+
+def _check_options(options: object) -> None:
+    if not isinstance(options, dict):
+        raise BadInput("options is an object of option names and values")
+    for name, value in options.items():
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if name in NUMBER_OPTIONS:
+            low, high = NUMBER_OPTIONS[name]
+            if value is not None and not (number and low <= value <= high):
+                raise BadInput(f"{name} must be a number from {low} to {high}")
+        elif number and not math.isfinite(value):
+            raise BadInput(f"{name} is not a usable number")
 
 
 def matching(tags: list[str], all_rules: list[DispositionRule]) -> list[DispositionRule]:
