@@ -12,7 +12,7 @@ from sqlalchemy import Engine, make_url
 from sqlmodel import Session
 
 from integrations.aircall.emulator import Company
-from integrations.loopback import wait_for
+from integrations.loopback import tcp_proxy, wait_for
 from integrations.salesforce.emulator import Fault, Org
 from integrations.settings import Settings
 from integrations.store.models import Job
@@ -29,7 +29,6 @@ from tests.helpers import (
     worker_env,
     worker_process,
 )
-from tests.tcp_proxy import tcp_proxy
 
 TASK_CREATE = r"/sobjects/Task/?$"
 LEASE = 4.0  # seconds; the heartbeat extends it every third of that
