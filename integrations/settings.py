@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     outbound_message_reread: bool = True
     salesforce_timeout_seconds: float = 30.0
     salesforce_api_threshold: float = 0.9
+    # Save past duplicate rules whose action is Alert (rules that Block still refuse)
+    salesforce_duplicate_allow_save: bool = False
     # Writes of concurrent jobs wait at most this long to go as one Collections request; 0: never
     salesforce_batch_window_seconds: float = 0.8
     salesforce_poll_seconds: float = 60.0  # T01-T04 polling interval; 0 turns polling off

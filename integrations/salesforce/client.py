@@ -167,13 +167,22 @@ class SalesforceClient:
         result = self._call(lambda sf: sf.query_all(statement))
         return [_plain(record) for record in result.get("records", [])]
 
+    @property
+    def _write_headers(self) -> dict[str, str]:
+        """``SALESFORCE_DUPLICATE_ALLOW_SAVE``: save past duplicate rules that only alert."""
+        if self._settings.salesforce_duplicate_allow_save:
+            return {"Sforce-Duplicate-Rule-Header": "allowSave=true"}
+        return {}
+
     def create(self, sobject: str, fields: dict[str, Any]) -> str:
         """Create a record and return its id."""
-        result = self._call(lambda sf: getattr(sf, sobject).create(fields))
+        headers = self._write_headers
+        result = self._call(lambda sf: getattr(sf, sobject).create(fields, headers=headers))
         return str(result["id"])
 
     def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
-        self._call(lambda sf: getattr(sf, sobject).update(record_id, fields))
+        headers = self._write_headers
+        self._call(lambda sf: getattr(sf, sobject).update(record_id, fields, headers=headers))
 
     def create_many(self, sobject: str, records: list[dict[str, Any]]) -> list[Outcome]:
         """Create up to ``COLLECTION_SIZE`` records in one request (sObject Collections, not all
@@ -185,7 +194,10 @@ class SalesforceClient:
         """Create or update the record whose External ID ``field`` is ``value``; its id. Made
         twice (a retry after a lost answer), it is still one record."""
         path = f"sobjects/{sobject}/{field}/{quote(value, safe='')}"
-        result = self._call(lambda sf: sf.restful(path, method="PATCH", json=fields))
+        headers = self._write_headers
+        result = self._call(
+            lambda sf: sf.restful(path, method="PATCH", json=fields, headers=headers)
+        )
         if not isinstance(result, dict) or not result.get("id"):
             raise RemoteUnavailable("salesforce", None, result, "an upsert answered without an id")
         return str(result["id"])
@@ -208,7 +220,10 @@ class SalesforceClient:
         if not 0 < len(records) <= COLLECTION_SIZE:
             raise ValueError(f"a collection holds 1 to {COLLECTION_SIZE} records")
         payload = {"allOrNone": False, "records": records}
-        result = self._call(lambda sf: sf.restful(path, method=method, json=payload))
+        headers = self._write_headers
+        result = self._call(
+            lambda sf: sf.restful(path, method=method, json=payload, headers=headers)
+        )
         if not isinstance(result, list) or len(result) != len(records):
             raise RemoteUnavailable(
                 "salesforce", None, result, "a collection's answer does not match"

@@ -145,7 +145,9 @@ def _sobjects(org: Org, req: ApiRequest, method: str, rest: list[str]) -> Reply:
             ]
             return Reply(200, {"objectDescribe": obj.summary(version), "recentItems": recent})
         if method == "POST":
-            return _created(org.create(obj.name, _body(req)), obj.name, version)
+            return _created(
+                org.create(obj.name, _body(req), allow_save=req.allow_save), obj.name, version
+            )
         raise method_not_allowed(method, "HEAD,GET,POST")
     if rest[1] == "describe" and len(rest) == 2:
         if method != "GET":
@@ -166,13 +168,15 @@ def _sobjects(org: Org, req: ApiRequest, method: str, rest: list[str]) -> Reply:
         if method == "GET":
             return Reply(200, org.retrieve(obj.name, record_id, _fields_param(req), version))
         if method == "PATCH":
-            org.update(obj.name, record_id, _body(req))
+            org.update(obj.name, record_id, _body(req), allow_save=req.allow_save)
             return Reply(204)
         if method == "DELETE":
             org.delete(obj.name, record_id)
             return Reply(204)
         if method == "POST" and record_id.lower() == "id":
-            return _created(org.create(obj.name, _body(req)), obj.name, version)
+            return _created(
+                org.create(obj.name, _body(req), allow_save=req.allow_save), obj.name, version
+            )
         raise method_not_allowed(method, "HEAD,GET,PATCH,DELETE")
     if len(rest) == 3:
         return _by_external_id(org, req, method, obj.name, rest[1], rest[2])

@@ -254,8 +254,12 @@ def collections(org: Org, req: ApiRequest, method: str, rest: list[str]) -> Repl
         raise method_not_allowed(method, "DELETE,PATCH,POST")
     records, all_or_none = _records(req)
     creating = method == "POST"
+    allow = req.allow_save
     return Reply(
-        200, _apply(org, records, all_or_none, lambda r: _write_one(org, r, creating=creating))
+        200,
+        _apply(
+            org, records, all_or_none, lambda r: _write_one(org, r, creating=creating, allow=allow)
+        ),
     )
 
 
@@ -302,15 +306,15 @@ def _type_of(record: object) -> str:
     return sobject
 
 
-def _write_one(org: Org, record: object, *, creating: bool) -> str:
+def _write_one(org: Org, record: object, *, creating: bool, allow: bool = False) -> str:
     sobject = _type_of(record)
     data = dict(record)  # type: ignore[call-overload]
     if creating:
-        return org.create(sobject, data)["id"]
+        return org.create(sobject, data, allow_save=allow)["id"]
     record_id = next((data.pop(k) for k in list(data) if k.lower() == "id"), None)
     if not isinstance(record_id, str):
         raise bad_request("MISSING_ARGUMENT", "Id not specified in an update call", [])
-    org.update(sobject, record_id, data)
+    org.update(sobject, record_id, data, allow_save=allow)
     return normalize(record_id)
 
 

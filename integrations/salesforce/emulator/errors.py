@@ -9,16 +9,22 @@ class ApiError(Exception):
     """A REST failure: HTTP status plus ``[{"message","errorCode","fields"?}]`` entries."""
 
     def __init__(
-        self, status: int, code: str, message: str, fields: list[str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: list[str] | None = None,
+        detail: dict | None = None,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields
+        self.detail = detail or {}  # extra keys of a single-record error (``duplicateResut``)
 
     def body(self) -> list[dict]:
-        entry: dict = {"message": self.message, "errorCode": self.code}
+        entry: dict = {**self.detail, "message": self.message, "errorCode": self.code}
         if self.fields is not None:
             entry["fields"] = list(self.fields)
         return [entry]

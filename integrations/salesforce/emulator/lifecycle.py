@@ -7,7 +7,7 @@ id or external ID, required fields, inactive owners), then :mod:`.rules` fills c
 from __future__ import annotations
 
 from ..ids import InvalidId, new_id, normalize
-from . import rules
+from . import duplicates, rules
 from .errors import ApiError, bad_request, not_found
 from .schema import NUMBER_TYPES, FieldDef, SObjectDef
 from .store import DEFAULT_VERSION, Store
@@ -19,6 +19,7 @@ class RecordLifecycle(Store):
     Salesforce answers with an error array."""
 
     run_as_user_id: str
+    duplicate_rules: list[duplicates.DuplicateRule]
 
     @staticmethod
     def _blank(obj: SObjectDef) -> dict:
@@ -174,12 +175,20 @@ class RecordLifecycle(Store):
                     f"{obj.name.lower()}",
                 )
 
+    def _no_duplicate(self, obj: SObjectDef, record: dict, allow_save: bool) -> None:
+        """The org's duplicate rules (``duplicate_rules``) against the object's live records."""
+        if not self.duplicate_rules:
+            return
+        live = [r for r in self._records[obj.name].values() if not r.get("IsDeleted")]
+        duplicates.check(self.duplicate_rules, obj.name, record, live, allow_save=allow_save)
+
     def create(
         self,
         sobject: str,
         body: object,
         *,
         indexed_now: bool = False,
+        allow_save: bool = False,
     ) -> dict:
         """Validate and insert; returns ``{"id","success":true,"errors":[]}``."""
         with self.lock:
@@ -198,6 +207,7 @@ class RecordLifecycle(Store):
             record.update(changes)
             self._validate(obj, changes, record, creating=True)
             rules.apply(self, obj, record, changes, creating=True)
+            self._no_duplicate(obj, record, allow_save)
             now = format_datetime(now_utc())
             record["Id"] = new_id(obj.key_prefix)
             record.update(
@@ -251,7 +261,9 @@ class RecordLifecycle(Store):
                     chosen.append(f)
             return self.render(obj, rec, chosen, version)
 
-    def update(self, sobject: str, record_id: str, body: object) -> None:
+    def update(
+        self, sobject: str, record_id: str, body: object, *, allow_save: bool = False
+    ) -> None:
         with self.lock:
             obj = self.sobject(sobject)
             if not obj.updateable:
@@ -267,6 +279,7 @@ class RecordLifecycle(Store):
             merged = {**current, **changes}
             self._validate(obj, changes, merged, creating=False)
             rules.apply(self, obj, merged, changes, creating=False, before=current)
+            self._no_duplicate(obj, merged, allow_save)
             now = format_datetime(now_utc())
             merged.update(
                 {

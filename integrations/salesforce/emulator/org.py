@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..ids import InvalidId, new_id, normalize, to18
+from .duplicates import DuplicateRule
 from .faults import FaultPlan
 from .lifecycle import RecordLifecycle
 from .schema import custom_field
@@ -49,6 +50,8 @@ class Org(RecordLifecycle):
         # API requests served, by method and resource ("POST composite/sobjects", "GET query"):
         # what a test or a bench counts by kind.
         self.requests: Counter[str] = Counter()
+        # Active duplicate rules (``duplicates.STANDARD`` are the ones Salesforce ships).
+        self.duplicate_rules: list[DuplicateRule] = []
         self._tokens = TokenStore(self.org_id, session_idle_seconds)
         self.cursors = CursorStore()
         self.schema_changed = now_utc()

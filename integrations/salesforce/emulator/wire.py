@@ -24,6 +24,13 @@ class ApiRequest:
     def param(self, name: str) -> str | None:
         return next((v for k, v in self.params if k == name), None)
 
+    @property
+    def allow_save(self) -> bool:
+        """``Sforce-Duplicate-Rule-Header: allowSave=true``: save past duplicate rules that only
+        alert (rules that block still refuse)."""
+        header = self.headers.get("sforce-duplicate-rule-header", "")
+        return "allowsave=true" in header.replace(" ", "").lower()
+
 
 @dataclass
 class Reply:

@@ -35,12 +35,14 @@ from integrations.sync.automations.suppression import suppress
 from integrations.sync.callers.matching import (
     Match,
     creation_lock,
+    linked,
     remember_caller,
 )
 from integrations.sync.jobs.context import Context
 from integrations.sync.jobs.kinds import LOG_CALL
 
 QUERY_ROWS_KEPT = 200  # rows of an A19 result kept for later steps and the timeline
+PEOPLE = {"Lead", "Contact", "Account"}  # the objects the orgs' duplicate rules watch
 
 
 def plan_create(sobject: str) -> Callable[[dict[str, Any], Scope, Env], Plan]:
@@ -191,11 +193,18 @@ def note_own_write(engine: Engine, sobject: str, record_id: str, created: bool) 
         s.commit()
 
 
-async def create_noted(ctx: Context, sobject: str, fields: dict[str, Any]) -> str:
-    """Create a record, noted as ours (polling must not report it as new)."""
-    record_id = await ctx.create(sobject, fields)
+async def create_noted(ctx: Context, sobject: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Create a record, noted as ours (polling must not report it as new). A Lead, Contact or
+    Account the org's duplicate rule refuses is the record the rule matched instead."""
+    if sobject not in PEOPLE:
+        record_id = await ctx.create(sobject, fields)
+        await ctx.db(note_own_write, ctx.engine, sobject, record_id, True)
+        return {"id": record_id, "sobject": sobject}
+    record_id, duplicate = await ctx.create_or_match(sobject, fields)
+    if duplicate is not None:
+        return {**linked(duplicate), "sobject": duplicate.sobject}
     await ctx.db(note_own_write, ctx.engine, sobject, record_id, True)
-    return record_id
+    return {"id": record_id, "sobject": sobject}
 
 
 async def update_noted(ctx: Context, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
@@ -205,9 +214,7 @@ async def update_noted(ctx: Context, sobject: str, record_id: str, fields: dict[
 
 
 async def run_create(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, Any]:
-    sobject = plan.operation.split(" ", 1)[1]
-    record_id = await create_noted(ctx, sobject, plan.sent)
-    return {"id": record_id, "sobject": sobject}
+    return await create_noted(ctx, plan.operation.split(" ", 1)[1], plan.sent)
 
 
 async def run_task(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, Any]:
@@ -306,10 +313,11 @@ async def run_match_or_create(ctx: Context, job: Job, plan: Plan, env: Env) -> d
         found = await by_phone()  # the local index sees what another worker created
         if found is not None:
             return found
-        record_id = await create_noted(ctx, sobject, plan.sent)
+        made = await create_noted(ctx, sobject, plan.sent)
         if e164:
             name = " ".join(
                 str(plan.sent[k]) for k in ("FirstName", "LastName") if plan.sent.get(k)
             )
-            await ctx.db(remember_caller, ctx.engine, e164, Match(sobject, record_id, name))
-    return {"id": record_id, "sobject": sobject, "created": True}
+            match = Match(made["sobject"], made["id"], "" if "linked" in made else name)
+            await ctx.db(remember_caller, ctx.engine, e164, match)
+    return made if "linked" in made else {**made, "created": True}

@@ -30,6 +30,7 @@ from sqlmodel import Session, select
 from integrations.errors import RemoteRejected
 from integrations.phones import to_e164
 from integrations.salesforce.client import SalesforceClient
+from integrations.salesforce.duplicates import Duplicate
 from integrations.settings import Settings
 from integrations.store.db import insert_ignore, upsert
 from integrations.store.models import AgentUser, CallerMatch, CreationLock
@@ -348,3 +349,13 @@ def unmapped_agents(engine: Engine) -> list[AgentUser]:
     with Session(engine) as s:
         query = select(AgentUser).where(AgentUser.sf_user_id.is_(None)).order_by(AgentUser.email)
         return list(s.exec(query))
+
+
+def linked(duplicate: Duplicate) -> dict[str, str]:
+    """What the timeline says when a duplicate rule refused a create and the call was linked
+    to the record the rule matched."""
+    return {
+        "id": duplicate.id,
+        "linked": f"the org's duplicate rule {duplicate.rule or '(unnamed)'} matched this "
+        f"existing {duplicate.sobject}: the call is logged on it",
+    }

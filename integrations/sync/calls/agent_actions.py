@@ -25,7 +25,7 @@ from integrations.aircall.client import AircallClient, make_http
 from integrations.errors import RemoteError, RemoteRejected
 from integrations.settings import Settings
 from integrations.store.models import Call, CallerMatch, Job, SyncLink
-from integrations.sync.callers.matching import Match, Policy, creation_lock, decide
+from integrations.sync.callers.matching import Match, Policy, creation_lock, decide, linked
 from integrations.sync.calls import calllog
 from integrations.sync.calls.context_card import (
     forget_context,
@@ -234,17 +234,21 @@ async def create_lead(ctx: Context, job: Job) -> dict[str, Any]:
                 "LeadSource": "Phone Inquiry",
             }
             try:
-                lead_id = await ctx.create("Lead", fields)
+                lead_id, duplicate = await ctx.create_or_match("Lead", fields)
             except RemoteError as exc:
                 await ctx.record(job, "salesforce", "create Lead", fields, exc.body, ok=False)
                 raise
-            await ctx.record(job, "salesforce", "create Lead", fields, {"id": lead_id})
-            match, created = Match("Lead", lead_id, fields["LastName"]), True
+            if duplicate is None:
+                await ctx.record(job, "salesforce", "create Lead", fields, {"id": lead_id})
+                match, created = Match("Lead", lead_id, fields["LastName"]), True
+            else:
+                await ctx.record(job, "salesforce", "create Lead", fields, linked(duplicate))
+                match = Match(duplicate.sobject, lead_id, "")
         waiting = await ctx.db(calllog.pick_record, ctx.engine, e164, match)
     relogged = await ctx.db(_relog, ctx.engine, e164)
     await caller_context_for_card(ctx, job, e164, match)
     return {
-        "sobject": "Lead",
+        "sobject": match.sobject,
         "id": match.id,
         "created": created,
         "logged": waiting,

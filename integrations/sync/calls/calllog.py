@@ -39,6 +39,7 @@ from integrations.sync.callers.matching import (
     Match,
     agent_user,
     creation_lock,
+    linked,
     remember_caller,
 )
 from integrations.sync.jobs import queue
@@ -145,9 +146,13 @@ async def _find_caller(ctx: Context, job: Job, stored: Stored) -> Decision:
         if sobject == "Lead":
             fields["Company"] = "Unknown (Aircall caller)"
             fields["LeadSource"] = "Phone Inquiry"
-        record_id = await ctx.create(sobject, fields)
-        await ctx.record(job, "salesforce", f"create {sobject}", fields, {"id": record_id})
-        match = Match(sobject, record_id, fields["LastName"])
+        record_id, duplicate = await ctx.create_or_match(sobject, fields)
+        if duplicate is None:
+            await ctx.record(job, "salesforce", f"create {sobject}", fields, {"id": record_id})
+            match = Match(sobject, record_id, fields["LastName"])
+        else:
+            await ctx.record(job, "salesforce", f"create {sobject}", fields, linked(duplicate))
+            match = Match(duplicate.sobject, record_id, "")
         await ctx.db(remember_caller, ctx.engine, e164, match)
         return Decision(match)
 

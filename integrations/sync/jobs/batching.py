@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from integrations.salesforce.client import COLLECTION_SIZE, Outcome, SalesforceClient
+from integrations.salesforce.duplicates import CODE as DUPLICATES
 
 CREATE, UPDATE, UPSERT = "create", "update", "upsert"
 _joins: ContextVar[bool] = ContextVar("joins_batches", default=False)
@@ -155,8 +156,17 @@ class WriteBatcher:
                     waiting.future.set_exception(exc)
             return
         for waiting, outcome in zip(sending, outcomes, strict=True):
-            if not waiting.future.done():
-                waiting.future.set_result(outcome)
+            if waiting.future.done():
+                continue
+            error = outcome.error
+            if key[0] == CREATE and error is not None and error.error_code == DUPLICATES:
+                # A collection names no match: alone, the rule's answer lists the records.
+                try:
+                    outcome = await asyncio.to_thread(self._send_one, key, waiting.item)
+                except Exception as exc:  # noqa: BLE001  (that job's own outcome)
+                    waiting.future.set_exception(exc)
+                    continue
+            waiting.future.set_result(outcome)
 
     def _send_many(self, key: Key, items: list[Any]) -> list[Outcome]:
         op, sobject, field = key

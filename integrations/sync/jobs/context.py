@@ -12,7 +12,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from integrations.aircall.client import AircallClient
+from integrations.errors import RemoteRejected
+from integrations.salesforce import duplicates
 from integrations.salesforce.client import SalesforceClient
+from integrations.salesforce.duplicates import Duplicate
 from integrations.settings import Settings
 from integrations.store.db import upsert
 from integrations.store.models import Job, JobStep, OrgFact
@@ -71,6 +74,20 @@ class Context:
         has taken over does not create twice."""
         await self._confirm_lease()
         return await self.writes.create(sobject, fields)
+
+    async def create_or_match(
+        self, sobject: str, fields: dict[str, Any]
+    ) -> tuple[str, Duplicate | None]:
+        """Create a Lead, Contact or Account; where the org's duplicate rule refuses it, the
+        record the rule matched instead (and which rule): linking to it is what a person
+        would do."""
+        try:
+            return await self.create(sobject, fields), None
+        except RemoteRejected as exc:
+            found = duplicates.matched(exc)
+            if not found:
+                raise
+            return found[0].id, found[0]
 
     async def upsert(self, sobject: str, field: str, value: str, fields: dict[str, Any]) -> str:
         """Create or update the record whose External ID ``field`` is ``value``, as ``create``
