@@ -161,10 +161,11 @@ class SalesforceClient:
         result = self._call(lambda sf: sf.search(statement))
         return [_plain(record) for record in result.get("searchRecords", [])]
 
-    def query(self, soql: str, *args: Any) -> list[dict[str, Any]]:
-        """Rows of a SELECT whose values are escaped by ``format_soql`` (one request per page)."""
+    def query(self, soql: str, *args: Any, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Rows of a SELECT whose values are escaped by ``format_soql`` (one request per page);
+        ``include_deleted``: the recycle bin and merged records too (``queryAll``)."""
         statement = format_soql(soql, *args) if args else soql
-        result = self._call(lambda sf: sf.query_all(statement))
+        result = self._call(lambda sf: sf.query_all(statement, include_deleted=include_deleted))
         return [_plain(record) for record in result.get("records", [])]
 
     @property

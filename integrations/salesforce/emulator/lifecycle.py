@@ -130,8 +130,15 @@ class RecordLifecycle(Store):
                 f"{f.label}: id value of incorrect type: {value}",
                 [f.name],
             )
-        if self.lookup(canonical) is None:
+        found = self.lookup(canonical, deleted=True)
+        if found is None:
             raise bad_request("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [f.name])
+        if found[1].get("IsDeleted"):  # in the recycle bin, or the loser of a merge
+            raise bad_request("ENTITY_IS_DELETED", "entity is deleted", [f.name])
+        if found[0] == "Lead" and found[1].get("IsConverted"):
+            raise bad_request(
+                "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", [f.name]
+            )
         return canonical
 
     def _validate(self, obj: SObjectDef, changes: dict, merged: dict, *, creating: bool) -> None:

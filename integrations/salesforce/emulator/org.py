@@ -80,6 +80,48 @@ class Org(RecordLifecycle):
         """Seed a record as the API would create it, indexed for SOSL at once, not counted."""
         return self.create(sobject, fields, indexed_now=True)["id"]
 
+    def merge(self, sobject: str, winner: str, loser: str) -> None:
+        """What a person's merge does: the loser is deleted with ``MasterRecordId`` naming the
+        winner, and its Tasks and Events move to the winner."""
+        with self.lock:
+            obj = self.sobject(sobject)
+            loser_id, winner_id = normalize(loser), normalize(winner)
+            gone = self._existing(obj, loser_id, missing_code="INVALID_CROSS_REFERENCE_KEY")
+            self._existing(obj, winner_id, missing_code="INVALID_CROSS_REFERENCE_KEY")
+            self._store(obj.name, {**gone, "IsDeleted": True, "MasterRecordId": winner_id})
+            self._move_activities(loser_id, winner_id)
+
+    def convert_lead(self, lead_id: str) -> str:
+        """Lead conversion: an Account and a Contact made from the Lead, which is then
+        ``IsConverted`` with ``ConvertedContactId``; its Tasks and Events move to the Contact.
+        Returns the Contact's id."""
+        with self.lock:
+            lead = self._existing(
+                self.sobject("Lead"), normalize(lead_id), missing_code="INVALID_CROSS_REFERENCE_KEY"
+            )
+            account = self.create("Account", {"Name": lead.get("Company") or lead["LastName"]})
+            person = {k: lead.get(k) for k in ("FirstName", "LastName", "Phone", "Email")}
+            contact = self.create("Contact", {**person, "AccountId": account["id"]})["id"]
+            self._store(
+                "Lead",
+                {
+                    **lead,
+                    "IsConverted": True,
+                    "Status": "Closed - Converted",
+                    "ConvertedContactId": contact,
+                    "ConvertedAccountId": account["id"],
+                    "ConvertedDate": now_utc().date().isoformat(),
+                },
+            )
+            self._move_activities(lead["Id"], contact)
+            return contact
+
+    def _move_activities(self, old: str, new: str) -> None:
+        for name in ("Task", "Event"):
+            for rec in list(self._records[name].values()):
+                if rec.get("WhoId") == old and not rec.get("IsDeleted"):
+                    self._store(name, {**rec, "WhoId": new})
+
     def records(self, sobject: str) -> list[dict]:
         """Copies of every live (not deleted) record of ``sobject``, as the REST API shows them."""
         with self.lock:

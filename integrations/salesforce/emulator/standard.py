@@ -64,6 +64,11 @@ def _read_only(f: FieldDef) -> FieldDef:
     return f
 
 
+def _master(sobject: str) -> FieldDef:
+    """A merge loser's winner (the loser is deleted; its related records move to the winner)."""
+    return _read_only(_lookup("MasterRecordId", "Master Record ID", (sobject,), "MasterRecord"))
+
+
 def _system_fields(*, owned: bool, owner_label: str = "Owner ID", owner_to=("User",)) -> list:
     fields = [
         _f(
@@ -154,6 +159,7 @@ def _by_name(fields: list[FieldDef]) -> dict[str, FieldDef]:
 def _account() -> SObjectDef:
     fields = [
         *_system_fields(owned=True),
+        _master("Account"),
         _text("Name", "Account Name", 255, nillable=False, name_field=True),
         _picklist(
             "Type",
@@ -189,28 +195,27 @@ def _account() -> SObjectDef:
 
 
 def _contact() -> SObjectDef:
-    fields = (
-        _system_fields(owned=True)
-        + _person_name()
-        + [
-            _lookup("AccountId", "Account ID", ("Account",), "Account"),
-            _text("Title", "Title", 128),
-            _text("Department", "Department", 80),
-            _f("Email", "email", "Email", length=80, id_lookup=True),
-            _phone("Phone", "Business Phone"),
-            _phone("MobilePhone", "Mobile Phone"),
-            _phone("HomePhone", "Home Phone"),
-            _phone("OtherPhone", "Other Phone"),
-            _phone("AssistantPhone", "Asst. Phone"),
-            _phone("Fax", "Business Fax"),
-            _picklist("LeadSource", "Lead Source", LEAD_SOURCES),
-            _flag("DoNotCall", "Do Not Call"),
-            _flag("HasOptedOutOfEmail", "Email Opt Out"),
-            _text("MailingCity", "Mailing City", 40),
-            _text("MailingCountry", "Mailing Country", 80),
-            _long_text("Description", "Contact Description"),
-        ]
-    )
+    fields = [
+        *_system_fields(owned=True),
+        _master("Contact"),
+        *_person_name(),
+        _lookup("AccountId", "Account ID", ("Account",), "Account"),
+        _text("Title", "Title", 128),
+        _text("Department", "Department", 80),
+        _f("Email", "email", "Email", length=80, id_lookup=True),
+        _phone("Phone", "Business Phone"),
+        _phone("MobilePhone", "Mobile Phone"),
+        _phone("HomePhone", "Home Phone"),
+        _phone("OtherPhone", "Other Phone"),
+        _phone("AssistantPhone", "Asst. Phone"),
+        _phone("Fax", "Business Fax"),
+        _picklist("LeadSource", "Lead Source", LEAD_SOURCES),
+        _flag("DoNotCall", "Do Not Call"),
+        _flag("HasOptedOutOfEmail", "Email Opt Out"),
+        _text("MailingCity", "Mailing City", 40),
+        _text("MailingCountry", "Mailing Country", 80),
+        _long_text("Description", "Contact Description"),
+    ]
     return SObjectDef(
         "Contact",
         "Contact",
@@ -228,54 +233,49 @@ def _lead() -> SObjectDef:
         "Closed - Converted",
         "Closed - Not Converted",
     )
-    fields = (
-        _system_fields(owned=True, owner_to=("Group", "User"))
-        + _person_name()
-        + [
-            _text("Company", "Company", 255, nillable=False),
-            _text("Title", "Title", 128),
-            _f("Email", "email", "Email", length=80, id_lookup=True),
-            _phone("Phone", "Phone"),
-            _phone("MobilePhone", "Mobile Phone"),
-            _phone("Fax", "Fax"),
-            _f("Website", "url", "Website", length=255),
-            _picklist(
-                "Status",
-                "Status",
-                statuses,
-                nillable=False,
-                defaulted_on_create=True,
-                default="Open - Not Contacted",
-                restricted=True,
-            ),
-            _picklist("LeadSource", "Lead Source", LEAD_SOURCES),
-            _picklist("Industry", "Industry", INDUSTRIES),
-            _flag("DoNotCall", "Do Not Call"),
-            _flag("HasOptedOutOfEmail", "Email Opt Out"),
-            _flag("HasOptedOutOfFax", "Fax Opt Out"),
-            _flag("IsConverted", "Converted", writable=False),
-            _read_only(_f("ConvertedDate", "date", "Converted Date")),
-            _read_only(
-                _lookup(
-                    "ConvertedAccountId", "Converted Account ID", ("Account",), "ConvertedAccount"
-                )
-            ),
-            _read_only(
-                _lookup(
-                    "ConvertedContactId", "Converted Contact ID", ("Contact",), "ConvertedContact"
-                )
-            ),
-            _read_only(
-                _lookup(
-                    "ConvertedOpportunityId",
-                    "Converted Opportunity ID",
-                    ("Opportunity",),
-                    "ConvertedOpportunity",
-                )
-            ),
-            _long_text("Description", "Description"),
-        ]
-    )
+    fields = [
+        *_system_fields(owned=True, owner_to=("Group", "User")),
+        _master("Lead"),
+        *_person_name(),
+        _text("Company", "Company", 255, nillable=False),
+        _text("Title", "Title", 128),
+        _f("Email", "email", "Email", length=80, id_lookup=True),
+        _phone("Phone", "Phone"),
+        _phone("MobilePhone", "Mobile Phone"),
+        _phone("Fax", "Fax"),
+        _f("Website", "url", "Website", length=255),
+        _picklist(
+            "Status",
+            "Status",
+            statuses,
+            nillable=False,
+            defaulted_on_create=True,
+            default="Open - Not Contacted",
+            restricted=True,
+        ),
+        _picklist("LeadSource", "Lead Source", LEAD_SOURCES),
+        _picklist("Industry", "Industry", INDUSTRIES),
+        _flag("DoNotCall", "Do Not Call"),
+        _flag("HasOptedOutOfEmail", "Email Opt Out"),
+        _flag("HasOptedOutOfFax", "Fax Opt Out"),
+        _flag("IsConverted", "Converted", writable=False),
+        _read_only(_f("ConvertedDate", "date", "Converted Date")),
+        _read_only(
+            _lookup("ConvertedAccountId", "Converted Account ID", ("Account",), "ConvertedAccount")
+        ),
+        _read_only(
+            _lookup("ConvertedContactId", "Converted Contact ID", ("Contact",), "ConvertedContact")
+        ),
+        _read_only(
+            _lookup(
+                "ConvertedOpportunityId",
+                "Converted Opportunity ID",
+                ("Opportunity",),
+                "ConvertedOpportunity",
+            )
+        ),
+        _long_text("Description", "Description"),
+    ]
     return SObjectDef(
         "Lead",
         "Lead",

@@ -359,3 +359,52 @@ def linked(duplicate: Duplicate) -> dict[str, str]:
         "linked": f"the org's duplicate rule {duplicate.rule or '(unnamed)'} matched this "
         f"existing {duplicate.sobject}: the call is logged on it",
     }
+
+
+# A record a call was to be logged on is gone: deleted, merged into another, or (a Lead)
+# converted. Salesforce then refuses it as the Task's WhoId/WhatId with one of these.
+GONE_CODES = {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "CANNOT_UPDATE_CONVERTED_LEAD"}
+_SURVIVOR = {
+    "Lead": "SELECT Id, Name, IsDeleted, MasterRecordId, IsConverted, ConvertedContactId "
+    "FROM Lead WHERE Id = {}",
+    "Contact": "SELECT Id, Name, IsDeleted, MasterRecordId FROM Contact WHERE Id = {}",
+    "Account": "SELECT Id, Name, IsDeleted, MasterRecordId FROM Account WHERE Id = {}",
+}
+
+
+def heal(
+    engine: Engine,
+    sf: SalesforceClient,
+    e164: str | None,
+    gone: Match,
+    *,
+    region: str,
+    policy: Policy,
+) -> Decision:
+    """The record to use instead of one that is gone: a merge's winner, a converted Lead's
+    Contact, else whatever a fresh search finds. The local index (and a person's pick) moves
+    to it, so the number's next calls go there at once."""
+    rows = (
+        sf.query(_SURVIVOR[gone.sobject], gone.id, include_deleted=True)
+        if gone.sobject in _SURVIVOR
+        else []
+    )
+    row = rows[0] if rows else {}
+    survivor = None
+    if row.get("IsConverted") and row.get("ConvertedContactId"):
+        survivor = Match("Contact", row["ConvertedContactId"], row.get("Name") or gone.name)
+    elif row.get("MasterRecordId"):
+        survivor = Match(gone.sobject, row["MasterRecordId"], row.get("Name") or gone.name)
+    if not e164:
+        return Decision(survivor)
+    with Session(engine) as s:
+        cached = s.get(CallerMatch, e164)
+        pinned = bool(cached and cached.pinned)
+    if survivor is not None:
+        remember_caller(engine, e164, survivor, pinned=pinned)
+        return Decision(survivor)
+    with Session(engine) as s:
+        if (row := s.get(CallerMatch, e164)) is not None:
+            s.delete(row)
+            s.commit()
+    return caller_decision(engine, sf, e164, region=region, max_age=0, policy=policy)

@@ -35,10 +35,13 @@ from integrations.sync.automations import fieldmap, mapping_store
 from integrations.sync.automations.fieldmap import Scope
 from integrations.sync.automations.task_fields import call_type, task_fields
 from integrations.sync.callers.matching import (
+    GONE_CODES,
     Decision,
     Match,
+    Policy,
     agent_user,
     creation_lock,
+    heal,
     linked,
     remember_caller,
 )
@@ -272,20 +275,59 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
             )
         )
     zone = await ctx.sf(ctx.org_zone)
-    scope = _scope(
-        call,
-        decision.match.name if decision.match else None,
-        owner,
-        stored.ai_summary,
-        region=settings.default_region,
-        zone=zone,
+
+    def fields_for(match: Match | None) -> dict[str, Any]:
+        scope = _scope(
+            call,
+            match.name if match else None,
+            owner,
+            stored.ai_summary,
+            region=settings.default_region,
+            zone=zone,
+        )
+        return task_fields(
+            fieldmap.apply_mapping(mapping, scope),
+            call_id,
+            match,
+            status=final_status if stored.ended else LIVE_STATUS,
+        )
+
+    gone = decision.match
+    try:
+        return await _write_task(ctx, job, call_id, stored, fields_for(gone))
+    except RemoteRejected as exc:
+        if gone is None or exc.error_code not in GONE_CODES:
+            raise
+        because = exc.error_code
+    # The record was deleted, merged or converted since it was matched: use the one that took
+    # its place (remembered for the number), then write once more.
+    policy = Policy.from_settings(settings)
+    decision = await ctx.sf(
+        lambda: heal(
+            ctx.engine,
+            ctx.salesforce,
+            stored.e164,
+            gone,
+            region=settings.default_region,
+            policy=policy,
+        )
     )
-    fields = task_fields(
-        fieldmap.apply_mapping(mapping, scope),
-        call_id,
-        decision.match,
-        status=final_status if stored.ended else LIVE_STATUS,
+    now = decision.match
+    await ctx.record(
+        job,
+        "salesforce",
+        "find the record in place of a gone one",
+        {"gone": f"{gone.sobject} {gone.id}", "because": because},
+        {"now": f"{now.sobject} {now.id}" if now else "no record has the number"},
     )
+    return await _write_task(ctx, job, call_id, stored, fields_for(now))
+
+
+async def _write_task(
+    ctx: Context, job: Job, call_id: int, stored: Stored, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """Create the call's Task (once, whatever happened before) or bring it up to date."""
+    settings = ctx.settings
     task_id, written = stored.task_id, stored.written
     external = settings.task_external_id_field
     if task_id is None and external:
