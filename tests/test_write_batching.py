@@ -3,12 +3,15 @@ outcome is its own call's: one refusal parks that call alone, a lost answer make
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from integrations.errors import RemoteRejected
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Fault
 from integrations.sync.automations import fieldmap, mapping_store
+from integrations.sync.jobs.worker import make_context
 from tests.conftest import WEBHOOK_TOKEN, Stack, StackWith
 from tests.helpers import (
     AGENT_EMAIL,
@@ -121,7 +124,10 @@ def test_a_batch_whose_answer_is_lost_leaves_one_task_per_call(stack_with: Stack
             done = settled(stack.engine, "log_call", count=8, timeout=60)
     assert [job.status for job in done] == ["done"] * 8
     assert _task_calls(stack) == sorted(str(c) for c in made)
-    assert any(job.attempts > 1 for job in done)
+    retried = [job for job in done if job.attempts > 1]
+    assert retried
+    # Each retry looked its Task up first (those due together in one query) and found it.
+    assert len(steps(stack.engine, "find Task by CallObject")) == len(retried)
 
 
 EXTERNAL_ID = "Aircall_Call_Id__c"
@@ -169,3 +175,31 @@ def test_the_emulator_refuses_a_second_record_with_a_unique_value(stack: Stack) 
     (task,) = stack.org.records("Task")
     assert task["Id"] == first == outcome.id
     assert task["Subject"] == "thrice"
+
+
+def test_look_ups_due_together_share_one_query(stack_with: StackWith) -> None:
+    """Jobs looking their call's Task up at once (as after a lost batch answer) ask
+    Salesforce once: ``CallObject IN (...)``; each gets its own row, or none."""
+    with stack_with(worker=False) as stack:
+        made = _calls(stack, 3, ["+1 212 555 0199"])
+        logged = [
+            stack.org.insert("Task", {"Subject": "Call", "CallObject": str(c)}) for c in made[:2]
+        ]
+        ctx = make_context(stack.settings, stack.engine)
+
+        async def look_ups() -> list[dict | None]:
+            async def one(call_id: int) -> dict | None:
+                with ctx.writes.writer():
+                    await asyncio.sleep(0)  # every job is running before the first asks
+                    return await ctx.find("Task", "CallObject", str(call_id), ("Id",))
+
+            try:
+                return await asyncio.gather(*(one(c) for c in made))
+            finally:
+                await ctx.aircall.aclose()
+
+        before = stack.org.requests["GET query"]
+        rows = asyncio.run(look_ups())
+        ctx.salesforce.close()
+    assert [row["Id"] if row else None for row in rows] == [*logged, None]
+    assert stack.org.requests["GET query"] - before == 1

@@ -247,6 +247,7 @@ class Outcome:
 
     id: str | None
     error: RemoteRejected | RemoteUnavailable | None
+    row: dict[str, Any] | None = None  # a look-up's row (``WriteBatcher.find``)
 
     @classmethod
     def from_json(cls, item: Any) -> Outcome:

@@ -52,7 +52,6 @@ from integrations.sync.jobs.kinds import KINDS, LOG_CALL
 ACTION = KINDS[LOG_CALL].code  # "A09": finds the call's SyncLink
 NOT_UPDATEABLE = {"TaskSubtype"}  # create-only in Salesforce
 LIVE_STATUS = "In Progress"
-FIND_TASK = "SELECT Id, Description FROM Task WHERE CallObject = {} LIMIT 1"
 T = TypeVar("T")
 
 
@@ -336,15 +335,15 @@ async def _write_task(
         return {"action": ACTION, "sobject": "Task", "id": task_id, "upserted_on": external}
     if task_id is None and job.attempts > 1:
         # An earlier attempt may have created the Task and lost the answer (timeout, kill).
-        rows = await _send(
+        row = await _send(
             ctx,
             job,
             "find Task by CallObject",
             str(call_id),
-            ctx.sf(ctx.salesforce.query, FIND_TASK, str(call_id)),
+            ctx.find("Task", "CallObject", str(call_id), ("Id", "Description")),
         )
-        if rows:
-            task_id, written = rows[0]["Id"], {"Description": rows[0].get("Description")}
+        if row:
+            task_id, written = row["Id"], {"Description": row.get("Description")}
             await ctx.db(_link, ctx, call_id, task_id, written)
     if task_id is None:
         task_id = await _send(ctx, job, "create Task", fields, ctx.create("Task", fields))

@@ -27,10 +27,12 @@ from typing import Any
 
 from integrations.salesforce.client import COLLECTION_SIZE, Outcome, SalesforceClient
 from integrations.salesforce.duplicates import CODE as DUPLICATES
+from integrations.salesforce.soql import api_name
 
-CREATE, UPDATE, UPSERT = "create", "update", "upsert"
+CREATE, UPDATE, UPSERT, FIND = "create", "update", "upsert", "find"
 _joins: ContextVar[bool] = ContextVar("joins_batches", default=False)
-Key = tuple[str, str, str]  # operation, object, external ID field (upserts)
+# operation, object, and the field: an upsert's external ID; a look-up's "Field:Select,List"
+Key = tuple[str, str, str]
 
 
 @dataclass
@@ -87,6 +89,14 @@ class WriteBatcher:
     async def upsert(self, sobject: str, field: str, value: str, fields: dict[str, Any]) -> str:
         outcome = await self._submit(UPSERT, sobject, (value, fields), field)
         return str(outcome.id)
+
+    async def find(
+        self, sobject: str, field: str, value: str, select: tuple[str, ...]
+    ) -> dict[str, Any] | None:
+        """The record whose ``field`` is ``value`` (or None), read with others' look-ups in one
+        ``WHERE field IN (...)`` query."""
+        outcome = await self._submit(FIND, sobject, value, f"{field}:{','.join(select)}")
+        return outcome.row
 
     def _waiting_count(self) -> int:
         return sum(len(batch.waiting) for batch in self._batches.values())
@@ -170,15 +180,30 @@ class WriteBatcher:
 
     def _send_many(self, key: Key, items: list[Any]) -> list[Outcome]:
         op, sobject, field = key
+        if op == FIND:
+            return self._find(sobject, field, items)
         if op == CREATE:
             return self.client.create_many(sobject, items)
         if op == UPSERT:
             return self.client.upsert_many(sobject, field, items)
         return self.client.update_many(sobject, items)
 
+    def _find(self, sobject: str, spec: str, values: list[str]) -> list[Outcome]:
+        field, _, select = spec.partition(":")
+        names = ", ".join(api_name(n) for n in dict.fromkeys([*select.split(","), field]))
+        # Names are checked API names; the values go through format_soql, escaped.
+        soql = f"SELECT {names} FROM {api_name(sobject)} WHERE {api_name(field)} IN {{}}"  # noqa: S608
+        rows = {str(row.get(field)): row for row in self.client.query(soql, values)}
+        return [
+            Outcome(rows[v]["Id"], None, rows[v]) if v in rows else Outcome(None, None)
+            for v in values
+        ]
+
     def _send_one(self, key: Key, item: Any) -> Outcome:
         """One record, the plain request (its error raised as a single create's would be)."""
         op, sobject, field = key
+        if op == FIND:
+            return self._find(sobject, field, [item])[0]
         if op == CREATE:
             return Outcome(self.client.create(sobject, item), None)
         if op == UPSERT:

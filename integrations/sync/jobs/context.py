@@ -89,6 +89,14 @@ class Context:
                 raise
             return found[0].id, found[0]
 
+    async def find(
+        self, sobject: str, field: str, value: str, select: tuple[str, ...]
+    ) -> dict[str, Any] | None:
+        """The record whose ``field`` is ``value``, or None; concurrent jobs' look-ups of the
+        same kind share one query (``writes``)."""
+        check_current()
+        return await self.writes.find(sobject, field, value, select)
+
     async def upsert(self, sobject: str, field: str, value: str, fields: dict[str, Any]) -> str:
         """Create or update the record whose External ID ``field`` is ``value``, as ``create``
         does: sent twice, it is still one record."""
