@@ -24,6 +24,7 @@ from integrations.sync.automations import (
     builder,
     definitions,
     runs,
+    version_diff,
 )
 from web import security
 from web.automation_form import (
@@ -158,6 +159,7 @@ async def edit_page(request: Request) -> Response:
     )
     context["summary"] = summary
     context["saved"] = request.query_params.get("saved")
+    context["restored"] = request.query_params.get("restored")
     await _add_history(request, context)
     return render(request, "pages/automation_edit.html", context)
 
@@ -250,22 +252,51 @@ async def set_enabled(request: Request) -> Response:
     return RedirectResponse(f"/automations/{automation_id}", status_code=303)
 
 
+def _version_param(value: object) -> int:
+    text = str(value or "")
+    if not text.isdigit():
+        raise HTTPException(400, "Which version? It is a number.")
+    return int(text)
+
+
+@security.guard(MANAGER)
+async def restore_page(request: Request) -> Response:
+    """Confirm a restore: what the old version changes, and whether the status comes back too."""
+    automation_id, summary = await _load(request)
+    version = _version_param(request.query_params.get("version"))
+    engine = request.app.state.engine
+    try:
+        current = await run_in_threadpool(definitions.definition, engine, automation_id)
+        old = await run_in_threadpool(definitions.definition, engine, automation_id, version)
+    except BadInput as exc:
+        raise HTTPException(400, str(exc)) from None
+    context = {
+        "summary": summary,
+        "automation_id": automation_id,
+        "restoring": version,
+        "changes": version_diff.changes(current, old),
+        "old_enabled": bool(old.get("enabled", True)),
+        "tab": "automations",
+    }
+    return render(request, "pages/automation_restore.html", context)
+
+
 @security.guard(MANAGER)
 async def restore(request: Request) -> Response:
     automation_id, _summary = await _load(request)
     data = await request.form()
-    version = str(data.get("version") or "")
-    if not version.isdigit():
-        raise HTTPException(400, "Which version? It is a number.")
+    version = _version_param(data.get("version"))
     try:
         saved = await run_in_threadpool(
             lambda: definitions.restore(
                 request.app.state.engine,
                 automation_id,
-                int(version),
+                version,
                 by=request.state.user.email,
+                with_status=data.get("with_status") == "yes",
             )
         )
     except BadInput as exc:
         raise HTTPException(400, str(exc)) from None
-    return RedirectResponse(f"/automations/{automation_id}?saved={saved.version}", status_code=303)
+    target = f"/automations/{automation_id}?saved={saved.version}&restored={version}"
+    return RedirectResponse(target, status_code=303)
