@@ -7,9 +7,11 @@ from collections.abc import Callable
 
 from playwright.sync_api import expect
 
-from integrations.sync.automations import definitions
+from integrations.loopback import wait_for
+from integrations.sync.automations import builder, definitions
 from tests.browser.conftest import Screen, add_account
 from tests.conftest import Stack
+from tests.helpers import settled
 
 MANAGER = "sam@example.com"
 Opener = Callable[[str], Screen]
@@ -72,3 +74,40 @@ def test_restoring_with_the_old_status_asked_for_disables_it(
     screen.page.get_by_role("button", name="Restore version 1").click()
     expect(screen.page.locator("#automation-status")).to_have_text("disabled")
     assert not definitions.definition(stack.engine, first.id)["enabled"]
+
+
+def test_the_shipped_automations_show_the_runs_they_delegated(
+    stack: Stack, open_screen: Opener
+) -> None:
+    """E12, E04 and E08 queue the call's Task sync and its insight card, not a job of their own:
+    those jobs are their runs."""
+    agent = stack.company.add_user("Maya Patel", "maya@example.com")
+    number = stack.company.add_number("Sales line", "+1 212 555 0199")
+    stack.org.add_user("Maya Patel", "maya@example.com")
+    stack.org.insert(
+        "Contact", {"FirstName": "Gary", "LastName": "Jennings", "Phone": "(415) 555-0100"}
+    )
+    add_account(stack.engine, MANAGER, "manager")
+    call = stack.company.start_call(
+        direction="inbound", external="+14155550100", number_id=number["id"], user_id=agent["id"]
+    )
+    stack.company.answer(call["id"], user_id=agent["id"])
+    wait_for(lambda: stack.company.insight_cards or None, timeout=15)  # while it rings on
+    stack.company.comment(call["id"], "Wants a quote", user_id=agent["id"])
+    stack.company.hangup(call["id"])
+    stack.company.end(call["id"])
+    stack.sender.drain(timeout=10)
+    settled(stack.engine, "log_call")
+
+    screen = open_screen(stack.app.url)
+    screen.sign_in(MANAGER)
+    shipped = {s.builtin: s.id for s in builder.summaries(stack.engine) if s.builtin}
+    for builtin in ("E12_log_call", "E08_comment_on_task", "E04_insight_card"):
+        screen.go(f"/automations/{shipped[builtin]}")
+        runs = screen.page.locator("#runs")
+        expect(runs).not_to_contain_text("No run yet.")
+        expect(runs.locator("summary").first).to_contain_text(f"call {call['id']}")
+        expect(runs.locator("summary .badge").first).to_have_text("done")
+    screen.go(f"/automations/{shipped['E12_log_call']}")
+    expect(screen.page.locator("#runs .run-steps").first).to_contain_text("create Task")
+    screen.screenshot("automation_runs")
