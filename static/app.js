@@ -5,6 +5,37 @@
 
   var MAX_LIVE_ROWS = 100;
 
+  // htmx swaps only 2xx answers: without this, a refused request (a 400, a 403 after the
+  // session ended, a 500) or an unreachable server would leave the page as if nothing happened.
+  function showRequestError(text) {
+    var box = document.getElementById("request-error");
+    if (!box) {
+      box = document.createElement("p");
+      box.id = "request-error";
+      box.className = "error";
+      box.setAttribute("role", "alert");
+      var main = document.querySelector("main") || document.body;
+      main.insertBefore(box, main.firstChild);
+    }
+    box.textContent = text;
+    box.scrollIntoView({ block: "nearest" });
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    var page = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+    var detail = page.querySelector("main p") || page.body;
+    var said = detail ? detail.textContent.trim().slice(0, 300) : "";
+    showRequestError("The server refused this (" + xhr.status + ")" + (said ? ": " + said : "."));
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showRequestError("The server could not be reached: nothing was saved. Try again.");
+  });
+  document.addEventListener("htmx:beforeRequest", function () {
+    var box = document.getElementById("request-error");
+    if (box) { box.remove(); }
+  });
+
   function setStatus(state, text) {
     var status = document.getElementById("live-status");
     if (status) {

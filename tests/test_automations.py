@@ -62,7 +62,7 @@ def test_every_save_is_a_version_and_an_old_one_can_be_restored(engine: Engine) 
     restored = definitions.restore(engine, first.id, 1, by="ann@example.com")
 
     assert restored.version == 4
-    assert restored.enabled
+    assert not restored.enabled  # v1 was enabled; the restore keeps the current status
     assert definitions.definition(engine, first.id)["conditions"] == {
         "direction": "inbound",
         "duration_max": 3600,

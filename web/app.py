@@ -117,6 +117,9 @@ def create_app(
             Route(
                 "/automations/{automation_id:int}/enabled", builder.set_enabled, methods=["POST"]
             ),
+            Route(
+                "/automations/{automation_id:int}/restore", builder.restore_page, methods=["GET"]
+            ),
             Route("/automations/{automation_id:int}/restore", builder.restore, methods=["POST"]),
             Route("/automations/mappings", mappings.mappings_page),
             Route("/automations/mappings/{sobject}", mappings.mapping_page, methods=["GET"]),

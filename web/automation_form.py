@@ -268,7 +268,9 @@ class EditorForm:
             else:
                 step.inputs[rest] = value
         for (index, _row), cells in sorted(rows.items()):
-            steps[index].fields.append((cells.get("target", ""), cells.get("source", "")))
+            target, source = cells.get("target", ""), cells.get("source", "")
+            if target.strip() or source.strip():  # the blank row the editor always adds: not kept
+                steps[index].fields.append((target, source))
         conditions = {
             key: str(form.get(f"cond-{key}") or "").strip()
             for key in (*(key for key, _label in CONDITION_INPUTS), "record")

@@ -97,3 +97,32 @@ def settle(page: Page) -> None:
     page.wait_for_function(
         "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
     )
+
+
+def test_dry_runs_add_no_rows_and_a_refused_request_shows_on_the_page(
+    stack: Stack, open_screen: Opener
+) -> None:
+    add_account(stack.engine, MANAGER, "manager")
+    screen = open_screen(stack.app.url)
+    screen.sign_in(MANAGER)
+    page = screen.page
+    screen.go("/automations/new?trigger=E12")
+    page.get_by_label("Name").fill("Leads")
+    page.locator('select[name="step-0-action"]').select_option("salesforce:A04")
+    settle(page)
+    page.locator('input[name="step-0-field-0-target"]').fill("Description")
+    page.locator('input[name="step-0-field-0-source"]').fill("=Inbound")
+    rows = page.locator("#step-0 table.mapping tbody tr")
+    for _ in range(3):
+        with page.expect_response(lambda answer: answer.url.endswith("/automations/new")):
+            page.get_by_role("button", name="Dry run").click()
+        settle(page)
+        expect(rows).to_have_count(2)  # the field, and one blank row to type the next
+    expect(page.locator('input[name="step-0-field-0-target"]')).to_have_value("Description")
+
+    # A form the server refuses (more steps than it takes): the page says so.
+    page.locator('select[name="step-0-action"]').evaluate("el => el.name = 'step-99-action'")
+    page.get_by_role("button", name="Dry run").click()
+    expect(page.get_by_role("alert")).to_contain_text("The server refused this (400)")
+    expect(page.get_by_role("alert")).to_contain_text("at most 20 actions")
+    screen.errors.clear()  # the browser and htmx report the 400 on the console too

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from playwright.sync_api import expect
 
 from integrations.loopback import wait_for
+from integrations.sync.calls import untagged
 from tests.browser.conftest import Screen, add_account
-from tests.conftest import Stack
-from tests.helpers import settled
+from tests.conftest import Stack, StackWith
+from tests.helpers import answered_inbound_call, settled
 
 AGENT = "maya@example.com"
 CALLER = "+14155550100"
@@ -117,3 +118,65 @@ def test_the_agent_picks_one_of_several_matches_and_it_is_remembered(
     expect(card.get_by_role("button", name="Pick Reception")).to_have_count(0)
     wait_for(lambda: _task(stack, call_id).get("WhoId") == older, timeout=30)
     settled(stack.engine, "caller_context")
+
+
+def test_the_reminder_counts_every_untagged_call_not_only_the_five_listed(
+    stack: Stack, open_screen: Opener
+) -> None:
+    agent = stack.company.add_user("Maya Patel", AGENT)
+    number = stack.company.add_number("Sales line", "+1 212 555 0199")
+    stack.company.add_tag("Sale")
+    add_account(stack.engine, AGENT, "agent")
+    calls = [
+        answered_inbound_call(stack.company, number["id"], agent["id"], CALLER) for _ in range(7)
+    ]
+    stack.sender.drain(timeout=10)
+    settled(stack.engine, "log_call", count=7)
+
+    screen = open_screen(stack.app.url)
+    screen.sign_in(AGENT)
+    reminder = screen.page.locator("#untagged-reminder")
+    expect(reminder).to_contain_text("7 of your calls ended without a disposition.")
+    expect(reminder).to_contain_text("the newest 5 are below")
+    expect(reminder.locator("li")).to_have_count(5)
+
+    stack.company.tag(calls[0], "Sale", user_id=agent["id"])
+    stack.sender.drain(timeout=10)
+    wait_for(lambda: untagged.untagged_for_agent(stack.engine, AGENT)[1] == 6, timeout=15)
+    screen.page.reload()
+    expect(reminder).to_contain_text("6 of your calls ended without a disposition.")
+
+
+def test_a_call_in_progress_shows_its_task_waiting_and_no_duration(
+    stack_with: StackWith, open_screen: Opener
+) -> None:
+    """With the Task logged at the end (the default), the answered call's Task sync has run
+    and made nothing yet: it says so, and the call has no 0:00 duration before it ends."""
+    with stack_with(live_poll_seconds=0.05, task_logged_at="end") as stack:
+        add_account(stack.engine, "sam@example.com", "manager")
+        screen, call_id = _on_the_line(stack, open_screen, CALLER)
+        (job,) = settled(stack.engine, "log_call")
+        assert job.result == {"waiting": "call.ended"}
+        assert stack.org.records("Task") == []
+        row = screen.page.locator(f"#call-{call_id}")
+        expect(row.locator(".job", has_text="Task")).to_have_text(
+            "waiting for the call to end Salesforce Task"
+        )
+        assert row.locator(".job.done", has_text="Task").count() == 0
+
+        manager = open_screen(stack.app.url)
+        manager.sign_in("sam@example.com")
+        manager.go("/review")
+        review = manager.page.locator(f"#review-call-{call_id}")
+        expect(review.locator("td.num")).to_have_text("in progress")
+        expect(review.locator(".badge.waiting")).to_be_visible()
+        manager.go(f"/calls/{call_id}")
+        expect(manager.page.locator("main p.meta").first).not_to_contain_text("· 0:00 ·")
+        expect(manager.page.locator("#call-jobs")).to_contain_text("waiting for the call to end")
+
+        stack.company.hangup(call_id)
+        stack.company.end(call_id)
+        expect(row.locator(".job.done", has_text="Task")).to_be_visible()
+        assert _task(stack, call_id)
+        for tab in (screen, manager):
+            tab.page.close()  # before the app stops: its socket would report the refusal

@@ -24,6 +24,7 @@ from integrations.sync.automations import (
     builder,
     definitions,
     runs,
+    version_diff,
 )
 from web import params, security
 from web.automation_form import (
@@ -158,6 +159,7 @@ async def edit_page(request: Request) -> Response:
     )
     context["summary"] = summary
     context["saved"] = request.query_params.get("saved")
+    context["restored"] = request.query_params.get("restored")
     await _add_history(request, context)
     return render(request, "pages/automation_edit.html", context)
 
@@ -251,6 +253,28 @@ async def set_enabled(request: Request) -> Response:
 
 
 @security.guard(MANAGER)
+async def restore_page(request: Request) -> Response:
+    """Confirm a restore: what the old version changes, and whether the status comes back too."""
+    automation_id, summary = await _load(request)
+    version = params.number(request.query_params.get("version"), "The version")
+    engine = request.app.state.engine
+    try:
+        current = await run_in_threadpool(definitions.definition, engine, automation_id)
+        old = await run_in_threadpool(definitions.definition, engine, automation_id, version)
+    except BadInput as exc:
+        raise HTTPException(400, str(exc)) from None
+    context = {
+        "summary": summary,
+        "automation_id": automation_id,
+        "restoring": version,
+        "changes": version_diff.changes(current, old),
+        "old_enabled": bool(old.get("enabled", True)),
+        "tab": "automations",
+    }
+    return render(request, "pages/automation_restore.html", context)
+
+
+@security.guard(MANAGER)
 async def restore(request: Request) -> Response:
     automation_id, _summary = await _load(request)
     data = await request.form()
@@ -262,8 +286,10 @@ async def restore(request: Request) -> Response:
                 automation_id,
                 version,
                 by=request.state.user.email,
+                with_status=data.get("with_status") == "yes",
             )
         )
     except BadInput as exc:
         raise HTTPException(400, str(exc)) from None
-    return RedirectResponse(f"/automations/{automation_id}?saved={saved.version}", status_code=303)
+    target = f"/automations/{automation_id}?saved={saved.version}&restored={version}"
+    return RedirectResponse(target, status_code=303)

@@ -32,13 +32,18 @@ async def dashboard(request: Request) -> Response:
         limit=SNAPSHOT_SIZE,
     )
     own = [call for call in calls if call.active and call.agent_email == user.email]
-    untagged = await run_in_threadpool(
-        untagged_calls.untagged_for_agent, request.app.state.engine, user.email, 5
+    untagged, untagged_total = await run_in_threadpool(
+        untagged_calls.untagged_for_agent, request.app.state.engine, user.email
     )
     return request.app.state.templates.TemplateResponse(
         request,
         "pages/dashboard.html",
-        {"calls": calls, "active": own[0] if own else None, "untagged": untagged},
+        {
+            "calls": calls,
+            "active": own[0] if own else None,
+            "untagged": untagged,
+            "untagged_total": untagged_total,
+        },
     )
 
 

@@ -14,6 +14,7 @@ from integrations.store.accounts import MANAGER
 from integrations.sync.automations import dispositions
 from web import security
 from web.org_fields import (
+    NOT_CONFIGURED,
     UNREACHABLE,
     describe,
     invalid_status,
@@ -74,6 +75,25 @@ def _option(text: str) -> Any:
         return text
 
 
+async def _check_values(request: Request, changes: dict[str, Any]) -> None:
+    """Refuse target values the org's picklists lack, or that cannot be checked right now."""
+    targets = ("lead_status", "contact_status", "opportunity_stage")
+    if not any(changes.get(name) for name in targets):
+        return
+    sf = salesforce(request)
+    if sf is None:
+        raise BadInput(f"{NOT_CONFIGURED.split(':')[0]}: the values cannot be checked")
+    settings = request.app.state.settings
+    try:
+        problems = await run_in_threadpool(dispositions.check_values, sf, settings, changes)
+    except CallbridgeError as exc:
+        raise BadInput(
+            f"Salesforce could not be reached to check the values: {str(exc)[:300]}"
+        ) from None
+    if problems:
+        raise BadInput("; ".join(problems))
+
+
 @security.guard(MANAGER)
 async def save_disposition(request: Request) -> Response:
     key = request.path_params["key"]
@@ -107,6 +127,7 @@ async def save_disposition(request: Request) -> Response:
             )
         ):
             raise BadInput("a name has at most 80 characters, a tag or value at most 255")
+        await _check_values(request, changes)
         await run_in_threadpool(
             lambda: dispositions.set_rule(
                 request.app.state.engine, key, by=request.state.user.email, **changes
@@ -115,6 +136,12 @@ async def save_disposition(request: Request) -> Response:
     except BadInput as exc:
         context = await _dispositions_context(request)
         context["error"] = (key, str(exc))
+        context["rules"] = [  # the refused rule as typed, so the manager fixes, not retypes
+            r.model_copy(update={**changes, "options": {**r.options, **changes["options"]}})
+            if r.key == key
+            else r
+            for r in context["rules"]
+        ]
         return render(
             request, "pages/automation_dispositions.html", context, invalid_status(request)
         )

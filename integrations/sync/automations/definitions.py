@@ -292,11 +292,25 @@ def history(engine: Engine, automation_id: int) -> list[AutomationVersion]:
         )
 
 
-def restore(engine: Engine, automation_id: int, version: int, *, by: str = SYSTEM) -> Automation:
-    """Bring back an earlier version, as a new version (the history keeps everything)."""
+def restore(
+    engine: Engine,
+    automation_id: int,
+    version: int,
+    *,
+    by: str = SYSTEM,
+    with_status: bool = False,
+) -> Automation:
+    """Bring back an earlier version, as a new version (the history keeps everything).
+
+    The automation stays enabled or disabled as it is now unless ``with_status``: restoring
+    an old edit must not switch a live automation off (or a stopped one on) as a side effect.
+    """
+    restored = definition(engine, automation_id, version)
+    if not with_status:
+        restored["enabled"] = bool(definition(engine, automation_id).get("enabled", True))
     return save(
         engine,
-        definition(engine, automation_id, version),
+        restored,
         by=by,
         automation_id=automation_id,
         note=f"restored version {version}",

@@ -229,28 +229,57 @@ class TargetProblem(str):
     """A target value the org does not have, said so the manager knows what to map."""
 
 
-def check_targets(sf: SalesforceClient, engine: Engine, settings: Settings) -> list[TargetProblem]:
-    """Every rule target missing from the org's picklists (an empty list: all set)."""
+def _target_fields(settings: Settings) -> list[tuple[str, str, str]]:
+    """(object, field, rule attribute) of each value a rule writes into Salesforce."""
     checks = [("Lead", "Status", "lead_status"), ("Opportunity", "StageName", "opportunity_stage")]
     if settings.disposition_contact_status_field:
         checks.append(("Contact", settings.disposition_contact_status_field, "contact_status"))
+    return checks
+
+
+def _value_problem(
+    sf: SalesforceClient, sobject: str, field_name: str, value: str | None, prefix: str = ""
+) -> TargetProblem | None:
+    """Why the org would refuse ``value`` in ``sobject.field_name``, else None."""
+    spec = mapping_store.fields_by_name(mapping_store.describe(sf, sobject)).get(field_name.lower())
+    if spec is None:
+        return TargetProblem(f"{prefix}{sobject} has no field {field_name}")
+    allowed = mapping_store.picklist_values(spec) if spec.get("type") == "picklist" else None
+    if value and allowed is not None and value not in allowed:
+        return TargetProblem(
+            f"{prefix}{sobject} {spec.get('label') or field_name} has no value {value!r}; "
+            f"map it to one of: {', '.join(allowed)}"
+        )
+    return None
+
+
+def check_targets(sf: SalesforceClient, engine: Engine, settings: Settings) -> list[TargetProblem]:
+    """Every rule target missing from the org's picklists (an empty list: all set)."""
     problems = []
-    for sobject, field_name, attribute in checks:
-        fields = mapping_store.fields_by_name(mapping_store.describe(sf, sobject))
-        spec = fields.get(field_name.lower())
-        if spec is None:
-            problems.append(TargetProblem(f"{sobject} has no field {field_name}"))
+    for sobject, field_name, attribute in _target_fields(settings):
+        missing = _value_problem(sf, sobject, field_name, None)
+        if missing is not None:
+            problems.append(missing)
             continue
-        allowed = mapping_store.picklist_values(spec) if spec.get("type") == "picklist" else None
         for rule in rules(engine):
             value = getattr(rule, attribute)
-            if rule.enabled and value and allowed is not None and value not in allowed:
-                problems.append(
-                    TargetProblem(
-                        f"{rule.name}: {sobject} {spec.get('label') or field_name} has no value "
-                        f"{value!r}; map it to one of: {', '.join(allowed)}"
-                    )
-                )
+            problem = _value_problem(sf, sobject, field_name, value, f"{rule.name}: ")
+            if rule.enabled and problem is not None:
+                problems.append(problem)
+    return problems
+
+
+def check_values(
+    sf: SalesforceClient, settings: Settings, values: dict[str, Any]
+) -> list[TargetProblem]:
+    """The target values about to be saved that the org's picklists lack: refused at save, as
+    the mapping editor refuses, since every call with the tag would fail on them."""
+    problems = []
+    for sobject, field_name, attribute in _target_fields(settings):
+        value = values.get(attribute)
+        problem = _value_problem(sf, sobject, field_name, value) if value else None
+        if problem is not None:
+            problems.append(problem)
     return problems
 
 

@@ -18,7 +18,12 @@ from integrations.store.automation_models import Automation
 from integrations.store.models import Call, Event, Job, JobStep
 from integrations.sync.automations import actions, fieldmap, step_plan
 from integrations.sync.automations.conditions import unmet, unmet_record
-from integrations.sync.automations.definitions import FIXED_OBJECT, definition, validate
+from integrations.sync.automations.definitions import (
+    FIXED_OBJECT,
+    TRIGGERS,
+    definition,
+    validate,
+)
 from integrations.sync.automations.fieldmap import Scope
 from integrations.sync.callers.matching import agent_user
 from integrations.sync.jobs.context import Context
@@ -256,9 +261,13 @@ class Run:
 
 
 def recent_runs(engine: Engine, automation_id: int, limit: int = RUNS_SHOWN) -> list[Run]:
-    """The newest runs, newest first: its ``automation`` jobs, and the ``aircall_contact`` jobs
-    a plain A01 on a Salesforce trigger delegated to (they name the automation that queued them).
+    """The newest runs, newest first: its ``automation`` jobs, the ``aircall_contact`` jobs
+    a plain A01 on a Salesforce trigger delegated to (they name the automation that queued them),
+    and, for an automation whose steps only queue a call's own job (the shipped E12, E04 and
+    E08: the call's Task, its insight card), those jobs of the calls that had its event. Such a
+    job is the call's, shared by every automation delegating to it, as the Task is one.
     """
+    current = definition(engine, automation_id)
     with Session(engine) as s:
         own = s.execute(
             select(Job)
@@ -270,7 +279,11 @@ def recent_runs(engine: Engine, automation_id: int, limit: int = RUNS_SHOWN) -> 
             select(Job).where(Job.kind == AIRCALL_CONTACT).order_by(Job.id.desc()).limit(limit * 5)
         ).scalars()
         found = sorted(
-            [*own, *(j for j in delegated if j.payload.get("automation") == automation_id)],
+            [
+                *own,
+                *(j for j in delegated if j.payload.get("automation") == automation_id),
+                *_call_jobs(s, current, limit),
+            ],
             key=lambda j: -(j.id or 0),
         )[:limit]
         steps: dict[int | None, list[JobStep]] = {job.id: [] for job in found}
@@ -283,3 +296,23 @@ def recent_runs(engine: Engine, automation_id: int, limit: int = RUNS_SHOWN) -> 
                 steps[step.job_id].append(step)
         s.expunge_all()
     return [Run(job, steps[job.id]) for job in found]
+
+
+def _call_jobs(s: Session, current: dict[str, Any], limit: int) -> list[Job]:
+    """The call jobs an all-delegating automation's runs became (``dispatch.enqueue_for_event``
+    queues those instead of an ``automation`` job), for calls that had the trigger's event."""
+    kinds = [actions.delegated_kind(step) for step in current.get("actions") or []]
+    event_name = TRIGGERS.get(str(current.get("trigger")))
+    if not kinds or not all(kinds) or event_name is None or current["trigger"].startswith("T"):
+        return []
+    had_event = (
+        select(Event.id).where(Event.call_id == Job.call_id, Event.name == event_name).exists()
+    )
+    return list(
+        s.execute(
+            select(Job)
+            .where(Job.kind.in_(set(kinds)), Job.call_id.is_not(None), had_event)
+            .order_by(Job.id.desc())
+            .limit(limit)
+        ).scalars()
+    )

@@ -76,9 +76,15 @@ def untagged_calls(
     return [_row(call) for call in rows], int(total)
 
 
-def untagged_for_agent(engine: Engine, email: str, limit: int = 5) -> list[UntaggedCall]:
-    """The agent's newest untagged calls, for the reminder on their dashboard."""
-    return untagged_calls(engine, agent=email, limit=limit)[0]
+REMINDER_SHOWN = 5
+
+
+def untagged_for_agent(
+    engine: Engine, email: str, limit: int = REMINDER_SHOWN
+) -> tuple[list[UntaggedCall], int]:
+    """The agent's newest untagged calls, for the reminder on their dashboard, and how many
+    there are in all (the reminder lists a few but counts every one)."""
+    return untagged_calls(engine, agent=email, limit=limit)
 
 
 def untagged_agents(engine: Engine) -> list[str]:

@@ -96,7 +96,7 @@ class JobView:
     id: int
     code: str
     label: str
-    state: str  # pending | done | failed
+    state: str  # pending | waiting (done, but for now: the Task waits for the end) | done | failed
     attempts: int
     error_code: str | None
     error: str | None
@@ -127,7 +127,7 @@ class CallView:
     def sync_state(self) -> str:
         """failed if any action failed, else pending if one is under way, else done (or '')."""
         states = {job.state for job in self.jobs}
-        for state in ("failed", "pending", "done"):
+        for state in ("failed", "pending", "waiting", "done"):
             if state in states:
                 return state
         return ""
@@ -317,6 +317,8 @@ def _job_view(job: Job, links: dict[tuple[int, str], SyncLink], record_base: str
     spec = kinds.kind(job.kind)
     code, label = spec.code, spec.label
     state = "pending" if job.status in queue.ACTIVE else job.status
+    if state == "done" and (job.result or {}).get("waiting"):
+        state = "waiting"  # nothing made yet: the Task comes with the call's end
     view = JobView(
         id=job.id or 0,
         code=code,
