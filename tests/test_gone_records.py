@@ -71,3 +71,23 @@ def test_a_deleted_contacts_caller_is_searched_again(stack: Stack) -> None:
     second = _call(stack, 2)
     assert _who(stack, second) == other
     assert _cached(stack) == [other]
+
+
+def test_a_task_deleted_in_salesforce_is_made_again_by_the_calls_next_event(
+    stack: Stack,
+) -> None:
+    stack.org.insert("Contact", {"LastName": "Lee", "Phone": CALLER})
+    call_id = _call(stack, 1)
+    (first,) = stack.org.records("Task")
+    stack.org.delete("Task", first["Id"])
+    stack.company.comment(call_id, "Call back on Monday")
+    stack.sender.drain(timeout=10)
+    jobs = settled(stack.engine, "log_call")
+    (task,) = stack.org.records("Task")
+    assert task["Id"] != first["Id"]
+    assert task["CallObject"] == str(call_id)
+    assert "Call back on Monday" in task["Description"]
+    assert jobs[-1].status == "done"
+    assert jobs[-1].result["replaced"] == first["Id"]
+    (noticed,) = steps(stack.engine, "Task deleted in Salesforce")
+    assert noticed.received[0]["errorCode"] in ("ENTITY_IS_DELETED", "NOT_FOUND")

@@ -25,7 +25,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -52,6 +52,9 @@ from integrations.sync.jobs.kinds import KINDS, LOG_CALL
 ACTION = KINDS[LOG_CALL].code  # "A09": finds the call's SyncLink
 NOT_UPDATEABLE = {"TaskSubtype"}  # create-only in Salesforce
 LIVE_STATUS = "In Progress"
+# The Task itself was deleted (the recycle bin, or emptied from it): no field is named.
+TASK_GONE = {"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"}
+WHO = {"WhoId", "WhatId"}  # the Task's record fields, refused when that record is gone
 T = TypeVar("T")
 
 
@@ -105,6 +108,12 @@ def _link(ctx: Context, call_id: int, record_id: str, written: dict[str, Any]) -
         except IntegrityError:
             s.rollback()
             _save_written(ctx, call_id, written)
+
+
+def _unlink(ctx: Context, call_id: int) -> None:
+    with Session(ctx.engine) as s:
+        s.execute(delete(SyncLink).where(SyncLink.call_id == call_id, SyncLink.action == ACTION))
+        s.commit()
 
 
 def _save_written(ctx: Context, call_id: int, written: dict[str, Any]) -> None:
@@ -182,7 +191,7 @@ async def _upsert_task(
             ctx, job, "upsert Task", fields, ctx.upsert("Task", external, key, fields)
         )
     except RemoteRejected as exc:
-        refused = {name for error in _errors(exc) for name in error.get("fields") or []}
+        refused = _refused_fields(exc)
         if exc.error_code != "INVALID_FIELD_FOR_INSERT_UPDATE" or not refused <= NOT_UPDATEABLE:
             raise
     kept = {name: value for name, value in fields.items() if name not in NOT_UPDATEABLE}
@@ -191,6 +200,10 @@ async def _upsert_task(
 
 def _errors(exc: RemoteRejected) -> list[dict[str, Any]]:
     return [e for e in exc.body if isinstance(e, dict)] if isinstance(exc.body, list) else []
+
+
+def _refused_fields(exc: RemoteRejected) -> set[str]:
+    return {str(name) for error in _errors(exc) for name in error.get("fields") or []}
 
 
 async def _with_media(ctx: Context, job: Job, call: dict[str, Any]) -> dict[str, Any]:
@@ -295,7 +308,7 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
     try:
         return await _write_task(ctx, job, call_id, stored, fields_for(gone))
     except RemoteRejected as exc:
-        if gone is None or exc.error_code not in GONE_CODES:
+        if gone is None or exc.error_code not in GONE_CODES or not _refused_fields(exc) & WHO:
             raise
         because = exc.error_code
     # The record was deleted, merged or converted since it was matched: use the one that took
@@ -354,14 +367,30 @@ async def _write_task(
         for key, value in fields.items()
         if key not in NOT_UPDATEABLE and written.get(key) != value
     }
-    if "Description" in changes:
-        current = await ctx.sf(ctx.salesforce.get, "Task", task_id, ["Description"])
-        changes["Description"] = merge_description(
-            current.get("Description"), written.get("Description"), str(fields["Description"])
-        )
-    if changes:
-        await _send(ctx, job, "update Task", changes, ctx.update("Task", task_id, changes))
-        await ctx.db(_save_written, ctx, call_id, {**written, **fields})
+    try:
+        if "Description" in changes:
+            current = await ctx.sf(ctx.salesforce.get, "Task", task_id, ["Description"])
+            changes["Description"] = merge_description(
+                current.get("Description"), written.get("Description"), str(fields["Description"])
+            )
+        if changes:
+            await _send(ctx, job, "update Task", changes, ctx.update("Task", task_id, changes))
+            await ctx.db(_save_written, ctx, call_id, {**written, **fields})
+    except RemoteRejected as exc:
+        if exc.error_code not in TASK_GONE or _refused_fields(exc):  # not a record it names
+            raise
+        # Someone deleted the call's Task in Salesforce: the call gets a new one.
+        await ctx.record(job, "salesforce", "Task deleted in Salesforce", task_id, exc.body)
+        await ctx.db(_unlink, ctx, call_id)
+        new_id = await _send(ctx, job, "create Task", fields, ctx.create("Task", fields))
+        await ctx.db(_link, ctx, call_id, new_id, fields)
+        return {
+            "action": ACTION,
+            "sobject": "Task",
+            "id": new_id,
+            "created": True,
+            "replaced": task_id,
+        }
     return {"action": ACTION, "sobject": "Task", "id": task_id, "created": False}
 
 
