@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from integrations.sync.jobs.context import Context
 from integrations.sync.jobs.worker import make_context
 from integrations.sync.recovery import backfill as recovery
 from tests.conftest import WEBHOOK_TOKEN, SettingsWith, StackWith, running_stack
-from tests.helpers import AGENT_EMAIL, events, jobs, settled
+from tests.helpers import AGENT_EMAIL, events, jobs, settled, worker_env
 
 RATE = 2  # Aircall requests a minute: three pages of calls need two minutes
 CALLERS = ["+14155550100", "+14155550101", "+442071838750", "+33142685300"]
@@ -321,19 +320,7 @@ def test_the_backfill_command_logs_the_calls_and_waits_for_them(
     company.rate_limit = 120
     start = int(time.time()) - 2 * 3600
     ids = make_calls(company, 5, start)
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "AIRCALL_API_URL": settings.aircall_api_url,
-        "AIRCALL_API_ID": settings.aircall_api_id,
-        "AIRCALL_API_TOKEN": settings.aircall_api_token.get_secret_value(),
-        "AIRCALL_WEBHOOK_TOKENS": WEBHOOK_TOKEN,
-        "SALESFORCE_LOGIN_URL": settings.salesforce_login_url,
-        "SALESFORCE_CLIENT_ID": settings.salesforce_client_id,
-        "SALESFORCE_CLIENT_SECRET": settings.salesforce_client_secret.get_secret_value(),
-        "JOB_LEASE_SECONDS": "3",
-        "RETRY_BASE_SECONDS": "0.05",
-    }
+    env = worker_env(settings, WEBHOOK_TOKEN, JOB_LEASE_SECONDS="3", RETRY_BASE_SECONDS="0.05")
     since = datetime.fromtimestamp(start - 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     command = ["backfill", "--since", since, "--wait"]
     done = subprocess.run(  # noqa: S603  (our own command, with arguments built here)

@@ -3,7 +3,6 @@ the job's state, never "a function was called"."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from integrations.salesforce.emulator import Fault, Org
 from integrations.store.models import Job
 from integrations.sync.jobs import queue
 from tests.conftest import WEBHOOK_TOKEN, Stack, StackWith
-from tests.helpers import AGENT_EMAIL, answered_inbound_call, jobs, settled, steps
+from tests.helpers import AGENT_EMAIL, answered_inbound_call, jobs, settled, steps, worker_env
 
 TASK_CREATE = r"/sobjects/Task/?$"
 
@@ -157,18 +156,13 @@ def test_worker_killed_between_claim_and_completion(
     org.faults.add(Fault(method="POST", path=TASK_CREATE, kind="after_commit_delay", delay=30.0))
     with stack_with(worker=False) as stack:
         settings = stack.settings
-        env = {
-            **os.environ,
-            "DATABASE_URL": settings.database_url,
-            "AIRCALL_API_URL": settings.aircall_api_url,
-            "AIRCALL_API_ID": settings.aircall_api_id,
-            "AIRCALL_API_TOKEN": settings.aircall_api_token.get_secret_value(),
-            "AIRCALL_WEBHOOK_TOKENS": WEBHOOK_TOKEN,
-            "SALESFORCE_LOGIN_URL": settings.salesforce_login_url,
-            "SALESFORCE_CLIENT_ID": settings.salesforce_client_id,
-            "SALESFORCE_CLIENT_SECRET": settings.salesforce_client_secret.get_secret_value(),
-            "JOB_LEASE_SECONDS": "2",
-        }
+        env = worker_env(
+            settings,
+            WEBHOOK_TOKEN,
+            JOB_LEASE_SECONDS="2",
+            SALESFORCE_TIMEOUT_SECONDS="30",  # the late answer is waited for: the kill comes first
+            RETRY_BASE_SECONDS="2",
+        )
         doomed = subprocess.Popen(
             [sys.executable, "-m", "web.cli", "--log-level", "WARNING", "worker"], env=env
         )
