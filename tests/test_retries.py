@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from sqlalchemy import Engine
 
 from integrations.aircall.emulator import Fault as AircallFault
@@ -148,12 +149,18 @@ def test_aircall_429_waits_for_the_reset_then_sends_the_card(stack: Stack) -> No
     assert (job.status, job.attempts) == ("done", 2)
 
 
+@pytest.mark.parametrize("external_id", ["", "Aircall_Call_Id__c"])
 def test_worker_killed_between_claim_and_completion(
-    stack_with: StackWith, engine: Engine, org: Org
+    stack_with: StackWith, engine: Engine, org: Org, external_id: str
 ) -> None:
-    """A real worker process is SIGKILLed mid-job; its lease runs out and the job runs again."""
+    """A real worker process is SIGKILLed mid-job; its lease runs out and the job runs again:
+    it finds the Task by ``CallObject``, or, with an external ID field, upserts onto it."""
     # The Task is created, but the answer comes late: the worker dies while it waits.
-    org.faults.add(Fault(method="POST", path=TASK_CREATE, kind="after_commit_delay", delay=30.0))
+    path = rf"/sobjects/Task/{external_id}/" if external_id else TASK_CREATE
+    method = "PATCH" if external_id else "POST"
+    if external_id:
+        org.add_field("Task", external_id, "string", length=32, externalId=True, unique=True)
+    org.faults.add(Fault(method=method, path=path, kind="after_commit_delay", delay=30.0))
     with stack_with(worker=False) as stack:
         settings = stack.settings
         env = worker_env(
@@ -162,6 +169,7 @@ def test_worker_killed_between_claim_and_completion(
             JOB_LEASE_SECONDS="2",
             SALESFORCE_TIMEOUT_SECONDS="30",  # the late answer is waited for: the kill comes first
             RETRY_BASE_SECONDS="2",
+            TASK_EXTERNAL_ID_FIELD=external_id,
         )
         doomed = subprocess.Popen(
             [sys.executable, "-m", "web.cli", "--log-level", "WARNING", "worker"], env=env

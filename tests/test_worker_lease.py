@@ -81,6 +81,45 @@ def test_a_database_blip_during_a_slow_create_does_not_make_a_second_task(
     assert job.result["id"] == task["Id"]
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_with_an_external_id_a_create_in_flight_when_the_lease_ran_out_makes_one_task(
+    settings: Settings, database_url: str, engine: Engine, org: Org, company: Company
+) -> None:
+    """Worker A's database link stays cut until B has taken the job over while A's Task
+    upsert is still on its way: B's upsert makes the Task, A's lands on the same one (Salesforce
+    refuses only its create-only TaskSubtype), and A, its lease lost, writes nothing more."""
+    field = "Aircall_Call_Id__c"
+    org.add_field("Task", field, "string", length=32, externalId=True, unique=True)
+    org.faults.add(
+        Fault(method="PATCH", path=rf"/sobjects/Task/{field}/", kind="delay", delay=SLOW_CREATE)
+    )
+    url = make_url(database_url)
+    env = {**LEASE_ENV, "TASK_EXTERNAL_ID_FIELD": field}
+    with (
+        tcp_proxy((url.host or "127.0.0.1", url.port or 5432)) as link,
+        running_stack(settings, engine, org, company, worker=False) as stack,
+    ):
+        through_link = url.set(host="127.0.0.1", port=link.port)
+        cut_off = settings.model_copy(
+            update={"database_url": through_link.render_as_string(hide_password=False)}
+        )
+        with worker_process(worker_env(cut_off, WEBHOOK_TOKEN, **env)):
+            agent = company.add_user("Jane Agent", AGENT_EMAIL)
+            number = company.add_number("Support line", "+1 212 555 0199")
+            call_id = answered_inbound_call(company, number["id"], agent["id"], "+14155550100")
+            stack.sender.drain(timeout=10)
+            wait_for(lambda: not org.faults.pending(), timeout=20)  # A's upsert is on its way
+            link.cut()
+            with worker_process(worker_env(settings, WEBHOOK_TOKEN, **env)):
+                wait_for(lambda: jobs(engine, "log_call")[0].attempts == 2, timeout=3 * LEASE)
+                link.restore()
+                (job,) = settled(engine, "log_call", timeout=SLOW_CREATE + 4 * LEASE)
+    (task,) = org.records("Task")
+    assert (task["CallObject"], task[field]) == (str(call_id), str(call_id))
+    assert job.status == "done"
+    assert job.result["id"] == task["Id"]
+
+
 def test_a_run_whose_job_was_taken_over_writes_nothing_more(
     settings: Settings, engine: Engine, org: Org, company: Company
 ) -> None:
