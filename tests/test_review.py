@@ -100,7 +100,8 @@ def test_the_table_shows_each_action_with_its_link_or_exact_error(
     settle(site.engine, 2, "failed")
     page = manager.client.get("/review").text
     assert "3 calls" in page
-    assert f'href="{site.settings.record_base_url}/00T000000000001AAA"' in page
+    record = f"{site.settings.record_base_url}/lightning/r/Task/00T000000000001AAA/view"
+    assert f'href="{record}"' in page
     assert "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in page
     assert "bad value for restricted picklist field: Maybe" in page
     assert '<span class="tag">Sale</span>' in page

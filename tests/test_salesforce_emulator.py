@@ -37,6 +37,7 @@ from starlette.applications import Starlette
 from integrations.loopback import serve, wait_for
 from integrations.salesforce.emulator import ApiError, Fault, Org, create_app, make_tls
 from integrations.salesforce.ids import is_id, new_id, normalize, to18
+from integrations.salesforce.links import record_link
 
 DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000\+0000")
 SESSION_INVALID = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
@@ -1299,3 +1300,15 @@ def test_no_429_or_retry_after_on_refusals(emulator: Emulator) -> None:
     response = raw(sf, "GET", "/services/data/v59.0/limits/")
     assert response.status_code == 403
     assert "Retry-After" not in response.headers
+
+
+def test_a_record_link_opens_the_records_page_with_its_values_escaped(
+    emulator: Emulator, org: Org
+) -> None:
+    record_id = org.insert("Lead", {"LastName": "<b>Lee</b>", "Company": "ACME & Co"})
+    page = httpx.get(record_link(emulator.url, "Lead", record_id), verify=emulator.tls)
+    assert page.status_code == 200
+    assert "&lt;b&gt;Lee&lt;/b&gt;" in page.text
+    assert "ACME &amp; Co" in page.text
+    missing = record_link(emulator.url, "Lead", "00Q000000000000AAA")
+    assert httpx.get(missing, verify=emulator.tls).status_code == 404

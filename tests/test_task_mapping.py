@@ -66,7 +66,7 @@ def test_the_shipped_task_mapping_logs_each_kind_of_call_as_before(stack: Stack)
     settled(stack.engine, "log_call", count=3)
 
     assert _task(stack, missed)["Subject"] == "Missed call from Gary Jennings"
-    assert "Missed: agents_did_not_answer" in _task(stack, missed)["Description"]
+    assert "Missed: no agent answered" in _task(stack, missed)["Description"]
     left = _task(stack, voicemail)
     assert left["Subject"] == "Voicemail from Gary Jennings"
     assert (

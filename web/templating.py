@@ -19,6 +19,7 @@ from starlette.templating import Jinja2Templates
 
 import web
 from integrations import safejson
+from integrations.salesforce.links import record_link
 from web import security
 
 
@@ -79,6 +80,7 @@ def make_templates(zone: str) -> Jinja2Templates:
     templates.env.filters["when"] = when
     templates.env.filters["duration"] = duration
     templates.env.filters["pretty"] = pretty
+    templates.env.globals["record_link"] = record_link
     return templates
 
 

@@ -68,7 +68,9 @@ def test_a_call_appears_live_with_its_salesforce_context(stack: Stack, open_scre
     card = page.locator("#context-card")
     expect(card).to_contain_text("Gary Jennings")
     expect(card.get_by_role("link", name="Gary Jennings")).to_have_attribute(
-        "href", f"{stack.settings.record_base_url}/{stack.org.records('Contact')[0]['Id']}"
+        "href",
+        f"{stack.settings.record_base_url}/lightning/r/Contact/"
+        f"{stack.org.records('Contact')[0]['Id']}/view",
     )
     (insight,) = stack.company.insight_cards
     assert insight["call_id"] == call["id"]

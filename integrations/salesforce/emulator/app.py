@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from html import escape
 from urllib.parse import parse_qsl, unquote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -266,6 +267,29 @@ class FaultLayer:
         await send({"type": "http.response.body", "body": b'[{"id":', "more_body": True})
 
 
+async def record_page(request: Request) -> Response:
+    """The record's page, where Callbridge's links lead (Lightning's path): in the demo, a
+    person opens the Task or Lead Callbridge wrote. Every value is escaped."""
+    org: Org = request.app.state.org
+    sobject, record_id = request.path_params["sobject"], request.path_params["record_id"]
+    try:
+        record = org.get(sobject, record_id)
+    except ApiError:
+        record = None
+    if record is None:
+        return HTMLResponse("<h1>Record not found</h1>", status_code=404)
+    rows = "".join(
+        f"<tr><th>{escape(str(name))}</th><td>{escape(str(value))}</td></tr>"
+        for name, value in record.items()
+        if name != "attributes" and value not in (None, "")
+    )
+    title = escape(f"{sobject} {record.get('Name') or record.get('Subject') or record_id}")
+    return HTMLResponse(
+        f"<!doctype html><meta charset=utf-8><title>{title}</title>"
+        f"<h1>{title}</h1><p>Salesforce emulator</p><table>{rows}</table>"
+    )
+
+
 def create_app(org: Org | None = None) -> Starlette:
     """The emulator as a Starlette app; ``app.state.org`` is its ``Org``."""
     org = org or Org()
@@ -282,6 +306,7 @@ def create_app(org: Org | None = None) -> Starlette:
             Route(f"{CONTROL_PREFIX}/faults", control_faults, methods=["GET", "POST", "DELETE"]),
             Route(f"{CONTROL_PREFIX}/revoke", control_revoke, methods=["POST"]),
             Route(f"{CONTROL_PREFIX}/state", control_state, methods=["GET", "PATCH"]),
+            Route("/lightning/r/{sobject}/{record_id}/view", record_page, methods=["GET"]),
         ],
     )
     app.router.redirect_slashes = False

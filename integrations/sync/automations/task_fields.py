@@ -17,6 +17,16 @@ TASK_LENGTHS = {"Subject": 255, "CallDisposition": 255, "Description": 32000}
 # Set by Callbridge whatever the mapping says: they make a Task the call's own, and find it again.
 FIXED_TASK_FIELDS = ("CallObject", "TaskSubtype", "Status", "WhoId", "WhatId")
 
+# Aircall's ``missed_call_reason`` codes, in the words a person reading the Task expects.
+MISSED_REASONS = {
+    "out_of_opening_hours": "outside opening hours",
+    "short_abandoned": "the caller hung up within seconds",
+    "abandoned_in_ivr": "the caller hung up in the phone menu",
+    "abandoned_in_classic": "the caller hung up while waiting",
+    "no_available_agent": "no agent was available",
+    "agents_did_not_answer": "no agent answered",
+}
+
 
 def _caller_label(call: dict[str, Any], caller: str | None, region: str) -> str:
     if caller:
@@ -65,7 +75,8 @@ def description(call: dict[str, Any], ai_summary: str | None = None) -> str:
     if number.get("name") or number.get("digits"):
         lines.append(f"Line: {number.get('name') or ''} {number.get('digits') or ''}".rstrip())
     if call.get("missed_call_reason"):
-        lines.append(f"Missed: {call['missed_call_reason']}")
+        reason = call["missed_call_reason"]
+        lines.append(f"Missed: {MISSED_REASONS.get(reason, str(reason).replace('_', ' '))}")
     tags = [tag.get("name") for tag in call.get("tags") or [] if tag.get("name")]
     if tags:
         lines.append("Tags: " + ", ".join(tags))

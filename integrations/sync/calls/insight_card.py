@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from integrations.errors import RemoteRejected
 from integrations.phones import display
+from integrations.salesforce.links import record_link
 from integrations.store.models import Call, Job
 from integrations.sync.callers.matching import Match, Policy, decide
 from integrations.sync.calls.context_card import caller_context, card_lines
@@ -34,7 +35,7 @@ def card_contents(
         {
             "type": "title",
             "text": f"Salesforce: {chosen.name or chosen.id}",
-            "link": f"{record_url}/{chosen.id}",
+            "link": record_link(record_url, chosen.sobject, chosen.id),
         },
         {"type": "shortText", "label": "Record", "text": chosen.sobject},
         {"type": "shortText", "label": "Number", "text": number},

@@ -22,6 +22,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from integrations.errors import BadInput
 from integrations.phones import display
+from integrations.salesforce.links import record_link
 from integrations.store.db import is_postgres
 from integrations.store.models import Call, CallerMatch, Event, Job, JobStep, SyncLink
 from integrations.sync.callers.matching import choose
@@ -307,8 +308,11 @@ def _view(
         started_at=call.started_at,
         duration=call.duration,
         tags=tags,
-        matches=[{**match, "url": f"{record_base}/{match['id']}"} for match in matches],
-        match_url=f"{record_base}/{chosen.id}" if chosen else None,
+        matches=[
+            {**match, "url": record_link(record_base, match["type"], match["id"])}
+            for match in matches
+        ],
+        match_url=record_link(record_base, chosen.sobject, chosen.id) if chosen else None,
         jobs=[_job_view(job, links, record_base) for job in jobs],
     )
 
@@ -331,7 +335,7 @@ def _job_view(job: Job, links: dict[tuple[int, str], SyncLink], record_base: str
     link = links.get((job.call_id or 0, code))
     if link is not None:
         view.record_id, view.sobject = link.record_id, link.sobject
-        view.record_url = f"{record_base}/{link.record_id}"
+        view.record_url = record_link(record_base, link.sobject, link.record_id)
     return view
 
 
