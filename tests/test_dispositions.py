@@ -13,7 +13,7 @@ from integrations.salesforce.client import SalesforceClient
 from integrations.store.automation_models import DispositionRule
 from integrations.store.models import Call
 from integrations.sync.automations import dispositions
-from integrations.sync.automations.dispositions import next_business_day
+from integrations.sync.automations.disposition_runs import next_business_day
 from integrations.sync.automations.suppression import is_suppressed
 from tests.conftest import Stack
 from tests.helpers import AGENT_EMAIL, jobs, settled

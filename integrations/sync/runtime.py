@@ -11,7 +11,12 @@ import asyncio
 from sqlalchemy import Engine
 
 from integrations.store import db
-from integrations.sync.automations import aircall_steps, definitions, dispositions, runs
+from integrations.sync.automations import (
+    aircall_steps,
+    definitions,
+    disposition_runs,
+    runs,
+)
 from integrations.sync.automations.aircall_contacts import aircall_contact
 from integrations.sync.calls import agent_actions
 from integrations.sync.calls.calllog import log_call
@@ -29,7 +34,7 @@ HANDLERS: dict[str, Handler] = {
     kinds.CREATE_LEAD: agent_actions.create_lead,
     kinds.CALLER_CONTEXT: agent_actions.refresh_context,
     kinds.AGENT_DISPOSITION: agent_actions.set_disposition,
-    kinds.DISPOSITION: dispositions.apply_disposition,
+    kinds.DISPOSITION: disposition_runs.apply_disposition,
     kinds.DIALER_REQUEUE: aircall_steps.dialer_requeue,
     kinds.AUTOMATION: runs.run_automation,
     kinds.BACKFILL: backfill_job.run_backfill,  # the manager's backfill button
