@@ -71,7 +71,7 @@ def test_a_lone_call_on_a_quiet_org_goes_at_once_in_a_plain_create(stack: Stack)
     number = stack.company.add_number("Support line", "+1 212 555 0199")
     call_id = answered_inbound_call(stack.company, number["id"], agent["id"], CALLER)
     stack.sender.drain(timeout=10)
-    (job,) = settled(stack.engine, "log_call")
+    job = settled(stack.engine, "log_call")[-1]  # the newest: the answer's may have ended waiting
     assert job.status == "done"
     assert _task_calls(stack) == [str(call_id)]
     assert _writes(stack) == {"POST sobjects/Task": 1}

@@ -137,7 +137,7 @@ def test_a_manager_resyncs_a_failed_call_after_the_fix(stack: Stack, open_screen
     stack.company.hangup(call["id"])
     stack.company.end(call["id"])
     stack.sender.drain(timeout=10)
-    (job,) = settled(stack.engine, "log_call")
+    job = settled(stack.engine, "log_call")[-1]  # the newest: the answer's may have ended waiting
     assert job.status == "failed"
 
     screen = open_screen(stack.app.url)
