@@ -199,6 +199,11 @@ def main() -> None:
     p.add_argument("--quiet", type=int, default=20, help="quiet: calls, 1.5 s apart (20)")
     p.add_argument("--backfill", type=int, default=2000, help="backfill: calls (2000)")
     p.add_argument("--resync", type=int, default=500, help="resync: failed calls (500)")
+    p.add_argument(
+        "--loads",
+        default="quiet,steady,backfill,resync",
+        help="which loads, comma-separated (default: all four)",
+    )
     args = p.parse_args()
     url = args.database_url
     with _stack.scratch_database(url) as scratch:
@@ -213,7 +218,8 @@ def main() -> None:
         f"{'per call':>9} {'p50':>9} {'p99':>9}"
     )
     results: dict[tuple[str, bool], Result] = {}
-    for load in ("quiet", "steady", "backfill", "resync"):
+    loads = [load for load in args.loads.split(",") if load]
+    for load in loads:
         for batching in (False, True):
             r = results[(load, batching)] = run(url, load, batching, args)
             p50 = _stack.ms(r.p50) if r.p50 is not None else "-"
@@ -225,23 +231,26 @@ def main() -> None:
             )
             print("            " + ", ".join(f"{k} {n}" for k, n in r.kinds.most_common()))
     print()
-    quiet_off, quiet_on = results[("quiet", False)], results[("quiet", True)]
-    if quiet_off.p99 and quiet_on.p99:
-        ratio = quiet_on.p99 / quiet_off.p99
+    if "quiet" in loads:
+        quiet_off, quiet_on = results[("quiet", False)], results[("quiet", True)]
+        ratio = (quiet_on.p99 or 0) / (quiet_off.p99 or 1)
         print(
             f"quiet: p99 on/off {ratio:.2f} (target <= {QUIET_SLOWDOWN}: "
             f"{_stack.verdict(ratio <= QUIET_SLOWDOWN)}); requests per call "
             f"{quiet_on.per_call:.2f} (a lone call still costs about one)"
         )
-    steady = results[("steady", True)]
-    print(
-        f"steady: {steady.per_call:.3f} requests per call (target <= {TARGETS['steady']}: "
-        f"{_stack.verdict(steady.per_call <= TARGETS['steady'])}), "
-        f"{results[('steady', False)].per_call / steady.per_call:.1f}x fewer than batching off; "
-        f"p99 {_stack.ms(steady.p99 or 0)} (target <= {STEADY_P99:g} s: "
-        f"{_stack.verdict((steady.p99 or 1e9) <= STEADY_P99)})"
-    )
+    if "steady" in loads:
+        steady = results[("steady", True)]
+        print(
+            f"steady: {steady.per_call:.3f} requests per call (target <= {TARGETS['steady']}: "
+            f"{_stack.verdict(steady.per_call <= TARGETS['steady'])}), "
+            f"{results[('steady', False)].per_call / steady.per_call:.1f}x fewer than batching "
+            f"off; p99 {_stack.ms(steady.p99 or 0)} (target <= {STEADY_P99:g} s: "
+            f"{_stack.verdict((steady.p99 or 1e9) <= STEADY_P99)})"
+        )
     for load in ("backfill", "resync"):
+        if load not in loads:
+            continue
         bulk, target = results[(load, True)], TARGETS[load]
         print(
             f"{load}: {bulk.per_call:.3f} requests per call (target <= {target}: "

@@ -56,14 +56,22 @@ def _writes(stack: Stack) -> dict[str, int]:
     return {kind: stack.org.requests[kind] for kind in kinds if stack.org.requests[kind]}
 
 
-def test_calls_due_together_are_logged_with_one_create_request(stack_with: StackWith) -> None:
+# Long enough that every job of a test joins the batch even on a slow machine.
+WINDOW = {"SALESFORCE_BATCH_WINDOW_SECONDS": "3"}
+
+
+def test_calls_due_together_are_logged_with_two_create_requests(stack_with: StackWith) -> None:
+    """What is waiting when the first write after a lull goes, goes at once; the rest share
+    one more request."""
     with stack_with(worker=False) as stack:
         made = _calls(stack, 12, ["+1 212 555 0199"])
-        with worker_process(worker_env(stack.settings, WEBHOOK_TOKEN)):
+        with worker_process(worker_env(stack.settings, WEBHOOK_TOKEN, **WINDOW)):
             done = settled(stack.engine, "log_call", count=12, timeout=60)
     assert [job.status for job in done] == ["done"] * 12
     assert _task_calls(stack) == sorted(str(c) for c in made)
-    assert _writes(stack) == {"POST composite/sobjects": 1}
+    writes = _writes(stack)
+    assert writes["POST composite/sobjects"] >= 1
+    assert sum(writes.values()) <= 2, writes
 
 
 def test_a_lone_call_on_a_quiet_org_goes_at_once_in_a_plain_create(stack: Stack) -> None:
@@ -98,7 +106,7 @@ def test_one_refused_record_parks_its_own_call_and_the_others_are_logged(
         mapping_store.save_mapping(stack.engine, sf, "Task", mapping, by="ann@example.com")
         sf.close()
         made = _calls(stack, 6, [allowed, allowed, other])
-        with worker_process(worker_env(stack.settings, WEBHOOK_TOKEN)):
+        with worker_process(worker_env(stack.settings, WEBHOOK_TOKEN, **WINDOW)):
             done = settled(stack.engine, "log_call", count=6, timeout=60)
     by_call = {job.call_id: job for job in done}
     refused = [made[2], made[5]]  # the calls on the other line
@@ -109,7 +117,7 @@ def test_one_refused_record_parks_its_own_call_and_the_others_are_logged(
         assert "Line__c" in (job.last_error or "")
     logged = [c for c in made if c not in refused]
     assert _task_calls(stack) == sorted(str(c) for c in logged)
-    assert _writes(stack) == {"POST composite/sobjects": 1}
+    assert sum(_writes(stack).values()) <= 2
 
 
 def test_a_batch_whose_answer_is_lost_leaves_one_task_per_call(stack_with: StackWith) -> None:
@@ -178,12 +186,13 @@ def test_the_emulator_refuses_a_second_record_with_a_unique_value(stack: Stack) 
 
 
 def test_look_ups_due_together_share_one_query(stack_with: StackWith) -> None:
-    """Jobs looking their call's Task up at once (as after a lost batch answer) ask
-    Salesforce once: ``CallObject IN (...)``; each gets its own row, or none."""
+    """Jobs looking their call's Task up at once (as after a lost batch answer): the first
+    goes at once, the others share one ``CallObject IN (...)`` query; each gets its own row,
+    or none."""
     with stack_with(worker=False) as stack:
-        made = _calls(stack, 3, ["+1 212 555 0199"])
+        made = _calls(stack, 4, ["+1 212 555 0199"])
         logged = [
-            stack.org.insert("Task", {"Subject": "Call", "CallObject": str(c)}) for c in made[:2]
+            stack.org.insert("Task", {"Subject": "Call", "CallObject": str(c)}) for c in made[:3]
         ]
         ctx = make_context(stack.settings, stack.engine)
 
@@ -202,4 +211,4 @@ def test_look_ups_due_together_share_one_query(stack_with: StackWith) -> None:
         rows = asyncio.run(look_ups())
         ctx.salesforce.close()
     assert [row["Id"] if row else None for row in rows] == [*logged, None]
-    assert stack.org.requests["GET query"] - before == 1
+    assert stack.org.requests["GET query"] - before <= 2
