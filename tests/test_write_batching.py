@@ -60,9 +60,8 @@ def _writes(stack: Stack) -> dict[str, int]:
 WINDOW = {"SALESFORCE_BATCH_WINDOW_SECONDS": "3"}
 
 
-def test_calls_due_together_are_logged_with_two_create_requests(stack_with: StackWith) -> None:
-    """What is waiting when the first write after a lull goes, goes at once; the rest share
-    one more request."""
+def test_calls_due_together_are_logged_in_at_most_two_create_requests(stack_with: StackWith) -> None:
+    """Jobs claimed together wait for each other: their Tasks go in one or two requests."""
     with stack_with(worker=False) as stack:
         made = _calls(stack, 12, ["+1 212 555 0199"])
         with worker_process(worker_env(stack.settings, WEBHOOK_TOKEN, **WINDOW)):

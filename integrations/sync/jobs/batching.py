@@ -9,10 +9,11 @@ with its own error, a transient failure (a lock, an outage) retries that job alo
 Only jobs the worker runs as writers (``writer()``: the calls' Tasks, automations, dispositions)
 join batches; live work (a Lead made during the call) always goes alone, at once.
 
-When to send: at once when nothing was sent in the last ``window`` seconds (a quiet org keeps
-its latency: a lone call's Task goes at once, in a plain single-record request); otherwise, once
-writes are flowing, when ``size`` records wait or ``window`` seconds after the first of them
-arrived. A burst after a lull so costs one request more than it could: its first write.
+When to send: at once when nothing was sent in the last ``window`` seconds and every writer
+job running in this worker is already waiting (a quiet org keeps its latency: a lone call's Task
+goes at once, in a plain single-record request; a burst of jobs claimed together goes as one);
+otherwise, once writes are flowing, when ``size`` records wait or ``window`` seconds after the
+first of them arrived.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class WriteBatcher:
         self.window = window
         self.size = min(size, COLLECTION_SIZE)
         self.clock = clock
+        self.writers = 0  # running jobs whose writes join batches (``writer()``)
         self._batches: dict[Key, _Batch] = {}
         self._senders: dict[Key, asyncio.Task[None]] = {}
         self._last_sent = float("-inf")
@@ -68,12 +70,15 @@ class WriteBatcher:
 
     @contextmanager
     def writer(self) -> Iterator[None]:
-        """Around a job whose writes join batches (the worker's writers)."""
+        """Around a job whose writes join batches: while it runs, a batch may wait for it."""
+        self.writers += 1
         token = _joins.set(True)
         try:
             yield
         finally:
             _joins.reset(token)
+            self.writers -= 1
+            self._poke()
 
     async def create(self, sobject: str, fields: dict[str, Any]) -> str:
         outcome = await self._submit(CREATE, sobject, fields)
@@ -93,6 +98,9 @@ class WriteBatcher:
         ``WHERE field IN (...)`` query."""
         outcome = await self._submit(FIND, sobject, value, f"{field}:{','.join(select)}")
         return outcome.row
+
+    def _waiting_count(self) -> int:
+        return sum(len(batch.waiting) for batch in self._batches.values())
 
     def _poke(self) -> None:
         if self._changed is not None:
@@ -122,7 +130,8 @@ class WriteBatcher:
         now = self.clock()
         if len(batch.waiting) >= self.size or now >= batch.first_at + self.window:
             return True
-        return now - self._last_sent >= self.window  # a quiet org: nothing to wait for
+        quiet = now - self._last_sent >= self.window
+        return quiet and self._waiting_count() >= self.writers
 
     async def _sender(self, key: Key) -> None:
         """Send the object's batch when it is due, and the next one after it, until none waits."""
