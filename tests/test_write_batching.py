@@ -60,7 +60,9 @@ def _writes(stack: Stack) -> dict[str, int]:
 WINDOW = {"SALESFORCE_BATCH_WINDOW_SECONDS": "3"}
 
 
-def test_calls_due_together_are_logged_in_at_most_two_create_requests(stack_with: StackWith) -> None:
+def test_calls_due_together_are_logged_in_at_most_two_create_requests(
+    stack_with: StackWith,
+) -> None:
     """Jobs claimed together wait for each other: their Tasks go in one or two requests."""
     with stack_with(worker=False) as stack:
         made = _calls(stack, 12, ["+1 212 555 0199"])
