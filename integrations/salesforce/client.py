@@ -147,9 +147,10 @@ class SalesforceClient:
 
     # -- operations -------------------------------------------------------------------------
 
-    def record_url(self, record_id: str) -> str:
-        """A link to the record in the org (known once we hold a token)."""
-        return f"{self._instance_url}/{record_id}"
+    @property
+    def instance_url(self) -> str:
+        """The org's instance, known once we hold a token (record links: ``links.record_link``)."""
+        return self._instance_url
 
     def search_phone(
         self, e164: str, returning: dict[str, list[str]] | None = None

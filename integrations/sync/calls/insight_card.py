@@ -19,7 +19,7 @@ def card_contents(
     e164: str | None,
     matches: list[dict[str, Any]],
     policy: Policy,
-    record_url: str,
+    instance_url: str,
     context: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The card: the chosen record with a link and its context (the dashboard's lines), or a
@@ -35,7 +35,7 @@ def card_contents(
         {
             "type": "title",
             "text": f"Salesforce: {chosen.name or chosen.id}",
-            "link": record_link(record_url, chosen.sobject, chosen.id),
+            "link": record_link(instance_url, chosen.sobject, chosen.id),
         },
         {"type": "shortText", "label": "Record", "text": chosen.sobject},
         {"type": "shortText", "label": "Number", "text": number},
@@ -90,9 +90,7 @@ async def insight_card(ctx: Context, job: Job) -> dict[str, Any]:
     chosen = decide(matches, policy).match
     if e164 and chosen is not None:
         context = await caller_context_for_card(ctx, job, e164, chosen)
-    contents = card_contents(
-        e164, matches, policy, ctx.salesforce.record_url("").rstrip("/"), context
-    )
+    contents = card_contents(e164, matches, policy, ctx.salesforce.instance_url, context)
     try:
         await ctx.aircall.insight_card(job.call_id, contents)
     except RemoteRejected as exc:
