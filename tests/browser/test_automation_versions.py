@@ -109,5 +109,7 @@ def test_the_shipped_automations_show_the_runs_they_delegated(
         expect(runs.locator("summary").first).to_contain_text(f"call {call['id']}")
         expect(runs.locator("summary .badge").first).to_have_text("done")
     screen.go(f"/automations/{shipped['E12_log_call']}")
-    expect(screen.page.locator("#runs .run-steps").first).to_contain_text("create Task")
+    # One run created the Task (whichever of the call's syncs came first); the others updated it.
+    steps = screen.page.locator("#runs .run-steps")
+    expect(steps.filter(has_text="create Task")).to_have_count(1)
     screen.screenshot("automation_runs")
