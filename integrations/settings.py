@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite:///callbridge.db"
+    # Fernet key(s) sealing the credentials entered in the browser; the first encrypts, any
+    # decrypts (rotation). Empty: credentials come from the environment only.
+    callbridge_secret_key: SecretStr = SecretStr("")
+    metrics_token: SecretStr = SecretStr("")  # bearer token of GET /metrics; empty: it is off
 
     aircall_api_url: str = "https://api.aircall.io"
     aircall_api_id: str = ""

@@ -22,7 +22,21 @@ from integrations.sync.intake.writer import IntakeWriter
 from integrations.sync.jobs.worker import make_context
 from integrations.sync.runtime import make_worker
 from web import errors, security
-from web.routes import auth, dashboard, dispositions, live, mappings, outbound, review, webhooks
+from web.routes import (
+    auth,
+    connect_aircall,
+    connect_salesforce,
+    connections,
+    dashboard,
+    dispositions,
+    health,
+    live,
+    mappings,
+    metrics,
+    outbound,
+    review,
+    webhooks,
+)
 from web.routes import automations as builder
 from web.routes import settings as admin
 from web.templating import STATIC, make_templates
@@ -133,6 +147,11 @@ def create_app(
             Route("/settings/users/signout", admin.sign_out_everywhere, methods=["POST"]),
             Route("/settings/backfill", admin.start_backfill, methods=["POST"]),
             Route("/untagged", admin.untagged_page),
+            *connections.ROUTES,
+            *connect_salesforce.ROUTES,
+            *connect_aircall.ROUTES,
+            *health.ROUTES,
+            *metrics.ROUTES,
             WebSocketRoute("/live", live.live),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],

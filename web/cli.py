@@ -122,6 +122,14 @@ def user_signout(email: str) -> None:
     click.echo(f"{ended} session{'' if ended == 1 else 's'} ended")
 
 
+@main.command("new-secret-key")
+def new_secret_key() -> None:
+    """Print a new CALLBRIDGE_SECRET_KEY (a Fernet key) for sealing stored credentials."""
+    from integrations.secrets import new_key
+
+    click.echo(new_key())
+
+
 @main.command()
 def migrate() -> None:
     """Apply database migrations."""

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-from integrations.store import models, salesforce_sync  # noqa: F401  (registers the tables)
+from integrations.store import connections, models, salesforce_sync  # noqa: F401  (tables)
 
 engine = context.config.attributes["engine"]
 with engine.begin() as connection:
