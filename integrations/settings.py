@@ -154,7 +154,13 @@ class Settings(BaseSettings):
         return "client_credentials"
 
     def require_credentials(self) -> None:
-        """Refuse to serve without what production needs, naming the first missing variable."""
+        """Refuse to serve without what production needs, naming the first missing variable.
+
+        With ``CALLBRIDGE_SECRET_KEY`` set, credentials may instead be entered on the Connections
+        page (stored sealed), so Callbridge starts without them and its Health page says so.
+        """
+        if self.callbridge_secret_key.get_secret_value():
+            return
         missing = []
         if not self.aircall_api_id:
             missing.append("AIRCALL_API_ID")
@@ -170,4 +176,7 @@ class Settings(BaseSettings):
         elif not self.salesforce_private_key_file.is_file():
             missing.append("SALESFORCE_PRIVATE_KEY_FILE")
         if missing:
-            raise NotConfigured(f"{missing[0]} is not set: Callbridge cannot start without it")
+            raise NotConfigured(
+                f"{missing[0]} is not set: Callbridge cannot start without it"
+                " (or set CALLBRIDGE_SECRET_KEY to connect from the browser)"
+            )

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from integrations.errors import NotConfigured
 from integrations.logs import redact
+from integrations.secrets import new_key
 from integrations.settings import Settings
 
 COMPLETE = {
@@ -57,7 +58,14 @@ def test_serve_refuses_to_start_with_one_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == (
         "Error: AIRCALL_API_ID is not set: Callbridge cannot start without it"
+        " (or set CALLBRIDGE_SECRET_KEY to connect from the browser)"
     )
+
+
+def test_with_a_secret_key_it_starts_without_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Connections page supplies them (sealed with the key)."""
+    monkeypatch.setenv("CALLBRIDGE_SECRET_KEY", new_key())
+    Settings(_env_file=None).require_credentials()
 
 
 def test_logs_mask_credentials() -> None:
