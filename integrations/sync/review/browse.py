@@ -27,6 +27,7 @@ from integrations.store.db import is_postgres
 from integrations.store.models import Call, CallerMatch, Event, Job, JobStep, SyncLink
 from integrations.sync.callers.matching import choose
 from integrations.sync.jobs import kinds, queue
+from integrations.sync.review import causes
 
 PAGE_SIZE = 25
 STATUSES = ("pending", "done", "failed")
@@ -54,6 +55,7 @@ class Filters:
     status: str = ""
     day_from: date | None = None
     day_to: date | None = None
+    cause: str = ""  # a ``causes.Cause`` key: the calls failed for that cause
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> Filters:
@@ -66,6 +68,7 @@ class Filters:
             status=status,
             day_from=_day(params.get("from", "")),
             day_to=_day(params.get("to", "")),
+            cause=params.get("cause", "").strip()[:300],
         )
 
     def as_params(self) -> dict[str, str]:
@@ -76,6 +79,7 @@ class Filters:
             "status": self.status,
             "from": self.day_from.isoformat() if self.day_from else "",
             "to": self.day_to.isoformat() if self.day_to else "",
+            "cause": self.cause,
         }
         return {key: value for key, value in values.items() if value}
 
@@ -207,6 +211,8 @@ def _conditions(engine: Engine, filters: Filters, zone: str, agent: str | None) 
         conditions.append(_tag_condition(engine, filters.disposition))
     if filters.status:
         conditions.append(_status_condition(filters.status))
+    if filters.cause:
+        conditions.append(col(Call.id).in_(causes.call_ids(engine, filters.cause)))
     tz = ZoneInfo(zone)
     if filters.day_from:
         start = datetime.combine(filters.day_from, clock(), tz).timestamp()
