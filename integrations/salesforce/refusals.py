@@ -176,6 +176,14 @@ def explain(error_code: str | None, body: str | None, sobject: str = "") -> Expl
             "record in Salesforce otherwise.",
             fields,
         )
+    if code in {"UNABLE_TO_LOCK_ROW", "UNKNOWN_EXCEPTION", "SERVER_UNAVAILABLE", "QUERY_TIMEOUT"}:
+        return Explanation(
+            "Salesforce was busy" if code != "UNABLE_TO_LOCK_ROW" else "the record was locked",
+            "Salesforce could not do it just then (another update held the record, or it was "
+            "overloaded); it usually works on a later try.",
+            "Nothing to fix: Callbridge tries again on its own.",
+            fields,
+        )
     if code == "REQUEST_LIMIT_EXCEEDED":
         return Explanation(
             "the org's daily API limit is reached",

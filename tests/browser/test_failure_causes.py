@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from playwright.sync_api import expect
+from sqlmodel import Session, select
 
+from integrations.loopback import wait_for
+from integrations.salesforce.emulator import Fault
+from integrations.store.models import Job
 from tests.browser.test_screens import MANAGER, Opener, people
-from tests.conftest import Stack
+from tests.conftest import Stack, StackWith
 from tests.helpers import settled
 
 CALLER = "+14155550100"
@@ -62,3 +66,42 @@ def test_a_required_field_fails_two_calls_as_one_cause_fixed_once(
     tasks = stack.org.records("Task")
     assert [task["Region__c"] for task in tasks] == ["West", "West"]
     assert len({task["CallObject"] for task in tasks}) == 2
+
+
+def test_a_retrying_task_says_so_with_its_next_try_and_why(
+    stack_with: StackWith, open_screen: Opener
+) -> None:
+    with stack_with(retry_base_seconds=600.0) as stack:  # the next try is minutes away
+        agent_id, number_id = people(stack)
+        locked = [
+            {
+                "message": "unable to obtain exclusive access to this record or 1 records",
+                "errorCode": "UNABLE_TO_LOCK_ROW",
+                "fields": [],
+            }
+        ]
+        stack.org.faults.add(
+            Fault(method="POST", path=r"/sobjects(/Task)?/?$", status=400, body=locked, times=1)
+        )
+        call = stack.company.start_call(
+            direction="inbound", external=CALLER, number_id=number_id, user_id=agent_id
+        )
+        stack.company.hangup(call["id"])
+        stack.company.end(call["id"])
+        stack.sender.drain(timeout=20)
+        wait_for(lambda: _retrying(stack), timeout=20)
+
+        screen = open_screen(stack.app.url)
+        screen.sign_in(MANAGER)
+        screen.go(f"/calls/{call['id']}")
+        job = screen.page.locator("#call-jobs tr.job")
+        expect(job.locator(".badge")).to_have_text("retrying")
+        expect(job.locator(".retry")).to_contain_text("next try")
+        expect(job.locator(".why")).to_have_text("the record was locked")
+        screen.screenshot("call_retrying")
+
+
+def _retrying(stack: Stack) -> bool:
+    with Session(stack.engine) as s:
+        job = s.exec(select(Job).where(Job.kind == "log_call")).first()
+    return job is not None and job.status == "queued" and job.attempts == 1

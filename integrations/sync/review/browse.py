@@ -30,6 +30,7 @@ from integrations.sync.jobs import kinds, queue
 from integrations.sync.review import causes
 
 PAGE_SIZE = 25
+_BADGES = {"queued": "queued", "running": "running", "done": "done", "failed": "failed"}
 STATUSES = ("pending", "done", "failed")
 CALL_STATES = {"initial": "ringing", "answered": "in progress", "done": "ended"}
 
@@ -108,6 +109,9 @@ class JobView:
     record_id: str | None = None
     record_url: str | None = None
     sobject: str | None = None
+    badge: str = ""  # the state in words: queued, running, retrying, waiting for the call to end
+    why: str = ""  # a failure's (or the last attempt's) cause in plain words
+    retry_at: float | None = None  # a retrying job's next try
 
 
 @dataclass
@@ -337,7 +341,14 @@ def _job_view(job: Job, links: dict[tuple[int, str], SyncLink], record_base: str
         attempts=job.attempts,
         error_code=job.error_code,
         error=job.last_error,
+        badge=_BADGES.get(job.status, state),
     )
+    if state == "waiting":
+        view.badge = "waiting for the call to end"
+    elif job.status == "queued" and job.attempts and job.error_code:
+        view.badge, view.retry_at = "retrying", job.run_at
+    if job.error_code and (view.badge == "retrying" or state == "failed"):
+        view.why = causes.explain_job(job).headline
     link = links.get((job.call_id or 0, code))
     if link is not None:
         view.record_id, view.sobject = link.record_id, link.sobject

@@ -84,20 +84,32 @@ def _is_remote_code(code: str | None) -> bool:
     return bool(code) and code == code.upper()
 
 
+def _service(job: Job) -> str:
+    if job.kind in _AIRCALL_KINDS:
+        return "Aircall"
+    return "Salesforce" if _is_remote_code(job.error_code) else "Callbridge"
+
+
+def explain_job(job: Job) -> refusals.Explanation:
+    """Plain words for the error a job stored (its last failed attempt)."""
+    service = _service(job)
+    if service == "Aircall":
+        return _aircall(job)
+    if service == "Salesforce":
+        sobject = _WRITES.get(job.kind, ("",))[0]
+        return refusals.explain(job.error_code, job.last_error, sobject)
+    return _ours(job)
+
+
 def _cause(job: Job) -> Cause:
     spec = kinds.kind(job.kind)
-    sobject, fix_url, fix_label = _WRITES.get(job.kind, ("", None, ""))
+    _sobject, fix_url, fix_label = _WRITES.get(job.kind, ("", None, ""))
     if job.kind == kinds.AUTOMATION and isinstance(job.payload, dict):
         automation = job.payload.get("automation")
         if isinstance(automation, int):
             fix_url, fix_label = f"/automations/{automation}", "the automation"
-    if job.kind in _AIRCALL_KINDS:
-        service, explanation = "Aircall", _aircall(job)
-    elif _is_remote_code(job.error_code):
-        service = "Salesforce"
-        explanation = refusals.explain(job.error_code, job.last_error, sobject)
-    else:
-        service, explanation = "Callbridge", _ours(job)
+    service, explanation = _service(job), explain_job(job)
+    if service == "Callbridge":
         fix_url, fix_label = "/settings/health", "Health"
     parsed = refusals.parse(job.error_code, job.last_error)
     key = "|".join([job.kind, parsed.code or job.error_code or "", ",".join(explanation.fields)])
