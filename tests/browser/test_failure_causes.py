@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 from integrations.loopback import wait_for
 from integrations.salesforce.emulator import Fault
 from integrations.store.models import Job
+from integrations.sync.automations import builder
 from tests.browser.test_screens import MANAGER, Opener, people
 from tests.conftest import Stack, StackWith
 from tests.helpers import settled
@@ -41,6 +42,17 @@ def test_a_required_field_fails_two_calls_as_one_cause_fixed_once(
     expect(cause).to_contain_text("Map a value to Region__c in the field mapping of Task")
     expect(cause.locator(".badge.code")).to_have_text("REQUIRED_FIELD_MISSING")
     screen.screenshot("review_causes")
+
+    # The automation that logs calls says it too, at a glance.
+    screen.go("/automations")
+    shipped = {a.builtin: a.id for a in builder.summaries(stack.engine) if a.builtin}
+    row = screen.page.locator(f"#automation-{shipped['E12_log_call']}")
+    expect(row.locator(".runs-today")).to_have_text("2 2 failed")
+    expect(row.locator(".last-run")).to_contain_text(
+        "Last error: a required field is missing: Region__c"
+    )
+    screen.screenshot("automations")
+    screen.go("/review?status=failed")
 
     cause.get_by_role("link", name="Show these calls").click()
     expect(screen.page.locator("p.count")).to_have_text("2 calls")
