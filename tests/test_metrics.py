@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,7 +14,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from integrations.loopback import serve
+from integrations.metrics import Metrics
 from integrations.settings import Settings
+from integrations.store import db
 from integrations.store.models import ApiUsage, Job, RateWindow
 from integrations.sync.jobs.budget import BLOCK
 from tests.conftest import WEBHOOK_TOKEN, StackWith
@@ -126,9 +129,6 @@ def test_refused_webhooks_move_the_refused_counter_by_reason(web: str) -> None:
 
 def test_a_finished_call_moves_webhooks_accepted_and_jobs_done(stack_with: StackWith) -> None:
     with stack_with(metrics_token=SecretStr(TOKEN)) as stack:
-        before = scrape(stack.app.url)
-        assert value(before, "callbridge_jobs", kind="log_call", state="done") is None
-
         agent = stack.company.add_user("Jane Agent", AGENT_EMAIL)
         number = stack.company.add_number("Support line", "+1 212 555 0199")
         stack.org.add_user("Jane Agent", AGENT_EMAIL)
@@ -138,7 +138,9 @@ def test_a_finished_call_moves_webhooks_accepted_and_jobs_done(stack_with: Stack
 
         after = scrape(stack.app.url)
         assert value(after, "callbridge_jobs", kind="log_call", state="done") == 1
-        assert value(after, "callbridge_webhooks_accepted_total", source="aircall") >= 4
+        accepted = value(after, "callbridge_webhooks_accepted_total", source="aircall")
+        assert accepted is not None
+        assert accepted >= 4  # created, answered, hung up, ended
         # The in-process worker timed each run (a job runs again when new data came meanwhile).
         runs = value(after, "callbridge_job_duration_seconds_count", kind="log_call")
         assert runs is not None
@@ -155,3 +157,22 @@ def test_metrics_are_off_without_a_token(engine: Engine, database_url: str) -> N
         answer = httpx.get(f"{running.url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
         assert answer.status_code == 404
         assert "callbridge_" not in answer.text
+
+
+def test_a_database_that_does_not_answer_gives_up_0_and_keeps_the_counters(
+    tmp_path: Path,
+) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'gone' / 'callbridge.db'}")  # no such folder
+    metrics = Metrics(engine, aircall_limit=120)
+    metrics.refused("aircall", "bad_token")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(metrics.render().decode())
+        for sample in family.samples
+    }
+    assert value(samples, "callbridge_database_up") == 0
+    assert (
+        value(samples, "callbridge_webhooks_refused_total", source="aircall", reason="bad_token")
+        == 1
+    )
+    assert value(samples, "callbridge_jobs", kind="log_call", state="done") is None
