@@ -56,9 +56,13 @@ def read(engine: Engine, now: float | None = None, *, done: bool = True) -> Figu
             select(Job.kind, Job.status, func.count())
             .where(col(Job.status).in_(PRESENT))
             .group_by(Job.kind, Job.status)
-        )
+        ).all()
         done_jobs = (
-            s.exec(select(Job.kind, func.count()).where(Job.status == "done").group_by(Job.kind))
+            dict(
+                s.exec(
+                    select(Job.kind, func.count()).where(Job.status == "done").group_by(Job.kind)
+                ).all()
+            )
             if done
             else None
         )
@@ -66,7 +70,7 @@ def read(engine: Engine, now: float | None = None, *, done: bool = True) -> Figu
             select(Job.error_code, func.count())
             .where(Job.status == "failed")
             .group_by(Job.error_code)
-        )
+        ).all()
         oldest = s.exec(
             select(func.min(Job.run_at)).where(Job.status == "queued", col(Job.run_at) <= now)
         ).one()
@@ -78,7 +82,7 @@ def read(engine: Engine, now: float | None = None, *, done: bool = True) -> Figu
         ).all()
         figures = Figures(
             jobs={(kind, status): count for kind, status, count in jobs},
-            done=None if done_jobs is None else dict(done_jobs.all()),
+            done=done_jobs,
             failed={code or NO_CODE: count for code, count in failed},
             queue_lag=max(0.0, now - oldest) if oldest is not None else 0.0,
             salesforce=salesforce,
