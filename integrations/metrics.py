@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # Why a webhook delivery was refused; the receiver names one of these.
 REFUSALS = ("bad_token", "bad_body", "too_large", "error")
-WEBHOOK_SOURCES = ("aircall",)
+WEBHOOK_SOURCES = ("aircall", "salesforce")  # Aircall webhooks, Outbound Messages (T05)
 NO_CODE = "unknown"  # a failed job that stored no error code
 PRESENT = ("queued", "running", "failed")  # few rows, found through the status index
 # Done jobs are never deleted: counting them by kind reads the whole table (0.6 s at a million
