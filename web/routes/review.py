@@ -120,7 +120,11 @@ async def call_page(request: Request) -> Response:
         return render(request, "partials/review_row.html", {"call": call})
     if target == "call-jobs":
         return render(request, "partials/call_jobs.html", {"call": call})
+    if target == "call-summary":
+        return render(request, "partials/call_summary.html", {"call": call})
     entries = await run_in_threadpool(browse.timeline, request.app.state.engine, call.id)
+    if target == "call-timeline":
+        return render(request, "partials/call_timeline.html", {"call": call, "timeline": entries})
     return render(request, "pages/call.html", {"call": call, "timeline": entries})
 
 

@@ -131,6 +131,12 @@ class CallView:
     matches: list[dict[str, Any]]  # type, id, name, url
     match_url: str | None
     jobs: list[JobView] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)  # content, posted_at, by
+
+    @property
+    def live(self) -> bool:
+        """Still changing: under way, or its sync is: its page keeps asking for itself."""
+        return self.active or self.sync_state == "pending"
 
     @property
     def sync_state(self) -> str:
@@ -324,6 +330,15 @@ def _view(
         ],
         match_url=record_link(record_base, chosen.sobject, chosen.id) if chosen else None,
         jobs=[_job_view(job, links, record_base) for job in jobs],
+        comments=[
+            {
+                "content": str(c.get("content") or ""),
+                "posted_at": c.get("posted_at"),
+                "by": str((c.get("posted_by") or {}).get("name") or ""),
+            }
+            for c in snapshot.get("comments") or []
+            if isinstance(c, dict)
+        ],
     )
 
 
