@@ -11,6 +11,7 @@ neither overwrites a newer one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -121,7 +122,12 @@ def finish(settings: Settings, engine: Engine, state: str, code: str, by: str) -
     grant = oauth.exchange_code(
         app, code, pending.details["redirect_uri"], pending.secret["code_verifier"], timeout
     )
-    who = oauth.identity(grant.identity_url, grant.access_token, timeout)
+    try:
+        who = oauth.identity(grant.identity_url, grant.access_token, timeout)
+    except RemoteError:
+        with contextlib.suppress(RemoteError):  # nothing keeps the tokens: leave none alive
+            oauth.revoke(app.login_url, grant.refresh_token, timeout)
+        raise
     details = {
         "username": who.get("username", ""),
         "display_name": who.get("display_name", ""),

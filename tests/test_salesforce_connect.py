@@ -379,3 +379,29 @@ def test_calls_wait_for_salesforce_without_using_attempts_then_run_once_connecte
         assert done.status == "done"
         (task,) = stack.org.records("Task")
         assert task["Subject"].startswith("Inbound call from")
+
+
+def test_salesforce_refusals_are_explained_on_the_page(stack_with: StackWith) -> None:
+    with browser_flow_stack(stack_with, worker=False) as stack:
+        register(stack)
+        who = manager(stack)
+        # "Require secret for Web Server Flow" is on, and no secret was entered.
+        location = salesforce_sign_in(start(stack, who, secret=""))
+        who.client.get(location.removeprefix(stack.app.url))
+        page = who.client.get("/settings/connections").text
+        assert "Salesforce refused the sign-in: invalid client credentials" in page
+        assert "Require secret for Web Server Flow" in page
+
+        authorize = start(stack, who)
+        with httpx.Client(timeout=10) as browser:
+            hidden = dict(
+                re.findall(r'name="([a-z_]+)" value="([^"]*)"', browser.get(authorize).text)
+            )
+            denied = browser.post(
+                authorize.split("?")[0], data={**hidden, "action": "deny"}
+            ).headers["location"]
+        who.client.get(denied.removeprefix(stack.app.url))
+        page = who.client.get("/settings/connections").text
+        assert "end-user denied authorization" in page
+        assert connections.details(stack.engine, connections.SALESFORCE) is None
+        assert stack.org.web_flow.live_refresh_tokens() == 0

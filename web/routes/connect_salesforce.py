@@ -18,7 +18,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from integrations import salesforce_connection as connection
-from integrations.errors import BadInput, CallbridgeError, NotConfigured, RemoteError
+from integrations.errors import (
+    BadInput,
+    CallbridgeError,
+    NotConfigured,
+    RemoteError,
+    RemoteUnavailable,
+)
 from integrations.salesforce import oauth
 from integrations.secrets import NO_KEY
 from integrations.store import connections
@@ -157,6 +163,11 @@ async def connect(request: Request) -> Response:
 
 
 def _refusal(exc: RemoteError, callback: str) -> str:
+    if isinstance(exc, RemoteUnavailable):
+        reason = str(exc)[:200]
+        return (
+            f"Salesforce could not be reached to finish the sign-in ({reason}): press Connect again"
+        )
     body = exc.body if isinstance(exc.body, dict) else {}
     code = str(body.get("error") or exc.error_code or exc.status)
     said = body.get("error_description") or str(exc)[:300]

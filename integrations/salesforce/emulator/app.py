@@ -91,7 +91,8 @@ async def token(request: Request) -> Response:
 
 
 SIGN_IN_PAGE = """<!doctype html><meta charset=utf-8><title>Login | Salesforce</title>
-<h1>Salesforce emulator</h1><p>Log in to allow access to your org.</p>{error}
+<link rel=icon href="data:,"><h1>Salesforce emulator</h1>
+<p>Log in to allow access to your org.</p>{error}
 <form method="post" action="/services/oauth2/authorize">{hidden}
 <label>Username <input name="username" autocomplete="username" value="{username}"></label>
 <label>Password <input name="pw" type="password" autocomplete="current-password"></label>
