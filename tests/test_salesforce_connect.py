@@ -223,6 +223,13 @@ def test_wrong_verifier_reused_code_and_wrong_redirect_uri_are_refused(
     who = oauth.identity(grant.identity_url, grant.access_token, 5)
     assert (who["organization_id"], who["username"]) == (org.org_id, SF_USER)
 
+    org.web_flow.code_seconds = 0.0  # Salesforce's codes live 15 minutes
+    code = _code(org, web_app.login_url, REDIRECT, verifier)
+    with pytest.raises(RemoteRejected) as late:
+        oauth.exchange_code(web_app, code, REDIRECT, verifier, 5)
+    assert late.value.body["error_description"] == "expired authorization code"
+    org.web_flow.code_seconds = 900.0
+
     secretless = oauth.App(web_app.login_url, org.client_id)  # "Require secret" is on
     code = _code(org, web_app.login_url, REDIRECT, verifier)
     with pytest.raises(RemoteRejected) as no_secret:
@@ -287,7 +294,13 @@ def test_an_expired_session_is_refreshed_once_for_every_process(
         assert found == [1, 1, 1, 1]
         assert stored != first
         assert stack.org.check_token(stored)
-        for c in clients:
+
+        # Someone revoked Callbridge's access in Salesforce: jobs wait, saying so.
+        stack.org.web_flow.revoke(stored_secret(stack)["refresh_token"])
+        later = SalesforceClient(stack.settings, TokenSource(stack.settings, stack.engine))
+        with pytest.raises(NotConfigured, match="connects Salesforce again"):
+            later.query("SELECT Id FROM Organization")
+        for c in [*clients, later]:
             c.close()
 
 

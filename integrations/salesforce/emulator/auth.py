@@ -156,6 +156,8 @@ def _authorization_code(
     code = org.web_flow.take_code(value)
     if code is None:
         raise OAuthError("invalid_grant", "invalid authorization code")
+    if time.monotonic() > code.expires:
+        raise OAuthError("invalid_grant", "expired authorization code")
     if form.get("redirect_uri") != code.redirect_uri:
         raise OAuthError("redirect_uri_mismatch", "redirect_uri must match configuration")
     verifier = form.get("code_verifier", "")

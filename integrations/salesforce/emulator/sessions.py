@@ -123,12 +123,9 @@ class WebServerFlow:
         return value
 
     def take_code(self, value: str) -> Code | None:
-        """The code's grant, once: any exchange attempt uses it up."""
+        """The code's grant, once: any exchange attempt uses it up (expired or not)."""
         with self._lock:
-            code = self._codes.pop(value, None)
-        if code is None or time.monotonic() > code.expires:
-            return None
-        return code
+            return self._codes.pop(value, None)
 
     def issue(self, client_id: str, user_id: str, scope: str) -> tuple[str, str | None]:
         """A new access token, and a refresh token when the scope asks for one."""
