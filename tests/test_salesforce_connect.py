@@ -418,3 +418,43 @@ def test_salesforce_refusals_are_explained_on_the_page(stack_with: StackWith) ->
         assert "end-user denied authorization" in page
         assert connections.details(stack.engine, connections.SALESFORCE) is None
         assert stack.org.web_flow.live_refresh_tokens() == 0
+
+
+def test_the_environments_flow_wins_and_the_page_says_so(stack_with: StackWith) -> None:
+    with stack_with(worker=False, callbridge_secret_key=SecretStr(KEY)) as stack:
+        who = manager(stack)
+        page = who.client.get("/settings/connections").text
+        assert "from the environment (client credentials flow)" in page
+        assert "API requests today" in page
+        assert 'id="salesforce-connect"' not in page
+        answer = who.client.post(
+            "/settings/connections/salesforce/connect",
+            data={"login": "production", "csrf_token": who.csrf},
+        )
+        assert answer.status_code == 303
+        assert "which wins" in who.client.get("/settings/connections").text
+
+
+def test_my_domain_must_be_a_salesforce_https_address(stack_with: StackWith) -> None:
+    with browser_flow_stack(stack_with, worker=False) as stack:
+        who = manager(stack)
+        for url in ("http://acme.my.salesforce.com", "https://evil.example.com", "not a url"):
+            who.client.post(
+                "/settings/connections/salesforce/connect",
+                data={"login": "my_domain", "my_domain": url, "csrf_token": who.csrf},
+            )
+            page = who.client.get("/settings/connections").text
+            assert "Enter your My Domain URL as Setup → My Domain shows it" in page
+        ok = who.client.post(
+            "/settings/connections/salesforce/connect",
+            data={
+                "login": "my_domain",
+                "my_domain": "https://acme.my.salesforce.com",
+                "csrf_token": who.csrf,
+            },
+        )
+        assert ok.status_code == 200
+        assert "https://acme.my.salesforce.com/services/oauth2/authorize?" in ok.text
+        with Session(stack.engine) as s:
+            names = s.execute(text("SELECT name FROM connections")).scalars().all()
+        assert [n.startswith("sf_oauth_") for n in names] == [True]

@@ -37,6 +37,7 @@ PAGE = "/settings/connections"
 STATE_KEY = "salesforce_state"
 MESSAGE_KEY = "salesforce_message"
 LOGINS = {"production": "https://login.salesforce.com", "sandbox": "https://test.salesforce.com"}
+SALESFORCE_HOSTS = (".salesforce.com", ".force.com")
 FLOWS = {"client_credentials": "client credentials flow", "jwt": "JWT bearer flow"}
 HINTS = {
     "invalid_client_id": "the consumer key is not this app's: copy it from the app's "
@@ -62,13 +63,17 @@ def _back(request: Request) -> Response:
     return RedirectResponse(PAGE, status_code=303)
 
 
-def _login_url(form: Any) -> str:
+def _login_url(form: Any, configured: str) -> str:
+    """Production, Sandbox, or a My Domain: a Salesforce host (or SALESFORCE_LOGIN_URL's), since
+    Callbridge posts the code and the consumer secret there."""
     choice = form.get("login")
     if choice in LOGINS:
         return LOGINS[choice]
     url = str(form.get("my_domain") or "").strip().rstrip("/")
     parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname or parts.path or parts.query:
+    host = (parts.hostname or "").lower()
+    ours = host.endswith(SALESFORCE_HOSTS) or url == configured.rstrip("/")
+    if parts.scheme != "https" or not ours or parts.path or parts.query:
         raise BadInput(
             "Enter your My Domain URL as Setup → My Domain shows it, "
             "e.g. https://acme.my.salesforce.com"
@@ -137,7 +142,8 @@ async def connect(request: Request) -> Response:
                 "Enter the app's consumer key (Setup → External Client App Manager → your app → "
                 "Settings → OAuth Settings → Consumer Key and Secret)"
             )
-        app = oauth.App(_login_url(form), client_id, str(form.get("client_secret") or "").strip())
+        login_url = _login_url(form, settings.salesforce_login_url)
+        app = oauth.App(login_url, client_id, str(form.get("client_secret") or "").strip())
         state, url = await run_in_threadpool(
             connection.start,
             settings,
