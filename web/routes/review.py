@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from integrations.errors import BadInput
 from integrations.store.accounts import MANAGER
-from integrations.sync.review import browse, stats
+from integrations.sync.review import browse, causes, stats
 from web import params, security
 from web.routes import settings as admin
 from web.templating import render
@@ -46,7 +46,14 @@ async def review_page(request: Request) -> Response:
             record_base=settings.record_base_url,
         )
     )
-    context = {"page": page, "filters": filters, "params": filters.as_params()}
+    found = await run_in_threadpool(causes.failure_causes, engine)
+    context = {
+        "page": page,
+        "filters": filters,
+        "params": filters.as_params(),
+        "causes": found,
+        "cause": next((c for c in found if c.key == filters.cause), None),
+    }
     if request.headers.get("HX-Target") == "review-results":
         return render(request, "partials/review_results.html", context)
     context["agents"] = await run_in_threadpool(browse.agents, engine)

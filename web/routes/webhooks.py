@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from integrations.aircall import events
+from web.routes.metrics import counted
 from web.security import BodyTooLarge
 
 
@@ -24,6 +25,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+@counted("aircall")
 async def aircall(request: Request) -> Response:
     settings = request.app.state.settings
     event = events.parse(await read_body(request, events.MAX_BODY), settings.aircall_webhook_tokens)

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from prometheus_client import Histogram
 from sqlalchemy import Engine, update
 from sqlmodel import Session
 
@@ -42,6 +43,8 @@ IDLE_POLL = 0.05  # seconds between claims when the queue is empty
 WRITERS_POLL = IDLE_POLL / 4
 ERROR_PAUSE = 1.0  # seconds to wait after the store failed us
 HEARTBEAT_RETRY = 0.25  # seconds between heartbeats while the store does not answer
+# A live-call job takes tens of milliseconds; a backfill page or a slow org, seconds.
+DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 def make_context(settings: Settings, engine: Engine) -> Context:
@@ -91,6 +94,16 @@ class Worker:
             base=ctx.settings.retry_base_seconds, max_attempts=ctx.settings.job_max_attempts
         )
         self.writers = frozenset(name for name, kind in kinds.KINDS.items() if kind.batches_writes)
+        # Jobs record no start time, so run times are measured here; registered nowhere:
+        # the app serving this worker shows it on /metrics (integrations.metrics).
+        self.durations = Histogram(
+            "callbridge_job_duration_seconds",
+            "How long the worker in this process took to run a job, from claiming it to storing"
+            " its outcome, by job kind",
+            ["kind"],
+            registry=None,
+            buckets=DURATION_BUCKETS,
+        )
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -190,6 +203,7 @@ class Worker:
         lease = Lease(self.ctx.engine, job, self.ctx.settings.job_lease_seconds)
         tokens = current_meter.set(meter), current_lease.set(lease)
         heartbeat = asyncio.create_task(self._heartbeat(lease))
+        started = time.monotonic()
         try:
             if handler is None:
                 raise RemoteRejected("callbridge", None, f"no handler for job kind {job.kind!r}")
@@ -210,6 +224,7 @@ class Worker:
             await asyncio.to_thread(queue.finish, self.ctx.engine, job, result)
             log.info("job.done", extra={"job": job.id, "kind": job.kind, "call": job.call_id})
         finally:
+            self.durations.labels(job.kind).observe(time.monotonic() - started)
             heartbeat.cancel()
             current_meter.reset(tokens[0])
             current_lease.reset(tokens[1])
