@@ -108,6 +108,11 @@ def _take_pending(engine: Engine, sealer: SecretBox, state: str) -> connections.
     return pending
 
 
+def abandon(engine: Engine, state: str) -> None:
+    """Forget a sign-in Salesforce refused (the user denied access, the app is wrong)."""
+    connections.delete(engine, _pending_name(state))
+
+
 def finish(settings: Settings, engine: Engine, state: str, code: str, by: str) -> dict[str, Any]:
     """Exchange the callback's code (with the verifier), read who signed in from the identity
     URL, store the tokens sealed; waiting jobs run at once. What may be shown is returned."""

@@ -201,6 +201,7 @@ async def callback(request: Request) -> Response:
         return _back(request)
     callback = callback_url(request)
     if params.get("error"):
+        await run_in_threadpool(connection.abandon, request.app.state.engine, state)
         refused = RemoteError("salesforce", None, dict(params))
         _flash(request, "error", _refusal(refused, callback))
         return _back(request)
