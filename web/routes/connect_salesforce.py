@@ -90,8 +90,11 @@ def _usage(request: Request) -> tuple[dict[str, int] | None, str | None]:
         daily = sf.limits().get("DailyApiRequests") or {}
     except CallbridgeError as exc:
         return None, f"Salesforce could not be reached with this connection: {str(exc)[:300]}"
-    used = int(daily.get("Max", 0)) - int(daily.get("Remaining", 0))
-    return {"used": used, "max": int(daily.get("Max", 0))}, None
+    try:
+        most, left = int(daily.get("Max", 0)), int(daily.get("Remaining", 0))
+    except (TypeError, ValueError):
+        return None, "Salesforce's limits did not include the daily API requests"
+    return {"used": most - left, "max": most}, None
 
 
 async def context(request: Request) -> dict[str, Any]:
