@@ -22,8 +22,9 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session
 
 from integrations.aircall.client import AircallClient, make_http
-from integrations.errors import BudgetExhausted, RemoteError, RemoteRejected
+from integrations.errors import BudgetExhausted, NotConfigured, RemoteError, RemoteRejected
 from integrations.salesforce.client import Meter, SalesforceClient, current_meter
+from integrations.salesforce_connection import TokenSource
 from integrations.settings import Settings
 from integrations.store.db import upsert
 from integrations.store.models import ApiUsage, Call, Job
@@ -47,7 +48,9 @@ DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
 
 
 def make_context(settings: Settings, engine: Engine) -> Context:
-    """Both clients wired to the shared budget in ``engine``."""
+    """Both clients wired to the shared budget in ``engine``; Salesforce's tokens come from the
+    environment or, without one, from the connection made on the Connections page (read when
+    needed, so connecting takes effect without a restart)."""
 
     async def spend() -> float:
         check_current()  # before every Aircall request: a job taken over sends nothing more
@@ -59,7 +62,7 @@ def make_context(settings: Settings, engine: Engine) -> Context:
     return Context(
         engine=engine,
         settings=settings,
-        salesforce=SalesforceClient(settings),
+        salesforce=SalesforceClient(settings, TokenSource(settings, engine)),
         aircall=AircallClient(make_http(settings), spend, hold),
     )
 
@@ -251,6 +254,19 @@ class Worker:
             queue.retry_later(
                 self.ctx.engine, job, exc.retry_at or time.time(), code, detail, attempt_used=False
             )
+            return
+        if isinstance(exc, NotConfigured):
+            # Nobody has connected Salesforce (or Aircall) yet: wait for it, attempts untouched,
+            # the reason on the job for the manager's screen.
+            queue.retry_later(
+                self.ctx.engine,
+                job,
+                time.time() + retry.SETUP_WAIT,
+                code,
+                str(exc),
+                attempt_used=False,
+            )
+            log.info("job.waiting_for_setup", extra={"job": job.id, "kind": job.kind})
             return
         run_at = retry.next_run(exc, job.attempts, time.time(), self.policy)
         if run_at is None:
