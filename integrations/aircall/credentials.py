@@ -14,7 +14,7 @@ import time
 import weakref
 from base64 import b64encode
 from collections.abc import AsyncGenerator, Callable, Generator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -113,7 +113,7 @@ def save_key(
 
 
 def save_webhook_token(
-    settings: Settings, engine: Engine, token: str, details: dict, *, by: str = ""
+    settings: Settings, engine: Engine, token: str, details: dict[str, Any], *, by: str = ""
 ) -> None:
     """Store the token of the webhook Callbridge registered, with what may be shown of it."""
     connections.save(
