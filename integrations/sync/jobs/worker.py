@@ -63,7 +63,7 @@ def make_context(settings: Settings, engine: Engine) -> Context:
         engine=engine,
         settings=settings,
         salesforce=SalesforceClient(settings, TokenSource(settings, engine)),
-        aircall=AircallClient(make_http(settings), spend, hold),
+        aircall=AircallClient(make_http(settings, engine=engine), spend, hold),
     )
 
 
