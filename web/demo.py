@@ -19,18 +19,20 @@ from pathlib import Path
 import click
 from pydantic import SecretStr
 from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from integrations.aircall.emulator import Company, WebhookSender
 from integrations.aircall.emulator import create_app as aircall_app
 from integrations.aircall.traffic import generate_calls
 from integrations.errors import BadInput
-from integrations.loopback import serve
+from integrations.loopback import serve, wait_for
 from integrations.phones import to_e164
 from integrations.salesforce.emulator import Org, make_tls
 from integrations.salesforce.emulator import create_app as salesforce_app
 from integrations.salesforce.emulator.outbound import OutboundSender
 from integrations.settings import Settings
 from integrations.store import accounts, db
+from integrations.store.models import Call
 from integrations.sync.automations import dispositions
 from integrations.sync.runtime import prepare
 
@@ -139,8 +141,17 @@ def seed_aircall(company: Company) -> tuple[list[int], int]:
 
 
 def run(host: str, port: int, data_dir: Path, calls: int, pace: float) -> None:
-    """Start everything, print where to look, and stream calls until Ctrl-C."""
+    """Start everything, print where to look, and stream calls until Ctrl-C.
+
+    The emulators live in memory and start empty each time, so the demo's database does too:
+    calls of an earlier run would share the new calls' ids."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    database = data_dir / "callbridge.db"
+    old = [path for path in data_dir.glob("callbridge.db*") if path.is_file()]
+    for path in old:
+        path.unlink()
+    if old:
+        click.echo(f"Starting from a fresh demo database ({database} of the last run removed).")
     ca, cert, key = make_tls(data_dir / "tls")
     # The demo trusts its own emulator CA the standard way, as a deployment trusts a custom CA.
     os.environ["SSL_CERT_FILE"] = ca
@@ -158,7 +169,7 @@ def run(host: str, port: int, data_dir: Path, calls: int, pace: float) -> None:
         ac = stack.enter_context(serve(aircall_app(company)))
         settings = Settings(
             _env_file=None,
-            database_url=f"sqlite:///{data_dir / 'callbridge.db'}",
+            database_url=f"sqlite:///{database}",
             aircall_api_url=ac.url,
             aircall_api_id=company.api_id,
             aircall_api_token=SecretStr(company.api_token),
@@ -182,29 +193,39 @@ def run(host: str, port: int, data_dir: Path, calls: int, pace: float) -> None:
         accounts_text = "\n".join(
             f"  Sign in as {role:<8} {email} / {password}" for role, email, password in sign_ins
         )
-        click.echo(
+        banner = (
             f"\nCallbridge demo running.\n"
             f"  Open              {app.url}/\n"
             f"{accounts_text}\n"
-            f"  Salesforce Tasks  {sf.url}/__emulator/records/Task\n"
+            f"  Salesforce Tasks  {sf.url}/__emulator/records/Task  (CA: {ca})\n"
             f"  Aircall state     {ac.url}/__emulator/state\n"
             f"Press Ctrl-C to stop.\n"
         )
-        traffic = threading.Thread(
-            target=generate_calls,
-            kwargs={
-                "company": company,
-                "sender": sender,
-                "callers": callers,
-                "agents": agents,
-                "number_id": number_id,
-                "count": calls,
-                "seed": 7,
-                "time_scale": pace,
-            },
-            daemon=True,
-        )
-        traffic.start()
+        click.echo(banner)
+        stop = threading.Event()
+
+        def traffic() -> None:
+            """``calls`` calls at a time, each round with new callers' timings, until stopped."""
+            seed = 7
+            while not stop.is_set():
+                generate_calls(
+                    company,
+                    sender,
+                    callers=callers,
+                    agents=agents,
+                    number_id=number_id,
+                    count=calls,
+                    seed=seed,
+                    time_scale=pace,
+                    stop=stop,
+                )
+                seed += 1
+
+        threading.Thread(target=traffic, daemon=True).start()
+        # The workers' start-up lines come after the banner: say it again once calls flow.
+        with contextlib.suppress(TimeoutError):
+            wait_for(lambda: _has_calls(engine), timeout=30, interval=0.2)
+            click.echo(banner)
         threading.Thread(
             target=crm_activity,
             args=(org, company, f"{app.url}/webhooks/salesforce/outbound-message/{outbound_token}"),
@@ -214,4 +235,10 @@ def run(host: str, port: int, data_dir: Path, calls: int, pace: float) -> None:
             while True:
                 time.sleep(1)
         except KeyboardInterrupt:
+            stop.set()
             click.echo("stopping")
+
+
+def _has_calls(engine: Engine) -> bool:
+    with Session(engine) as s:
+        return s.exec(select(Call.id).limit(1)).first() is not None
