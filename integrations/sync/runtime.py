@@ -26,7 +26,7 @@ from integrations.sync.jobs import kinds
 from integrations.sync.jobs.context import Context
 from integrations.sync.jobs.worker import Background, Handler, Worker
 from integrations.sync.recovery import backfill, backfill_job
-from integrations.sync.salesforce_triggers import polling
+from integrations.sync.salesforce_triggers import polling, reread
 
 HANDLERS: dict[str, Handler] = {
     kinds.LOG_CALL: log_call,
@@ -39,6 +39,7 @@ HANDLERS: dict[str, Handler] = {
     kinds.DIALER_REQUEUE: aircall_steps.dialer_requeue,
     kinds.AUTOMATION: runs.run_automation,
     kinds.BACKFILL: backfill_job.run_backfill,  # the manager's backfill button
+    kinds.OUTBOUND_MESSAGE: reread.outbound_message,  # T05, read fresh before acting
 }
 
 

@@ -1,5 +1,6 @@
-"""Salesforce Outbound Messages (T05): check the URL's secret and the org, read the records fresh,
-store, then Ack; SOAP faults otherwise (Salesforce sends a refused message again later)."""
+"""Salesforce Outbound Messages (T05): check the URL's secret and the org, store, then Ack; SOAP
+faults otherwise (Salesforce sends a refused message again later). Reading the records fresh
+(``OUTBOUND_MESSAGE_REREAD``) is the worker's job: nothing here calls Salesforce."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from integrations.errors import BadInput, NotConfigured, RemoteError
+from integrations.errors import BadInput
 from integrations.salesforce import outbound
 from integrations.settings import Settings
 from integrations.sync.salesforce_triggers import delivery, reread
-from web.org_fields import salesforce
 from web.routes.metrics import counted
 from web.routes.webhooks import read_body
 from web.security import BodyTooLarge
@@ -50,8 +50,6 @@ async def outbound_message(request: Request) -> Response:
     try:
         message = outbound.parse(await read_body(request, outbound.MAX_BODY))
         outbound.check_sender(message, settings.salesforce_org_id)
-        if settings.outbound_message_reread:
-            message = await _fresh(request, message)
     except BodyTooLarge:
         return _soap(outbound.fault("body larger than 1 MiB"), 413)
     except BadInput as exc:
@@ -60,20 +58,9 @@ async def outbound_message(request: Request) -> Response:
         # Salesforce keeps retrying for 24 h: a wrong SALESFORCE_ORG_ID shows up here.
         log.warning("outbound.foreign_org", extra={"org_id_set": bool(settings.salesforce_org_id)})
         return _soap(outbound.fault(str(exc)), 403)
-    except NotConfigured as exc:
-        return _soap(outbound.fault(str(exc), "Server"), 503)
-    except RemoteError as exc:
-        log.warning("outbound.reread_failed", extra={"status": exc.status})
-        return _soap(
-            outbound.fault("Salesforce could not be read; send again later", "Server"), 503
-        )
-    await run_in_threadpool(delivery.accept_notifications, request.app.state.engine, message)
-    return _soap(outbound.ACK)  # only now: every notification is committed
-
-
-async def _fresh(request: Request, message: outbound.OutboundMessage) -> outbound.OutboundMessage:
-    """Only the records that exist, with Salesforce's values now (``OUTBOUND_MESSAGE_REREAD``)."""
-    sf = salesforce(request)
-    if sf is None:
-        raise NotConfigured("OUTBOUND_MESSAGE_REREAD needs the Salesforce credentials")
-    return await run_in_threadpool(reread.fresh, sf, message)
+    engine = request.app.state.engine
+    if settings.outbound_message_reread:
+        await run_in_threadpool(reread.queue_message, engine, message)
+    else:
+        await run_in_threadpool(delivery.accept_notifications, engine, message)
+    return _soap(outbound.ACK)  # only now: the message is committed

@@ -35,6 +35,7 @@ DISPOSITION = "disposition"
 DIALER_REQUEUE = "dialer_requeue"
 AUTOMATION = "automation"
 BACKFILL = "backfill"
+OUTBOUND_MESSAGE = "outbound_message"
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
@@ -49,6 +50,7 @@ KINDS: dict[str, Kind] = {
         Kind(DIALER_REQUEUE, "Power Dialer re-queue"),
         Kind(AUTOMATION, "Automation", batches_writes=True),
         Kind(BACKFILL, "Backfill", priority=BULK),
+        Kind(OUTBOUND_MESSAGE, "Outbound Message read from Salesforce", "T05", BACKGROUND),
     )
 }
 

@@ -4,17 +4,30 @@ The endpoint's URL secret keeps strangers out; this keeps out what a leaked URL 
 send: a notification for a record that does not exist (or no longer does) is dropped, and the
 fields are Salesforce's values now, not the message's. One SELECT per object in the message (an
 Outbound Message is defined on one object: one query), ids escaped by ``format_soql``.
+
+The endpoint only stores the message as an ``outbound_message`` job and acks it: the read is
+the worker's, so Salesforce being slow or down never fails a delivery (the job retries), and
+the web tier calls no SaaS.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import hashlib
+from dataclasses import asdict, replace
 from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from integrations.errors import BadInput
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.outbound import Notification, OutboundMessage
 from integrations.salesforce.soql import api_name
+from integrations.store.models import Job
+from integrations.sync.jobs import queue
+from integrations.sync.jobs.context import Context
+from integrations.sync.jobs.kinds import OUTBOUND_MESSAGE
+from integrations.sync.salesforce_triggers import delivery
 
 
 def _as_sent(value: Any) -> str | None:
@@ -59,3 +72,36 @@ def fresh(sf: SalesforceClient, message: OutboundMessage) -> OutboundMessage:
             current = {name: _as_sent(values.get(name.lower())) for name in notification.fields}
             kept.append(replace(notification, fields=current))
     return replace(message, notifications=kept)
+
+
+def queue_message(engine: Engine, message: OutboundMessage) -> None:
+    """Store ``message`` as the job that reads its records, committed before the Ack.
+
+    Salesforce sends a message again until acked: the same notifications make the same key, so
+    a copy arriving while the first waits is one job; one arriving later re-reads, and the
+    deliveries' own keys store nothing twice."""
+    names = ",".join(sorted(n.id for n in message.notifications))
+    key = f"{OUTBOUND_MESSAGE}:{hashlib.sha256(names.encode()).hexdigest()[:40]}"
+    with Session(engine) as s:
+        queue.enqueue(s, kind=OUTBOUND_MESSAGE, key=key, payload=asdict(message))
+        s.commit()
+
+
+def _message(payload: dict[str, Any]) -> OutboundMessage:
+    return OutboundMessage(
+        organization_id=payload["organization_id"],
+        action_id=payload.get("action_id"),
+        notifications=[Notification(**n) for n in payload.get("notifications") or []],
+    )
+
+
+async def outbound_message(ctx: Context, job: Job) -> dict[str, Any]:
+    """Job: read the message's records (one query per object), then deliver those that exist."""
+    message = _message(job.payload)
+    current = await ctx.sf(fresh, ctx.salesforce, message)
+    stored = await ctx.db(delivery.accept_notifications, ctx.engine, current)
+    return {
+        "notifications": len(message.notifications),
+        "existing": len(current.notifications),
+        "new": stored,
+    }
