@@ -35,6 +35,7 @@ from integrations.store import connections
 from integrations.store.automation_models import Automation
 from integrations.store.models import OrgFact
 from integrations.sync.automations.definitions import TRIGGERS
+from integrations.sync.intake.deliveries import LOGGED_EVENTS
 from integrations.sync.jobs import budget
 from integrations.sync.jobs.context import Context
 from integrations.sync.recovery import backfill
@@ -45,18 +46,7 @@ WEBHOOK_NAME = "Callbridge"
 WEBHOOK_PATH = "/webhooks/aircall"
 # The call events the intake keeps (the live dashboard shows ringing calls; the rest write or
 # update the call's Task), whatever the automations say.
-CALL_EVENTS = (
-    "call.created",
-    "call.ringing_on_agent",
-    "call.answered",
-    "call.hungup",
-    "call.ended",
-    "call.tagged",
-    "call.untagged",
-    "call.commented",
-    "call.voicemail_left",
-    "call.comm_assets_generated",
-)
+CALL_EVENTS = ("call.created", "call.ringing_on_agent", *sorted(LOGGED_EVENTS))
 WHERE_KEYS = "in the Aircall dashboard under Integrations & API → API keys"
 WRONG_KEY = (
     "Aircall refused this API ID and token. Copy both again from the Aircall dashboard "

@@ -27,7 +27,7 @@ from integrations.sync.jobs.kinds import LOG_CALL
 
 # Events after which a call's Salesforce Task is written or updated (the handler decides whether
 # it is time yet: an unanswered call waits for call.ended); the rest only refresh the snapshot.
-_LOGGED_EVENTS = {
+LOGGED_EVENTS = {
     "call.answered",
     "call.hungup",
     "call.ended",
@@ -107,7 +107,7 @@ def accept_many(
 
 
 def _logs(event: WebhookEvent, call: StoredCall) -> bool:
-    return event.event in _LOGGED_EVENTS and bool(call.ended or call.snapshot.get("answered_at"))
+    return event.event in LOGGED_EVENTS and bool(call.ended or call.snapshot.get("answered_at"))
 
 
 def _dialect(s: Session) -> Any:
