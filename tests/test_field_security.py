@@ -6,13 +6,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
 
+from integrations.aircall.emulator import Company
 from integrations.errors import RemoteRejected
-from integrations.loopback import Running
+from integrations.loopback import Running, wait_for
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Org
 from integrations.salesforce.emulator.duplicates import STANDARD, DuplicateRule
-from tests.conftest import make_settings
+from integrations.store.salesforce_sync import PollWatermark
+from tests.conftest import Stack, StackWith, make_settings
+from tests.helpers import AGENT_EMAIL, answered_inbound_call, settled
 
 NO_SUCH_COLUMN = (
     "No such column 'AssistantPhone' on entity 'Contact'. If you are attempting to use a custom "
@@ -142,3 +147,61 @@ def test_duplicate_rules_are_queryable(org: Org, sf: SalesforceClient) -> None:
     with pytest.raises(RemoteRejected) as caught:
         sf.create("DuplicateRule", {"DeveloperName": "Mine"})
     assert _refusal(caught)["errorCode"] == "INVALID_TYPE_FOR_OPERATION"
+
+
+# -- Callbridge with fields hidden from its integration user -----------------------------------
+
+CALLER = "+14155550100"
+OTHER = "+14155550177"
+
+
+def _task(stack: Stack, call_id: int) -> dict | None:
+    return next((t for t in stack.org.records("Task") if t["CallObject"] == str(call_id)), None)
+
+
+def test_with_assistant_phone_hidden_t02_and_call_logging_still_work(
+    stack_with: StackWith, org: Org, company: Company, engine: Engine
+) -> None:
+    org.hide_field("Contact", "AssistantPhone")
+    contact = org.insert(
+        "Contact", {"FirstName": "Ada", "LastName": "Lee", "Phone": CALLER, "AssistantPhone": OTHER}
+    )
+    with stack_with(salesforce_poll_seconds=0.2) as stack:
+        (done,) = settled(engine, "aircall_contact", timeout=20)
+        assert done.status == "done", done.result
+        (made,) = company.list_contacts()
+        assert made["information"] == f"salesforce_id:{contact}"
+        # Only what the integration user can see reaches Aircall.
+        assert [p["value"] for p in made["phone_numbers"]] == [CALLER]
+        with Session(engine) as s:
+            mark = s.get(PollWatermark, ("T02", "Contact"))
+            assert mark is not None
+            assert mark.last_error is None
+
+        agent = company.add_user("Jane Agent", AGENT_EMAIL)
+        number = company.add_number("Support line", "+1 212 555 0199")
+        call_id = answered_inbound_call(company, number["id"], agent["id"], CALLER)
+        (logged,) = settled(engine, "log_call", timeout=20)
+        assert logged.status == "done", logged.result
+        task = wait_for(lambda: _task(stack, call_id), timeout=10)
+        assert task["WhoId"] == contact
+        assert task["Status"] == "Completed"
+
+
+def test_a_task_field_the_mapping_writes_hidden_the_call_logs_without_it(
+    stack: Stack, org: Org, company: Company, engine: Engine
+) -> None:
+    org.hide_field("Task", "Description")
+    contact = org.insert("Contact", {"LastName": "Jennings", "Phone": CALLER})
+    agent = company.add_user("Jane Agent", AGENT_EMAIL)
+    number = company.add_number("Support line", "+1 212 555 0199")
+    call_id = answered_inbound_call(company, number["id"], agent["id"], CALLER)
+    company.tag(call_id, "Follow Up", user_id=agent["id"])  # a later update of the Task
+    wait_for(lambda: (_task(stack, call_id) or {}).get("CallDisposition") == "Follow Up")
+    logged = settled(engine, "log_call", timeout=20)
+    assert [job.status for job in logged] == ["done"] * len(logged)
+    task = _task(stack, call_id)
+    assert task is not None
+    assert (task["WhoId"], task["Status"], task["Description"]) == (contact, "Completed", None)
+    assert task["Subject"] == "Inbound call from Jennings"
+    assert len(org.records("Task")) == 1
