@@ -18,6 +18,7 @@ from integrations.salesforce.emulator.duplicates import STANDARD, DuplicateRule
 from integrations.store.salesforce_sync import PollWatermark
 from tests.conftest import Stack, StackWith, make_settings
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, settled
+from tests.test_health import checked
 
 NO_SUCH_COLUMN = (
     "No such column 'AssistantPhone' on entity 'Contact'. If you are attempting to use a custom "
@@ -205,3 +206,9 @@ def test_a_task_field_the_mapping_writes_hidden_the_call_logs_without_it(
     assert (task["WhoId"], task["Status"], task["Description"]) == (contact, "Completed", None)
     assert task["Subject"] == "Inbound call from Jennings"
     assert len(org.records("Task")) == 1
+    # Health names it, and what it is used for.
+    lines = checked(stack.settings, engine)
+    (named,) = [line for line in lines if line.name == "Task.Description"]
+    assert named.problem is not None
+    assert "the call's Task (Task mapping)" in named.problem
+    assert "Object Manager → Task → Fields & Relationships → Description" in named.problem

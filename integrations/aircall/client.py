@@ -134,6 +134,10 @@ class AircallClient:
     async def create_contact(self, contact: dict[str, Any]) -> dict[str, Any]:
         return (await self._request("POST", "/v1/contacts", json=contact))["contact"]
 
+    async def ping(self) -> None:
+        """The cheapest authenticated request: proves an API ID and token work."""
+        await self._request("GET", "/v1/ping")
+
 
 def make_http(
     settings: Settings, transport: httpx.AsyncBaseTransport | None = None
