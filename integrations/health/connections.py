@@ -113,14 +113,5 @@ async def outbound(ctx: Context) -> list[Line]:
     settings = ctx.settings
     if not settings.outbound_message_token.get_secret_value():
         return [Line("Outbound Messages: off (OUTBOUND_MESSAGE_TOKEN not set; polling runs)")]
-    if not settings.public_url:
-        return [
-            Line(
-                "Outbound Messages",
-                "OUTBOUND_MESSAGE_TOKEN is set but PUBLIC_URL is not, so Salesforce has no "
-                "address to send to: set PUBLIC_URL, then in Setup → Process Automation → "
-                f"Outbound Messages set the Endpoint URL to PUBLIC_URL{OUTBOUND_PATH}<the token>",
-            )
-        ]
-    endpoint = settings.public_url.rstrip("/") + OUTBOUND_PATH
-    return [Line(f"Outbound Messages: on at {endpoint}… (the token follows)")]
+    endpoint = (settings.public_url.rstrip("/") or "PUBLIC_URL") + OUTBOUND_PATH
+    return [Line(f"Outbound Messages: on at {endpoint}<the token>")]

@@ -34,7 +34,7 @@ EVENT_FIELDS = ("Subject", "Description", "StartDateTime", "EndDateTime", "WhoId
 FOLLOW_UP_FIELDS = ("Subject", "Status", "ActivityDate", "WhoId", "OwnerId", "Description")
 DNC_FIELDS = ("DoNotCall", "HasOptedOutOfEmail")
 NO_ACCESS = {"NOT_FOUND", "INVALID_TYPE", "INSUFFICIENT_ACCESS"}  # describe of a hidden object
-FRESH = 60.0  # seconds: Health reads describe afresh (and so refreshes the jobs' cache)
+FRESH = 60.0  # seconds: the picklist check reuses the describes the field check just read
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,9 @@ def _describes(sf: SalesforceClient, sobjects: set[str]) -> dict[str, dict | Non
     out: dict[str, dict | None] = {}
     for sobject in sorted(sobjects):
         try:
-            described = access.describe(sf, sobject, max_age=FRESH)
+            # Afresh: a manager who just fixed a profile checks again (and the jobs' cache,
+            # shared with this client, learns it too).
+            described = access.describe(sf, sobject, max_age=0)
         except RemoteRejected as exc:
             if exc.status != 404 and exc.error_code not in NO_ACCESS:
                 raise
