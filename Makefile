@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test lint chromium
+.PHONY: setup demo test lint chromium screenshots
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,3 +30,6 @@ lint: setup
 
 test: setup chromium lint
 	$(VENV)/bin/pytest
+
+screenshots: setup chromium  # README's images, taken by the browser tests
+	CALLBRIDGE_SCREENSHOTS=docs/screenshots $(VENV)/bin/pytest -q tests/browser

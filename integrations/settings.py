@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     aircall_api_token: SecretStr = SecretStr("")
     aircall_webhook_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     aircall_rate_limit: int = 120
+    # How often the worker reads the webhook it registered back from Aircall (0: never).
+    aircall_webhook_check_seconds: float = 300.0
     # On start, no webhook for this long while Aircall shows calls since: suggest a backfill.
     backfill_gap_minutes: float = 30.0  # 0 turns the check off
 

@@ -65,12 +65,16 @@
     }
   });
 
-  function palette(n) {
-    var colours = ["#2f6fdf", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"];
-    var out = [];
-    for (var i = 0; i < n; i++) { out.push(colours[i % colours.length]); }
-    return out;
+  // A label keeps its colour on every chart and every day (a disposition's colour is its own):
+  // picked from the label's text, not from its rank.
+  var COLOURS = ["#2f6fdf", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"];
+  function colourOf(label) {
+    if (label === "(none)" || label === "(no agent)") { return "#9aa5b1"; }
+    var hash = 0;
+    for (var i = 0; i < label.length; i++) { hash = (hash * 31 + label.charCodeAt(i)) | 0; }
+    return COLOURS[Math.abs(hash) % COLOURS.length];
   }
+  function palette(labels) { return labels.map(colourOf); }
 
   function chart(id, config) {
     var canvas = document.getElementById(id);
@@ -81,7 +85,7 @@
   function bars(labels, values, label, colour) {
     return {
       type: "bar",
-      data: { labels: labels, datasets: [{ label: label, data: values, backgroundColor: colour || palette(values.length) }] },
+      data: { labels: labels, datasets: [{ label: label, data: values, backgroundColor: colour || palette(labels) }] },
       options: { animation: false, plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
     };
   }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 import websockets
@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from integrations.aircall.events import parse
 from integrations.loopback import serve, wait_for
-from integrations.store.models import ApiUsage, Job, JobStep, SyncLink
+from integrations.store.models import AgentUser, ApiUsage, Job, JobStep, SyncLink
 from integrations.sync.intake import deliveries
 from integrations.sync.jobs import kinds, queue
 from integrations.sync.review import browse, stats
@@ -321,3 +321,26 @@ async def _watch(base_url: str, who: SignedIn, action: object) -> list[str]:
         await asyncio.to_thread(action)  # type: ignore[arg-type]
         messages.append(await asyncio.wait_for(socket.recv(), 5))
     return [str(m) for m in messages]
+
+
+def test_charts_show_the_days_asked_for_with_agents_by_name(site: Site, manager: SignedIn) -> None:
+    day = 86_400
+    start = int(datetime(2026, 3, 10, 12, tzinfo=UTC).timestamp())
+    ended(site.engine, 1, "maya@example.com", started_at=start)
+    ended(site.engine, 2, "maya@example.com", started_at=start + 2 * day)
+    ended(site.engine, 3, "leo@example.com", started_at=start + 30 * day)  # outside the range
+    with Session(site.engine) as s:
+        s.add(AgentUser(email="maya@example.com", name="Maya Patel", fetched_at=0.0))
+        s.commit()
+    figures = stats.charts(site.engine, zone="UTC", first=date(2026, 3, 10), last=date(2026, 3, 16))
+    assert figures.days[0] == "2026-03-10"
+    assert len(figures.days) == 7
+    assert figures.calls_per_day[:3] == [1, 0, 1]
+    assert figures.per_agent == {"Maya Patel": 2}
+    page = manager.client.get("/charts?from=2026-03-10&to=2026-03-16").text
+    assert "2026-03-10 to 2026-03-16 (7 days)" in page
+    assert "No sync failures in these days." in page
+    assert manager.client.get("/charts?from=2026-13-40").status_code == 400
+    # A range of years is cut to the newest 366 days, not refused.
+    wide = stats.charts(site.engine, zone="UTC", first=date(2000, 1, 1), last=date(2026, 3, 16))
+    assert len(wide.days) == stats.MAX_DAYS

@@ -251,6 +251,26 @@ def backfill(since: datetime, until: datetime | None, wait: bool) -> None:
     asyncio.run(run())
 
 
+@main.command("register-webhook")
+def register_webhook() -> None:
+    """Create Callbridge's Aircall webhook at PUBLIC_URL, or update and re-enable it."""
+    from integrations.errors import CallbridgeError
+    from integrations.sync.connect import aircall
+
+    settings, engine = _production()
+    try:
+        done = asyncio.run(aircall.register(settings, engine, by="callbridge register-webhook"))
+    except CallbridgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"webhook {done['webhook_id']} sends {len(done['events'])} events to {done['url']}")
+    if done.get("gap"):
+        since, until = (datetime.fromtimestamp(done["gap"][k], UTC) for k in ("since", "until"))
+        click.echo(
+            f"calls may have been missed meanwhile: callbridge backfill "
+            f"--since {since:%Y-%m-%dT%H:%M:%SZ} --until {until:%Y-%m-%dT%H:%M:%SZ}"
+        )
+
+
 @main.command()
 @click.argument("service", type=click.Choice(["aircall", "salesforce"]))
 @click.option("--host", default="127.0.0.1", show_default=True)

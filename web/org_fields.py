@@ -10,10 +10,11 @@ from starlette.requests import Request
 from integrations.errors import CallbridgeError, RemoteRejected
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.soql import api_name
+from integrations.salesforce_connection import NOT_CONNECTED, TokenSource, available
 from integrations.sync.automations import builder
 
 UNREACHABLE = "Salesforce could not be reached, so its field names are not offered"
-NOT_CONFIGURED = "Salesforce is not configured (SALESFORCE_CLIENT_ID): field names are not offered"
+NOT_CONFIGURED = f"{NOT_CONNECTED}: field names are not offered"
 
 
 def invalid_status(request: Request) -> int:
@@ -22,16 +23,18 @@ def invalid_status(request: Request) -> int:
 
 
 def salesforce(request: Request) -> SalesforceClient | None:
-    """The worker's client when it runs in this process (one describe cache), else our own."""
+    """The worker's client when it runs in this process (one describe cache), else our own;
+    None while Salesforce is neither set up in the environment nor connected."""
     settings = request.app.state.settings
-    if not settings.salesforce_client_id:
+    engine = request.app.state.engine
+    if not available(settings, engine):  # one row read by key
         return None
     running = getattr(request.app.state, "worker", None)
     if running is not None:
         return running.ctx.salesforce
     client = getattr(request.app.state, "admin_salesforce", None)
     if client is None:
-        client = SalesforceClient(settings)
+        client = SalesforceClient(settings, TokenSource(settings, engine))
         request.app.state.admin_salesforce = client
     return client
 

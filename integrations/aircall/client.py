@@ -9,7 +9,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+from sqlalchemy import Engine
 
+from integrations.aircall import credentials
 from integrations.errors import BudgetExhausted, RemoteRejected, RemoteUnavailable
 from integrations.settings import Settings
 
@@ -138,14 +140,48 @@ class AircallClient:
         """The cheapest authenticated request: proves an API ID and token work."""
         await self._request("GET", "/v1/ping")
 
+    async def list_webhooks(self) -> list[dict[str, Any]]:
+        """Every webhook of the company (all pages)."""
+        found: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            params = {"page": page, "per_page": 50}
+            result = await self._request("GET", "/v1/webhooks", params=params)
+            found.extend(result.get("webhooks", []))
+            if not (result.get("meta") or {}).get("next_page_link"):
+                return found
+            page += 1
+
+    async def get_webhook(self, webhook_id: str) -> dict[str, Any]:
+        return (await self._request("GET", f"/v1/webhooks/{webhook_id}"))["webhook"]
+
+    async def create_webhook(self, name: str, url: str, events: list[str]) -> dict[str, Any]:
+        body = {"custom_name": name, "url": url, "events": events}
+        return (await self._request("POST", "/v1/webhooks", json=body))["webhook"]
+
+    async def update_webhook(self, webhook_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """``PUT``: Aircall resets a webhook to all events when ``events`` is left out."""
+        if not changes.get("events"):
+            raise ValueError("a webhook update must list its events")
+        return (await self._request("PUT", f"/v1/webhooks/{webhook_id}", json=changes))["webhook"]
+
 
 def make_http(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    engine: Engine | None = None,
+    auth: httpx.Auth | None = None,
 ) -> httpx.AsyncClient:
-    """The httpx client for Aircall: Basic auth, short timeouts, ``SSL_CERT_FILE`` honoured."""
+    """The httpx client for Aircall: Basic auth, short timeouts, ``SSL_CERT_FILE`` honoured.
+
+    With ``engine``, the key entered on the Connections page is used when the environment has
+    none, and a new one is picked up within seconds (``credentials.KeyAuth``)."""
+    if auth is None:
+        auth = credentials.KeyAuth(settings, engine)
     return httpx.AsyncClient(
         base_url=settings.aircall_api_url.rstrip("/"),
-        auth=(settings.aircall_api_id, settings.aircall_api_token.get_secret_value()),
+        auth=auth,
         timeout=httpx.Timeout(10.0, connect=3.0),
         headers={"Content-Type": "application/json"},
         transport=transport,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import jwt
@@ -55,13 +56,19 @@ def _form(settings: Settings) -> dict[str, str]:
 
 def fetch_token(settings: Settings) -> Token:
     """POST the configured flow to the org's token endpoint (trusting ``SSL_CERT_FILE``)."""
-    url = settings.salesforce_login_url.rstrip("/") + "/services/oauth2/token"
+    body = token_request(
+        settings.salesforce_login_url, _form(settings), settings.salesforce_timeout_seconds
+    )
+    return Token(access_token=body["access_token"], instance_url=body["instance_url"])
+
+
+def token_request(login_url: str, form: dict[str, str], timeout: float) -> dict[str, Any]:
+    """POST ``form`` to ``{login_url}/services/oauth2/token``: the answer's JSON, or our error
+    tree (``RemoteRejected`` with Salesforce's ``{"error","error_description"}`` verbatim)."""
+    url = login_url.rstrip("/") + "/services/oauth2/token"
     try:
         response = httpx.post(
-            url,
-            data=_form(settings),
-            headers={"Accept": "application/json"},
-            timeout=settings.salesforce_timeout_seconds,
+            url, data=form, headers={"Accept": "application/json"}, timeout=timeout
         )
     except httpx.HTTPError as exc:
         raise RemoteUnavailable("salesforce", None, str(exc), "token endpoint unreachable") from exc
@@ -74,4 +81,4 @@ def fetch_token(settings: Settings) -> Token:
     if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
         # {"error","error_description"}: wrong credentials or app set-up; retrying cannot help.
         raise RemoteRejected("salesforce", response.status_code, body)
-    return Token(access_token=body["access_token"], instance_url=body["instance_url"])
+    return body

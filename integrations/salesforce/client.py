@@ -236,6 +236,10 @@ class SalesforceClient:
         """The object's describe (fields, types, picklist values); callers cache it."""
         return _plain(self._call(lambda sf: getattr(sf, sobject).describe()))
 
+    def limits(self) -> dict[str, Any]:
+        """The org's limits (``DailyApiRequests``: ``Max``, ``Remaining``); one request."""
+        return _plain(self._call(lambda sf: sf.limits()))
+
     def get(self, sobject: str, record_id: str, fields: list[str] | None = None) -> dict[str, Any]:
         params = {"fields": ",".join(fields)} if fields else None
         return _plain(self._call(lambda sf: getattr(sf, sobject).get(record_id, params=params)))

@@ -4,6 +4,7 @@ Packages by concept; each imports only those below it (never up, never in a circ
 package can be read, and tested, with what lies under it alone::
 
     runtime                 wires each job kind to its handler; makes a database ready
+    ├── connect             Aircall's key and webhook, connected from the browser
     ├── review              the manager's table, timeline, re-sync, charts
     ├── recovery            backfill of calls missed while Callbridge was down
     ├── salesforce_triggers polling (T01-T04), Outbound Messages (T05), delivery to automations

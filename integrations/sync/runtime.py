@@ -21,6 +21,7 @@ from integrations.sync.automations.aircall_contacts import aircall_contact
 from integrations.sync.calls import agent_actions
 from integrations.sync.calls.calllog import log_call
 from integrations.sync.calls.insight_card import insight_card
+from integrations.sync.connect import aircall as connect_aircall
 from integrations.sync.jobs import kinds
 from integrations.sync.jobs.context import Context
 from integrations.sync.jobs.worker import Background, Handler, Worker
@@ -54,8 +55,9 @@ async def _outage_check(ctx: Context, stopping: asyncio.Event) -> None:
 
 
 def make_worker(ctx: Context, *, concurrency: int | None = None) -> Worker:
-    """The worker with every handler, polling (T01-T04) when enabled, and the outage check."""
-    background: list[Background] = [_outage_check]
+    """The worker with every handler, polling (T01-T04) when enabled, the outage check and the
+    read-back of the Aircall webhook."""
+    background: list[Background] = [_outage_check, connect_aircall.watch]
     if ctx.settings.salesforce_poll_seconds > 0:
         background.append(polling.run)
     return Worker(ctx, HANDLERS, background=background, concurrency=concurrency)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +25,11 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# ``make screenshots`` writes README's images; a plain test run keeps the work tree clean.
+SCREENSHOTS = Path(
+    os.environ.get("CALLBRIDGE_SCREENSHOTS")
+    or Path(tempfile.gettempdir()) / "callbridge-screenshots"
+).resolve()
 
 
 @pytest.fixture(scope="package")

@@ -23,6 +23,7 @@ from integrations.sync.automations import (
     aircall_contacts,
     builder,
     definitions,
+    glance,
     runs,
     version_diff,
 )
@@ -45,7 +46,10 @@ from web.templating import render
 async def automations_page(request: Request) -> Response:
     engine = request.app.state.engine
     rows = await run_in_threadpool(builder.summaries, engine)
-    return render(request, "pages/automations.html", {"automations": rows, "tab": "automations"})
+    since = glance.start_of_day(request.app.state.settings.display_time_zone)
+    seen = await run_in_threadpool(glance.glances, engine, since)
+    context = {"automations": rows, "glances": seen, "tab": "automations"}
+    return render(request, "pages/automations.html", context)
 
 
 async def _editor_context(

@@ -15,6 +15,7 @@ from integrations.salesforce import outbound
 from integrations.settings import Settings
 from integrations.sync.salesforce_triggers import delivery, reread
 from web.org_fields import salesforce
+from web.routes.metrics import counted
 from web.routes.webhooks import read_body
 from web.security import BodyTooLarge
 
@@ -37,6 +38,7 @@ def _token_matches(given: str, settings: Settings) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected)
 
 
+@counted("salesforce")
 async def outbound_message(request: Request) -> Response:
     settings = request.app.state.settings
     if not settings.outbound_message_token.get_secret_value():

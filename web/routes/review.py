@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from integrations.errors import BadInput
 from integrations.store.accounts import MANAGER
-from integrations.sync.review import browse, stats
+from integrations.sync.review import browse, causes, stats
 from web import params, security
 from web.routes import settings as admin
 from web.templating import render
@@ -46,7 +46,14 @@ async def review_page(request: Request) -> Response:
             record_base=settings.record_base_url,
         )
     )
-    context = {"page": page, "filters": filters, "params": filters.as_params()}
+    found = await run_in_threadpool(causes.failure_causes, engine)
+    context = {
+        "page": page,
+        "filters": filters,
+        "params": filters.as_params(),
+        "causes": found,
+        "cause": next((c for c in found if c.key == filters.cause), None),
+    }
     if request.headers.get("HX-Target") == "review-results":
         return render(request, "partials/review_results.html", context)
     context["agents"] = await run_in_threadpool(browse.agents, engine)
@@ -113,7 +120,11 @@ async def call_page(request: Request) -> Response:
         return render(request, "partials/review_row.html", {"call": call})
     if target == "call-jobs":
         return render(request, "partials/call_jobs.html", {"call": call})
+    if target == "call-summary":
+        return render(request, "partials/call_summary.html", {"call": call})
     entries = await run_in_threadpool(browse.timeline, request.app.state.engine, call.id)
+    if target == "call-timeline":
+        return render(request, "partials/call_timeline.html", {"call": call, "timeline": entries})
     return render(request, "pages/call.html", {"call": call, "timeline": entries})
 
 
@@ -141,9 +152,19 @@ async def resync_call(request: Request) -> Response:
 @security.guard(MANAGER)
 async def charts_page(request: Request) -> Response:
     settings = request.app.state.settings
+    try:  # the review filters' day parsing: a clear 400 for a date that is not one
+        picked = browse.Filters.parse(
+            {k: v for k, v in request.query_params.items() if k in ("from", "to")}
+        )
+    except BadInput as exc:
+        raise HTTPException(400, str(exc)) from None
     figures = await run_in_threadpool(
-        lambda: stats.charts(request.app.state.engine, zone=settings.display_time_zone)
+        lambda: stats.charts(
+            request.app.state.engine,
+            zone=settings.display_time_zone,
+            first=picked.day_from,
+            last=picked.day_to,
+        )
     )
-    return render(
-        request, "pages/charts.html", {"charts": figures, "data": dataclasses.asdict(figures)}
-    )
+    context = {"charts": figures, "data": dataclasses.asdict(figures)}
+    return render(request, "pages/charts.html", context)

@@ -6,7 +6,8 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from integrations.aircall import events
+from integrations.aircall import credentials, events
+from web.routes.metrics import counted
 from web.security import BodyTooLarge
 
 
@@ -24,9 +25,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+@counted("aircall")
 async def aircall(request: Request) -> Response:
     settings = request.app.state.settings
-    event = events.parse(await read_body(request, events.MAX_BODY), settings.aircall_webhook_tokens)
+    # AIRCALL_WEBHOOK_TOKENS and the registered webhook's (cached: no query per delivery)
+    tokens = await credentials.webhook_tokens(settings, request.app.state.engine)
+    event = events.parse(await read_body(request, events.MAX_BODY), tokens)
     stored = await request.app.state.intake.accept(event)  # committed (group commit)
     # Committed. On PostgreSQL the intake's NOTIFY has told every process; on SQLite the
     # dashboards of this process hear of it once Aircall has its answer.

@@ -306,7 +306,13 @@ async def create_webhook(request: Request) -> Response:
     custom_name = body.get("custom_name", "Webhook")
     if not isinstance(custom_name, str):
         raise BadRequest("'custom_name' must be a string.")
-    webhook = _company(request).create_webhook(body.get("url"), body.get("events"), custom_name)
+    company = _company(request)
+    webhook = company.create_webhook(
+        body.get("url"),
+        body.get("events"),
+        custom_name,
+        allow_loopback_http=company.loopback_http_webhooks,
+    )
     return JSONResponse({"webhook": webhook}, 201)
 
 

@@ -59,8 +59,12 @@ class Company(CallLifecycle, ContactBook, DeliveryLog):
         api_token: str = "emulator-token",  # noqa: S107 - a fake for the fake API
         rate_limit: int = 120,
         clock: Callable[[], float] = time.time,
+        loopback_http_webhooks: bool = False,
     ) -> None:
         super().__init__(clock)
+        # Tests and the demo serve Callbridge over plain http on loopback: let the REST API
+        # accept such webhook URLs too (any other http URL is still refused, as Aircall does).
+        self.loopback_http_webhooks = loopback_http_webhooks
         self.api_id = api_id
         self.api_token = api_token
         self.rate_limit = rate_limit
@@ -283,7 +287,7 @@ class Company(CallLifecycle, ContactBook, DeliveryLog):
         if unknown:
             raise BadRequest(f"Unknown webhook fields: {sorted(unknown)}.")
         if "url" in changes:
-            _check_webhook_url(changes["url"], allow_loopback_http=False)
+            _check_webhook_url(changes["url"], self.loopback_http_webhooks)
         if "active" in changes and not isinstance(changes["active"], bool):
             raise BadRequest("'active' must be true or false.")
         if events_action not in (None, "add", "remove"):

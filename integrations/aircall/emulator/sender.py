@@ -4,8 +4,10 @@ POST with a JSON body and Aircall's headers, 5 s timeout, any 2xx is success. A 
 retried with exponential backoff (``base_delay`` doubling up to ``max_delay``, by default 900
 times ``base_delay``: about 12 h over 50 attempts at the default 1 s) until ``max_attempts``; after
 ``disable_after`` consecutive failures the webhook is switched off, and one later success
-switches it back on. Deliveries to one webhook leave in queue order, but a retried one goes
-whenever its backoff ends, so receivers see what Aircall promises: at least once, unordered.
+switches it back on. The contract reads 50 consecutive failures in one place and 10 failed
+requests in another: the emulator takes the stricter 10. Deliveries to one webhook leave in
+queue order, but a retried one goes whenever its backoff ends, so receivers see what Aircall
+promises: at least once, unordered.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class WebhookSender:
         base_delay: float = 1.0,
         max_delay: float | None = None,
         max_attempts: int = 50,
-        disable_after: int = 50,
+        disable_after: int = 10,
         timeout: float = 5.0,
         verify: bool | ssl.SSLContext = True,
         shuffle_window: float = 0.2,

@@ -12,7 +12,7 @@ It follows the wire contract in ``shared/contracts/salesforce.md``; where Salesf
 uncertain it takes the stricter reading, since an emulator more lenient than Salesforce hides bugs.
 
 Modules, listed so that each imports only modules after it: ``app`` (ASGI app, routing);
-``auth`` (OAuth token endpoint); ``api`` (REST resources); ``composite``; ``sosl``; ``soql`` (the
+``auth`` (OAuth endpoints); ``api`` (REST resources); ``composite``; ``sosl``; ``soql`` (the
 parser); ``soql_query`` (a parsed query and running it); ``soql_lexer``; ``outbound`` (Outbound
 Message sender); ``org`` (``Org``: users, schema edits, tokens, allocation); ``lifecycle`` (record
 create/update/delete/upsert); ``rules`` (per-object rules); ``store`` (tables, SOSL index,

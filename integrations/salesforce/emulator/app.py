@@ -1,4 +1,5 @@
-"""The HTTP face of the emulator: OAuth token endpoint, data API, control API, fault injection."""
+"""The HTTP face of the emulator: OAuth endpoints (token, authorize, revoke, identity), data API,
+control API, fault injection."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from urllib.parse import parse_qsl, unquote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -56,21 +63,123 @@ def _bearer(request: Request) -> str | None:
 # -- routes ----------------------------------------------------------------------------------
 
 
-async def token(request: Request) -> Response:
-    org: Org = request.app.state.org
+async def _form(request: Request) -> dict[str, str]:
+    """The url-encoded body (the first value of each key); anything else reads as empty."""
     body = await request.body()
     form: dict[str, str] = {}
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/x-www-form-urlencoded":
         for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
             form.setdefault(key, value)
-    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    return form
+
+
+def _host(request: Request) -> str:
+    return request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+
+
+async def token(request: Request) -> Response:
+    org: Org = request.app.state.org
+    form = await _form(request)
+    host = _host(request)
     headers = {"Cache-Control": "no-cache,must-revalidate,max-age=0,no-store,private"}
     try:
         answer = auth.issue(org, form, request.headers.get("authorization"), host)
     except auth.OAuthError as exc:
         return _json(400, exc.body, headers)
     return _json(200, answer, headers)
+
+
+SIGN_IN_PAGE = """<!doctype html><meta charset=utf-8><title>Login | Salesforce</title>
+<link rel=icon href="data:,"><h1>Salesforce emulator</h1>
+<p>Log in to allow access to your org.</p>{error}
+<form method="post" action="/services/oauth2/authorize">{hidden}
+<label>Username <input name="username" autocomplete="username" value="{username}"></label>
+<label>Password <input name="pw" type="password" autocomplete="current-password"></label>
+<button name="action" value="login">Log In</button>
+<button name="action" value="deny">Deny</button></form>"""
+AUTHORIZE_PARAMS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+)
+
+
+def _sign_in_page(params: dict[str, str], error: str = "", username: str = "") -> Response:
+    hidden = "".join(
+        f'<input type="hidden" name="{name}" value="{escape(params[name])}">'
+        for name in AUTHORIZE_PARAMS
+        if name in params
+    )
+    shown = f'<p role="alert">{escape(error)}</p>' if error else ""
+    page = SIGN_IN_PAGE.format(error=shown, hidden=hidden, username=escape(username))
+    return HTMLResponse(page, status_code=200 if not error else 401)
+
+
+async def authorize(request: Request) -> Response:
+    """The web-server flow: check the request, show the sign-in page, then send the browser
+    back to redirect_uri with a code (or an error) and the state."""
+    org: Org = request.app.state.org
+    if request.method == "GET":
+        params = dict(request.query_params)
+    else:
+        params = await _form(request)
+    try:
+        checked = auth.check_authorize(org, params)
+    except auth.AuthorizePageError as exc:
+        return PlainTextResponse(exc.query, status_code=400)
+    except auth.AuthorizeRedirectError as exc:
+        return RedirectResponse(exc.location, status_code=302)
+    if request.method == "GET":
+        return _sign_in_page(params)
+    if params.get("action") == "deny":
+        location = checked.redirect(
+            error="access_denied", error_description="end-user denied authorization"
+        )
+        return RedirectResponse(location, status_code=302)
+    username = params.get("username", "")
+    location = auth.sign_in(org, checked, username, params.get("pw", ""))
+    if location is None:
+        return _sign_in_page(
+            params,
+            "Please check your username and password. If you still can't log in, "
+            "contact your Salesforce administrator.",
+            username,
+        )
+    return RedirectResponse(location, status_code=302)
+
+
+async def revoke(request: Request) -> Response:
+    """``token=`` a refresh token (its access tokens go with it) or an access token."""
+    org: Org = request.app.state.org
+    value = (await _form(request)).get("token", "")
+    if not value or not org.web_flow.revoke(value):
+        return _json(
+            400,
+            {
+                "error": "unsupported_token_type",
+                "error_description": "this token type is not supported",
+            },
+        )
+    return Response(status_code=200)
+
+
+async def identity_url(request: Request) -> Response:
+    org: Org = request.app.state.org
+    document = auth.identity(
+        org,
+        request.path_params["org_id"],
+        request.path_params["user_id"],
+        _bearer(request),
+        f"https://{_host(request)}",
+    )
+    if document is None:
+        return PlainTextResponse("Bad_OAuth_Token", status_code=403)
+    return _json(200, document)  # urls keep Salesforce's literal "{version}" placeholder
 
 
 async def versions(request: Request) -> Response:
@@ -297,6 +406,9 @@ def create_app(org: Org | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/services/oauth2/token", token, methods=["POST"]),
+            Route("/services/oauth2/authorize", authorize, methods=["GET", "POST"]),
+            Route("/services/oauth2/revoke", revoke, methods=["POST"]),
+            Route("/id/{org_id}/{user_id}", identity_url, methods=["GET"]),
             Route("/services/data", versions, methods=["GET"]),
             Route("/services/data/", versions, methods=["GET"]),
             Route("/services/data/{rest:path}", data, methods=data_methods),

@@ -13,7 +13,7 @@ from .duplicates import DuplicateRule
 from .faults import FaultPlan
 from .lifecycle import RecordLifecycle
 from .schema import custom_field
-from .sessions import Allocation, CursorStore, TokenStore
+from .sessions import Allocation, CursorStore, TokenStore, WebServerFlow
 from .values import format_datetime, now_utc
 
 
@@ -54,6 +54,8 @@ class Org(RecordLifecycle):
         self.duplicate_rules: list[DuplicateRule] = []
         self._rule_ids: dict[str, str] = {}  # a rule's id stays the same across queries
         self._tokens = TokenStore(self.org_id, session_idle_seconds)
+        # The web-server flow (``auth.authorize``): callback URLs, passwords, codes, refresh tokens.
+        self.web_flow = WebServerFlow(self._tokens)
         self.cursors = CursorStore()
         self.schema_changed = now_utc()
         stamp = format_datetime(self.schema_changed)
@@ -285,6 +287,10 @@ class Org(RecordLifecycle):
 
     def issue_token(self, user_id: str | None = None) -> str:
         return self._tokens.issue(user_id or self.run_as_user_id)
+
+    def token_user(self, token: str) -> str | None:
+        """The user a live token acts as (the identity URL's check), or None."""
+        return self._tokens.user_of(token)
 
     def check_token(self, token: str) -> bool:
         """True for a live token; each use resets its idle timer (sessions time out idle)."""

@@ -19,6 +19,13 @@ SAMPLES = 10  # recent events offered to preview against
 
 
 @dataclass(frozen=True)
+class StepLabel:
+    label: str  # "Create Task"
+    service: str  # "Salesforce"
+    code: str  # "A09", or "" for actions without a catalogue code
+
+
+@dataclass(frozen=True)
 class Summary:
     id: int
     name: str
@@ -27,8 +34,15 @@ class Summary:
     enabled: bool
     version: int
     builtin: str | None
-    actions: list[str]
+    actions: list[StepLabel]
     updated_at: float
+
+
+def _step_label(action: str) -> StepLabel:
+    service, _, name = action.partition(":")
+    spec = actions.ACTIONS.get(action)
+    code = name if len(name) == 3 and name[0] == "A" and name[1:].isdigit() else ""
+    return StepLabel(spec.label if spec else action, service.capitalize(), code)
 
 
 def summaries(engine: Engine) -> list[Summary]:
@@ -40,12 +54,7 @@ def summaries(engine: Engine) -> list[Summary]:
     out = []
     for automation, version in rows:
         steps = version.definition.get("actions") or []
-        labels = [
-            f"{step.get('action')} {actions.ACTIONS[step['action']].label}"
-            if step.get("action") in actions.ACTIONS
-            else str(step.get("action"))
-            for step in steps
-        ]
+        labels = [_step_label(str(step.get("action"))) for step in steps]
         out.append(
             Summary(
                 id=automation.id,  # type: ignore[arg-type]

@@ -119,7 +119,7 @@ def aircall_client(settings: Settings, engine: Engine) -> AircallClient:
     async def hold(until: float) -> None:
         await asyncio.to_thread(budget.block_until, engine, "aircall", until)
 
-    return AircallClient(make_http(settings), spend, hold)
+    return AircallClient(make_http(settings, engine=engine), spend, hold)
 
 
 async def company_tags(settings: Settings, engine: Engine) -> list[str]:

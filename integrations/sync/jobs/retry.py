@@ -9,6 +9,9 @@ from integrations.errors import RemoteRejected, RemoteUnavailable, SessionExpire
 
 # The org's daily allocation is a rolling 24 h window: waiting seconds would only burn retries.
 LONG_WAIT_CODES = {"REQUEST_LIMIT_EXCEEDED": 900.0}
+# A connection not made yet (NotConfigured): the worker checks again this often, without using
+# an attempt; connecting wakes waiting jobs at once (``salesforce_connection.finish``).
+SETUP_WAIT = 30.0
 
 
 @dataclass(frozen=True)

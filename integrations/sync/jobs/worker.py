@@ -17,12 +17,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from prometheus_client import Histogram
 from sqlalchemy import Engine, update
 from sqlmodel import Session
 
 from integrations.aircall.client import AircallClient, make_http
-from integrations.errors import BudgetExhausted, RemoteError, RemoteRejected
+from integrations.errors import BudgetExhausted, NotConfigured, RemoteError, RemoteRejected
 from integrations.salesforce.client import Meter, SalesforceClient, current_meter
+from integrations.salesforce_connection import TokenSource
 from integrations.settings import Settings
 from integrations.store.db import upsert
 from integrations.store.models import ApiUsage, Call, Job
@@ -41,10 +43,14 @@ IDLE_POLL = 0.05  # seconds between claims when the queue is empty
 WRITERS_POLL = IDLE_POLL / 4
 ERROR_PAUSE = 1.0  # seconds to wait after the store failed us
 HEARTBEAT_RETRY = 0.25  # seconds between heartbeats while the store does not answer
+# A live-call job takes tens of milliseconds; a backfill page or a slow org, seconds.
+DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 def make_context(settings: Settings, engine: Engine) -> Context:
-    """Both clients wired to the shared budget in ``engine``."""
+    """Both clients wired to the shared budget in ``engine``; Salesforce's tokens come from the
+    environment or, without one, from the connection made on the Connections page (read when
+    needed, so connecting takes effect without a restart)."""
 
     async def spend() -> float:
         check_current()  # before every Aircall request: a job taken over sends nothing more
@@ -56,8 +62,8 @@ def make_context(settings: Settings, engine: Engine) -> Context:
     return Context(
         engine=engine,
         settings=settings,
-        salesforce=SalesforceClient(settings),
-        aircall=AircallClient(make_http(settings), spend, hold),
+        salesforce=SalesforceClient(settings, TokenSource(settings, engine)),
+        aircall=AircallClient(make_http(settings, engine=engine), spend, hold),
     )
 
 
@@ -88,6 +94,16 @@ class Worker:
             base=ctx.settings.retry_base_seconds, max_attempts=ctx.settings.job_max_attempts
         )
         self.writers = frozenset(name for name, kind in kinds.KINDS.items() if kind.batches_writes)
+        # Jobs record no start time, so run times are measured here; registered nowhere:
+        # the app serving this worker shows it on /metrics (integrations.metrics).
+        self.durations = Histogram(
+            "callbridge_job_duration_seconds",
+            "How long the worker in this process took to run a job, from claiming it to storing"
+            " its outcome, by job kind",
+            ["kind"],
+            registry=None,
+            buckets=DURATION_BUCKETS,
+        )
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -187,6 +203,7 @@ class Worker:
         lease = Lease(self.ctx.engine, job, self.ctx.settings.job_lease_seconds)
         tokens = current_meter.set(meter), current_lease.set(lease)
         heartbeat = asyncio.create_task(self._heartbeat(lease))
+        started = time.monotonic()
         try:
             if handler is None:
                 raise RemoteRejected("callbridge", None, f"no handler for job kind {job.kind!r}")
@@ -207,6 +224,7 @@ class Worker:
             await asyncio.to_thread(queue.finish, self.ctx.engine, job, result)
             log.info("job.done", extra={"job": job.id, "kind": job.kind, "call": job.call_id})
         finally:
+            self.durations.labels(job.kind).observe(time.monotonic() - started)
             heartbeat.cancel()
             current_meter.reset(tokens[0])
             current_lease.reset(tokens[1])
@@ -236,6 +254,19 @@ class Worker:
             queue.retry_later(
                 self.ctx.engine, job, exc.retry_at or time.time(), code, detail, attempt_used=False
             )
+            return
+        if isinstance(exc, NotConfigured):
+            # Nobody has connected Salesforce (or Aircall) yet: wait for it, attempts untouched,
+            # the reason on the job for the manager's screen.
+            queue.retry_later(
+                self.ctx.engine,
+                job,
+                time.time() + retry.SETUP_WAIT,
+                code,
+                str(exc),
+                attempt_used=False,
+            )
+            log.info("job.waiting_for_setup", extra={"job": job.id, "kind": job.kind})
             return
         run_at = retry.next_run(exc, job.attempts, time.time(), self.policy)
         if run_at is None:

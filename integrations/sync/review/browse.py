@@ -27,8 +27,10 @@ from integrations.store.db import is_postgres
 from integrations.store.models import Call, CallerMatch, Event, Job, JobStep, SyncLink
 from integrations.sync.callers.matching import choose
 from integrations.sync.jobs import kinds, queue
+from integrations.sync.review import causes
 
 PAGE_SIZE = 25
+_BADGES = {"queued": "queued", "running": "running", "done": "done", "failed": "failed"}
 STATUSES = ("pending", "done", "failed")
 CALL_STATES = {"initial": "ringing", "answered": "in progress", "done": "ended"}
 
@@ -54,6 +56,7 @@ class Filters:
     status: str = ""
     day_from: date | None = None
     day_to: date | None = None
+    cause: str = ""  # a ``causes.Cause`` key: the calls failed for that cause
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> Filters:
@@ -66,6 +69,7 @@ class Filters:
             status=status,
             day_from=_day(params.get("from", "")),
             day_to=_day(params.get("to", "")),
+            cause=params.get("cause", "").strip()[:300],
         )
 
     def as_params(self) -> dict[str, str]:
@@ -76,6 +80,7 @@ class Filters:
             "status": self.status,
             "from": self.day_from.isoformat() if self.day_from else "",
             "to": self.day_to.isoformat() if self.day_to else "",
+            "cause": self.cause,
         }
         return {key: value for key, value in values.items() if value}
 
@@ -104,6 +109,9 @@ class JobView:
     record_id: str | None = None
     record_url: str | None = None
     sobject: str | None = None
+    badge: str = ""  # the state in words: queued, running, retrying, waiting for the call to end
+    why: str = ""  # a failure's (or the last attempt's) cause in plain words
+    retry_at: float | None = None  # a retrying job's next try
 
 
 @dataclass
@@ -123,6 +131,12 @@ class CallView:
     matches: list[dict[str, Any]]  # type, id, name, url
     match_url: str | None
     jobs: list[JobView] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)  # content, posted_at, by
+
+    @property
+    def live(self) -> bool:
+        """Still changing: under way, or its sync is: its page keeps asking for itself."""
+        return self.active or self.sync_state == "pending"
 
     @property
     def sync_state(self) -> str:
@@ -207,6 +221,8 @@ def _conditions(engine: Engine, filters: Filters, zone: str, agent: str | None) 
         conditions.append(_tag_condition(engine, filters.disposition))
     if filters.status:
         conditions.append(_status_condition(filters.status))
+    if filters.cause:
+        conditions.append(col(Call.id).in_(causes.call_ids(engine, filters.cause)))
     tz = ZoneInfo(zone)
     if filters.day_from:
         start = datetime.combine(filters.day_from, clock(), tz).timestamp()
@@ -314,6 +330,15 @@ def _view(
         ],
         match_url=record_link(record_base, chosen.sobject, chosen.id) if chosen else None,
         jobs=[_job_view(job, links, record_base) for job in jobs],
+        comments=[
+            {
+                "content": str(c.get("content") or ""),
+                "posted_at": c.get("posted_at"),
+                "by": str((c.get("posted_by") or {}).get("name") or ""),
+            }
+            for c in snapshot.get("comments") or []
+            if isinstance(c, dict)
+        ],
     )
 
 
@@ -331,7 +356,14 @@ def _job_view(job: Job, links: dict[tuple[int, str], SyncLink], record_base: str
         attempts=job.attempts,
         error_code=job.error_code,
         error=job.last_error,
+        badge=_BADGES.get(job.status, state),
     )
+    if state == "waiting":
+        view.badge = "waiting for the call to end"
+    elif job.status == "queued" and job.attempts and job.error_code:
+        view.badge, view.retry_at = "retrying", job.run_at
+    if job.error_code and (view.badge == "retrying" or state == "failed"):
+        view.why = causes.explain_job(job).headline
     link = links.get((job.call_id or 0, code))
     if link is not None:
         view.record_id, view.sobject = link.record_id, link.sobject
