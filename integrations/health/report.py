@@ -36,7 +36,8 @@ SUMMARY_TTL = 10.0  # seconds the top bar reuses what it read from the store
 CHECKS: list[tuple[str, Check, bool]] = [
     ("Salesforce connection", connections.salesforce, False),
     ("Aircall connection", connections.aircall, False),
-    # -- the Aircall webhook check (registration's ``webhook_problem(engine)``) goes here --
+    # >>> The Aircall webhook check goes here: a check (False: it asks only the store) turning
+    # ``integrations.sync.connect.aircall.webhook_problem(ctx.engine)`` into one ``Line``.
     ("Outbound Messages", connections.outbound, False),
     ("Field access", fields.field_access, True),
     ("Picklist values", fields.picklists, True),
