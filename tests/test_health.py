@@ -16,7 +16,7 @@ from integrations.settings import Settings
 from integrations.sync.automations import dispositions
 from integrations.sync.callers.matching import set_agent_user
 from integrations.sync.jobs.worker import make_context
-from tests.conftest import WEBHOOK_TOKEN
+from tests.conftest import WEBHOOK_TOKEN, SettingsWith
 from tests.helpers import worker_env
 
 
@@ -108,7 +108,7 @@ def test_doctor_reports_a_disposition_value_missing_from_the_org_picklist(
 
 
 def test_read_only_fields_usage_and_unmapped_agents_are_problems(
-    settings_with, engine: Engine, org: Org
+    settings_with: SettingsWith, engine: Engine, org: Org
 ) -> None:
     _quiet_dispositions(engine)
     org.make_read_only("Task", "Subject")
@@ -126,7 +126,7 @@ def test_read_only_fields_usage_and_unmapped_agents_are_problems(
 
 
 def test_unreachable_salesforce_is_one_problem_per_check_not_an_error(
-    settings_with, engine: Engine
+    settings_with: SettingsWith, engine: Engine
 ) -> None:
     lines = checked(settings_with(salesforce_client_secret="wrong-secret"), engine)
     assert problem(lines, "Salesforce connection").startswith("Salesforce refused")
