@@ -10,11 +10,12 @@ from sqlalchemy import Engine
 
 from integrations.health import report
 from integrations.health.lines import Line
+from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Org
 from integrations.salesforce.emulator.duplicates import STANDARD
 from integrations.settings import Settings
 from integrations.sync.automations import dispositions
-from integrations.sync.callers.matching import set_agent_user
+from integrations.sync.callers.matching import Policy, caller_decision, set_agent_user
 from integrations.sync.jobs.worker import make_context
 from tests.conftest import WEBHOOK_TOKEN, SettingsWith
 from tests.helpers import worker_env
@@ -133,3 +134,25 @@ def test_unreachable_salesforce_is_one_problem_per_check_not_an_error(
     assert problem(lines, "Field access") == report.SKIPPED
     assert problem(lines, "Duplicate rules") == report.SKIPPED
     assert next(line for line in lines if line.name == "Aircall connection").ok
+
+
+def test_a_custom_phone_field_hidden_from_matching_is_left_out_and_named(
+    settings_with: SettingsWith, engine: Engine, org: Org
+) -> None:
+    org.add_field("Contact", "Direct_Line__c", "phone")
+    contact = org.insert("Contact", {"LastName": "Lee", "Phone": "+14155550100"})
+    org.hide_field("Contact", "Direct_Line__c")
+    settings = settings_with(salesforce_phone_fields=["Contact.Direct_Line__c"])
+    sf = SalesforceClient(settings)
+    try:
+        policy = Policy.from_settings(settings)
+        decision = caller_decision(
+            engine, sf, "+14155550100", region="US", max_age=0, policy=policy
+        )
+    finally:
+        sf.close()
+    assert decision.match is not None
+    assert decision.match.id == contact
+    hidden = problem(checked(settings, engine), "Contact.Direct_Line__c")
+    assert "matching callers" in hidden
+    assert "Set Field-Level Security" in hidden
