@@ -183,6 +183,31 @@ def worker(concurrency: int | None) -> None:
     asyncio.run(run())
 
 
+@main.command()
+def doctor() -> None:
+    """Run every Health check: one line each, ``ok`` or the problem and its fix; exit 1 when
+    any is a problem."""
+    from integrations.health import report
+
+    settings = _settings()
+    engine = db.make_engine(settings.database_url)
+    prepare(engine)
+
+    async def run() -> list:
+        ctx = make_context(settings, engine)
+        try:
+            return await report.run(ctx)
+        finally:
+            await ctx.aircall.aclose()
+            ctx.salesforce.close()
+
+    lines = asyncio.run(run())
+    for line in lines:
+        click.echo(line.text())
+    if any(not line.ok for line in lines):
+        sys.exit(1)
+
+
 def _moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
     """An ISO 8601 date-time; without an offset it is read as UTC."""
     if value is None:

@@ -19,6 +19,7 @@ from starlette.templating import Jinja2Templates
 
 import web
 from integrations import safejson
+from integrations.health import report
 from integrations.salesforce.links import record_link
 from web import security
 
@@ -63,7 +64,17 @@ def _context(request: Request) -> dict[str, Any]:
         "csrf_token": security.csrf_token(request),
         "csrf_field": security.CSRF_FIELD,
         "csrf_header": security.CSRF_HEADER,
+        "health_problems": _health_problems(request),
     }
+
+
+def _health_problems(request: Request) -> int | None:
+    """What the top bar warns about: the last Health run's count (a cached store read)."""
+    engine = getattr(request.app.state, "engine", None)
+    user = getattr(request.state, "user", None)
+    if engine is None or user is None or not user.is_manager:
+        return None
+    return report.problems_found(engine)
 
 
 def make_templates(zone: str) -> Jinja2Templates:

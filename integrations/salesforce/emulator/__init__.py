@@ -16,8 +16,9 @@ Modules, listed so that each imports only modules after it: ``app`` (ASGI app, r
 parser); ``soql_query`` (a parsed query and running it); ``soql_lexer``; ``outbound`` (Outbound
 Message sender); ``org`` (``Org``: users, schema edits, tokens, allocation); ``lifecycle`` (record
 create/update/delete/upsert); ``rules`` (per-object rules); ``store`` (tables, SOSL index,
-journal); ``standard`` (standard objects); ``picklists``; then ``sessions``, ``values``, ``schema``,
-``wire``, ``errors``, ``faults``, ``tls``.
+journal); ``standard`` (standard objects); ``picklists``; then ``sessions``, ``values``,
+``security`` (the integration user's field-level security), ``schema``, ``wire``, ``errors``,
+``faults``, ``tls``.
 """
 
 from .app import create_app

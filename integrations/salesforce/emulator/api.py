@@ -48,7 +48,7 @@ def versions() -> list[dict]:
 
 def handle(org: Org, req: ApiRequest) -> Reply:
     try:
-        with org.lock:
+        with org.lock, org.security.api_request():
             return _route(org, req)
     except ApiError as exc:
         return Reply(exc.status, exc.body())
@@ -160,7 +160,7 @@ def _sobjects(org: Org, req: ApiRequest, method: str, rest: list[str]) -> Reply:
                 moment = None
             if moment is not None and moment.tzinfo and moment >= org.schema_changed:
                 return Reply(304)
-        return Reply(200, obj.describe(version))
+        return Reply(200, org.security.describe(obj, version))
     if len(rest) == 2 and rest[1] in ("updated", "deleted") and method == "GET":
         return Reply(200, _replication(org, req, obj.name, deleted=rest[1] == "deleted"))
     if len(rest) == 2:

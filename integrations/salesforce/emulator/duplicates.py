@@ -24,6 +24,7 @@ class DuplicateRule:
     sobject: str
     match_on: tuple[tuple[str, ...], ...]
     action: str = "block"  # block | alert
+    active: bool = True  # an inactive rule is listed in Setup (and by SOQL) but never refuses
 
 
 def _key(field: str, value: object) -> str | None:
@@ -56,7 +57,7 @@ def check(
 ) -> None:
     """Refuse ``record`` when a rule of ``sobject`` finds it among the ``live`` records."""
     for rule in rules:
-        if rule.sobject != sobject or (rule.action == "alert" and allow_save):
+        if not rule.active or rule.sobject != sobject or (rule.action == "alert" and allow_save):
             continue
         found = [r for r in live if r["Id"] != record.get("Id") and _matches(rule, record, r)]
         if not found:

@@ -42,16 +42,16 @@ class RecordLifecycle(Store):
                 raise bad_request(
                     "INVALID_FIELD", "The Id field should not be specified in the sobject data."
                 )
-            f = obj.field(key)
+            f = self.api_field(obj, key)
             if f is None:
-                rel = obj.relationship(key)
+                rel = self.api_relationship(obj, key)
                 if rel is not None and isinstance(raw, dict):
                     f, raw = rel, self._resolve_external_reference(rel, raw)
                 else:
                     raise bad_request(
                         "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}"
                     )
-            if not (f.createable if creating else f.updateable):
+            if not self.security.settable(obj, f, creating=creating):
                 read_only.append(f.name)
                 continue
             changes[f.name] = coerce(f, raw)
@@ -73,7 +73,7 @@ class RecordLifecycle(Store):
             raise bad_request(
                 "INVALID_FIELD", f"Cannot reference {rel.relationship_name} by external ID"
             )
-        ext = target.field(keys[0])
+        ext = self.api_field(target, keys[0])
         if ext is None or not (ext.external_id or ext.id_lookup):
             raise bad_request(
                 "INVALID_FIELD",
@@ -256,11 +256,11 @@ class RecordLifecycle(Store):
         with self.lock:
             obj = self.sobject(sobject)
             rec = self._existing(obj, record_id, missing_code="NOT_FOUND")
-            chosen = None
+            chosen = self.security.fields(obj)
             if fields is not None:
                 chosen = []
                 for name in fields:
-                    f = obj.field(name)
+                    f = self.api_field(obj, name)
                     if f is None:
                         raise bad_request(
                             "INVALID_FIELD", f"No such column '{name}' on entity '{obj.name}'"
@@ -314,7 +314,7 @@ class RecordLifecycle(Store):
     ) -> tuple[SObjectDef, FieldDef, object, list[dict]]:
         """(object, field, typed value, live matches) for an external-ID path; else 404."""
         obj = self.sobject(sobject)
-        f = obj.field(field_name)
+        f = self.api_field(obj, field_name)
         if f is None or not f.external_id:
             raise not_found(
                 f"Provided external ID field does not exist or is not accessible: {field_name}"

@@ -52,6 +52,7 @@ class Org(RecordLifecycle):
         self.requests: Counter[str] = Counter()
         # Active duplicate rules (``duplicates.STANDARD`` are the ones Salesforce ships).
         self.duplicate_rules: list[DuplicateRule] = []
+        self._rule_ids: dict[str, str] = {}  # a rule's id stays the same across queries
         self._tokens = TokenStore(self.org_id, session_idle_seconds)
         # The web-server flow (``auth.authorize``): callback URLs, passwords, codes, refresh tokens.
         self.web_flow = WebServerFlow(self._tokens)
@@ -194,6 +195,66 @@ class Org(RecordLifecycle):
 
     def organization(self) -> dict:
         return self._records["Organization"][self.org_id]
+
+    def table(self, sobject: str) -> list[dict]:
+        if sobject == "DuplicateRule":
+            return self._duplicate_rule_rows()
+        return super().table(sobject)
+
+    def _duplicate_rule_rows(self) -> list[dict]:
+        """``DuplicateRule`` as SOQL reads it: one row per rule of ``duplicate_rules``."""
+        stamp = format_datetime(self.schema_changed)
+        rows = []
+        for rule in self.duplicate_rules:
+            rule_id = self._rule_ids.setdefault(rule.name, new_id("0Bm"))
+            rows.append(
+                {
+                    "Id": rule_id,
+                    "DeveloperName": rule.name,
+                    "MasterLabel": rule.name.replace("_", " "),
+                    "SobjectType": rule.sobject,
+                    "IsActive": rule.active,
+                    "IsDeleted": False,
+                    "CreatedDate": stamp,
+                    "LastModifiedDate": stamp,
+                    "SystemModstamp": stamp,
+                    "CreatedById": self.run_as_user_id,
+                    "LastModifiedById": self.run_as_user_id,
+                }
+            )
+        return rows
+
+    # -- field-level security of the integration user (every API request runs as it) ----------
+
+    def hide_field(self, sobject: str, field: str) -> None:
+        """The integration user's profile loses read access: the field leaves describe, and
+        SOQL, SOSL and writes naming it get ``INVALID_FIELD`` "No such column"."""
+        self._set_security(sobject, field, hidden=True, read_only=False)
+
+    def make_read_only(self, sobject: str, field: str) -> None:
+        """Read access only: describe says not createable nor updateable, and writes naming it
+        get ``INVALID_FIELD_FOR_INSERT_UPDATE``."""
+        self._set_security(sobject, field, hidden=False, read_only=True)
+
+    def show_field(self, sobject: str, field: str) -> None:
+        """Read and edit access again (the default)."""
+        self._set_security(sobject, field, hidden=False, read_only=False)
+
+    def _set_security(self, sobject: str, field: str, *, hidden: bool, read_only: bool) -> None:
+        with self.lock:
+            obj = self.sobject(sobject)
+            f = self._field(obj, field)
+            self.security.check_permissionable(obj, f)
+            key = (obj.name, f.name)
+            for wanted, keys in (
+                (hidden, self.security.hidden),
+                (read_only, self.security.read_only),
+            ):
+                if wanted:
+                    keys.add(key)
+                else:
+                    keys.discard(key)
+            self.schema_changed = now_utc()
 
     def set_restricted(self, sobject: str, field: str, restricted: bool) -> None:
         with self.lock:

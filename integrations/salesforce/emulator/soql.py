@@ -192,7 +192,7 @@ class Parser:
     def resolve(self, obj: SObjectDef, tok: Token) -> Path:
         parts = tok.text.split(".")
         if len(parts) == 1:
-            f = obj.field(parts[0])
+            f = self.org.api_field(obj, parts[0])
             if f is None:
                 raise located(
                     self.text,
@@ -210,7 +210,7 @@ class Parser:
                 "MALFORMED_QUERY",
                 "relationship paths of more than one level are not supported by the emulator",
             )
-        rel = obj.relationship(parts[0])
+        rel = self.org.api_relationship(obj, parts[0])
         if rel is None:
             raise located(
                 self.text,
@@ -223,7 +223,7 @@ class Parser:
             )
         targets = [self.org.find_sobject(name) for name in rel.reference_to]
         if len(targets) == 1 and targets[0] is not None:
-            target_field = targets[0].field(parts[1])
+            target_field = self.org.api_field(targets[0], parts[1])
             if target_field is None:
                 raise located(
                     self.text,

@@ -455,6 +455,30 @@ def _organization() -> SObjectDef:
     )
 
 
+def _duplicate_rule() -> SObjectDef:
+    """Setup's duplicate rules, read-only to the API (rows come from ``Org.duplicate_rules``)."""
+    fields = [
+        *_system_fields(owned=False),
+        _text("DeveloperName", "Rule Name", 80, nillable=False),
+        _text("MasterLabel", "Label", 80, nillable=False, name_field=True),
+        _picklist("SobjectType", "Object", ("Account", "Contact", "Lead"), nillable=False),
+        _flag("IsActive", "Active"),
+    ]
+    for f in fields:
+        _read_only(f)
+    return SObjectDef(
+        "DuplicateRule",
+        "Duplicate Rule",
+        "Duplicate Rules",
+        "0Bm",
+        _by_name(fields),
+        createable=False,
+        updateable=False,
+        deletable=False,
+        searchable=False,
+    )
+
+
 _TEMPLATES = {
     o.name: o
     for o in (
@@ -466,6 +490,7 @@ _TEMPLATES = {
         _event(),
         _user(),
         _organization(),
+        _duplicate_rule(),
     )
 }
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 from .errors import ApiError, not_found
 from .schema import UNMODELLED_PREFIXES, FieldDef, SObjectDef
+from .security import FieldSecurity
 from .standard import standard_objects
 
 DEFAULT_VERSION = "59.0"
@@ -33,6 +34,7 @@ class Store:
         # is at least ``sosl_delay`` old, so the search index lags API writes.
         self._index: dict[str, list[tuple[float, dict]]] = {}
         self._journal: list[tuple] | None = None
+        self.security = FieldSecurity()
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -45,6 +47,14 @@ class Store:
         if obj is None:
             raise not_found()
         return obj
+
+    def api_field(self, obj: SObjectDef, name: str) -> FieldDef | None:
+        """The field by name as the request's user sees it (field-level security)."""
+        return self.security.visible(obj, obj.field(name))
+
+    def api_relationship(self, obj: SObjectDef, name: str) -> FieldDef | None:
+        """The lookup behind a relationship name; hidden with its lookup field."""
+        return self.security.visible(obj, obj.relationship(name))
 
     def find_sobject(self, name: str) -> SObjectDef | None:
         try:

@@ -19,40 +19,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from integrations.errors import BadInput, RemoteRejected
+from integrations.salesforce.access import describe
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.soql import api_name
 from integrations.store.automation_models import FieldMapping
 from integrations.sync.automations.fieldmap import DEFAULT_MAPPINGS, parse_source
 from integrations.sync.automations.task_fields import FIXED_TASK_FIELDS
 
-DESCRIBE_TTL = 3600.0  # seconds a describe is reused (each one costs an API request)
-
-
 MAPPING_TTL = 2.0  # seconds before another process's saved mapping reaches this one's jobs
-
-
-_describes: weakref.WeakKeyDictionary[SalesforceClient, dict[str, tuple[float, dict[str, Any]]]]
-
-
-_describes = weakref.WeakKeyDictionary()
-
-
-_describe_lock = threading.Lock()
-
-
-def describe(
-    sf: SalesforceClient, sobject: str, *, max_age: float = DESCRIBE_TTL
-) -> dict[str, Any]:
-    """The object's describe, fetched once per client and reused for ``max_age`` seconds."""
-    api_name(sobject)
-    with _describe_lock:
-        cached = _describes.setdefault(sf, {}).get(sobject.lower())
-    if cached is not None and time.monotonic() - cached[0] < max_age:
-        return cached[1]
-    result = sf.describe(sobject)
-    with _describe_lock:
-        _describes.setdefault(sf, {})[sobject.lower()] = (time.monotonic(), result)
-    return result
 
 
 def fields_by_name(described: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -29,6 +29,7 @@ from sqlmodel import Session, select
 
 from integrations.errors import RemoteRejected
 from integrations.phones import to_e164
+from integrations.salesforce import access
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.duplicates import Duplicate
 from integrations.settings import Settings
@@ -47,7 +48,7 @@ EXTRA_FIELDS = {
     "Account": ["Name", "OwnerId", "LastModifiedDate"],
 }
 # What the caller card shows (context_card.context_of reads them), fetched by the same search.
-# RECORD_QUERIES in context_card reads the same fields when there was no search (after a pick).
+# context_card.RECORD_FIELDS reads the same fields when there was no search (after a pick).
 CONTEXT_FIELDS = {
     "Contact": ["Name", "Owner.Name", "AccountId", "Account.Name", "LastModifiedDate"],
     "Lead": ["Name", "Company", "Status", "Owner.Name", "LastModifiedDate"],
@@ -217,11 +218,27 @@ def caller_decision(
         return _search(engine, sf, e164, region, policy)
 
 
+def visible_returning(
+    sf: SalesforceClient, returning: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """The search's fields without those the integration user cannot see (a phone field
+    hidden by field-level security is then not compared: Health names it)."""
+    return {sobject: access.visible(sf, sobject, fields) for sobject, fields in returning.items()}
+
+
+def _search_visible(
+    sf: SalesforceClient, e164: str, returning: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    return access.retry_once(
+        sf, lambda: sf.search_phone(e164, visible_returning(sf, returning)), *returning
+    )
+
+
 def _search(
     engine: Engine, sf: SalesforceClient, e164: str, region: str, policy: Policy
 ) -> Decision:
     try:
-        found = sf.search_phone(e164, policy.returning())
+        found = _search_visible(sf, e164, policy.returning())
     except RemoteRejected as exc:
         if exc.error_code != "INVALID_FIELD":
             raise
@@ -229,7 +246,7 @@ def _search(
         # Account) must not stop calls being logged: search again without the card's fields
         # (the card then tries its own query, and goes without context if that is refused too).
         log.warning("matching.context_fields_refused", extra={"error": str(exc.body)[:500]})
-        found = sf.search_phone(e164, policy.returning(context=False))
+        found = _search_visible(sf, e164, policy.returning(context=False))
     matches = confirmed(found, e164, region, policy)
     with Session(engine) as s:
         current = s.get(CallerMatch, e164)

@@ -30,6 +30,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from integrations.errors import RemoteError, RemoteRejected
+from integrations.salesforce import access
+from integrations.salesforce.client import SalesforceClient
 from integrations.store.models import Call, Job, SyncLink
 from integrations.sync.automations import fieldmap, mapping_store
 from integrations.sync.automations.fieldmap import Scope
@@ -369,9 +371,9 @@ async def _write_task(
     }
     try:
         if "Description" in changes:
-            current = await ctx.sf(ctx.salesforce.get, "Task", task_id, ["Description"])
+            current = await ctx.sf(_description, ctx.salesforce, task_id)
             changes["Description"] = merge_description(
-                current.get("Description"), written.get("Description"), str(fields["Description"])
+                current, written.get("Description"), str(fields["Description"])
             )
         if changes:
             await _send(ctx, job, "update Task", changes, ctx.update("Task", task_id, changes))
@@ -392,6 +394,17 @@ async def _write_task(
             "replaced": task_id,
         }
     return {"action": ACTION, "sobject": "Task", "id": task_id, "created": False}
+
+
+def _description(sf: SalesforceClient, task_id: str) -> str | None:
+    """The Task's Description as people left it; None where the integration user cannot see
+    it (``ctx.update`` then leaves it out too)."""
+
+    def read() -> str | None:
+        shown = access.visible(sf, "Task", ["Description"])
+        return sf.get("Task", task_id, shown).get("Description") if shown else None
+
+    return access.retry_once(sf, read, "Task")
 
 
 def pick_record(engine: Engine, e164: str, match: Match) -> int:

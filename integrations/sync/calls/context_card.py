@@ -18,6 +18,7 @@ from sqlalchemy import JSON, BigInteger, Column, Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from integrations.phones import display
+from integrations.salesforce import access
 from integrations.salesforce.client import SalesforceClient
 from integrations.store.db import upsert
 from integrations.store.models import Call, CallerMatch, Job
@@ -25,12 +26,10 @@ from integrations.sync.callers.matching import CONTEXT_FIELDS, Match, Policy, de
 from integrations.sync.jobs import queue
 from integrations.sync.jobs.kinds import CALLER_CONTEXT, CREATE_LEAD, INSIGHT_CARD
 
-# Salesforce's ``LastActivityDate`` is not in the emulator's schema yet: ``LastModifiedDate``
-# stands in as "last updated".
-RECORD_QUERIES = {
-    sobject: f"SELECT Id, {', '.join(fields)} FROM {sobject} WHERE Id = {{}} LIMIT 1"  # noqa: S608
-    for sobject, fields in CONTEXT_FIELDS.items()
-}
+# What ``read_context`` selects, less what the integration user cannot see. Salesforce's
+# ``LastActivityDate`` is not in the emulator's schema yet: ``LastModifiedDate`` stands in as
+# "last updated".
+RECORD_FIELDS = {sobject: ["Id", *fields] for sobject, fields in CONTEXT_FIELDS.items()}
 OPEN_OPPORTUNITY = (
     "SELECT Name, StageName, CloseDate FROM Opportunity "
     "WHERE AccountId = {} AND IsClosed = false ORDER BY CloseDate ASC LIMIT 1"
@@ -87,10 +86,16 @@ def context_of(match: Match, row: dict[str, Any]) -> dict[str, Any]:
 def read_context(sf: SalesforceClient, match: Match) -> dict[str, Any]:
     """The record's context from Salesforce without its opportunity: one SOQL query."""
     context: dict[str, Any] = {"sobject": match.sobject, "id": match.id, "name": match.name}
-    query = RECORD_QUERIES.get(match.sobject)
-    if query is None:
+    wanted = RECORD_FIELDS.get(match.sobject)
+    if wanted is None:
         return context
-    rows = sf.query(query, match.id)
+
+    def query() -> list[dict[str, Any]]:
+        fields = ", ".join(access.visible(sf, match.sobject, wanted))
+        soql = f"SELECT {fields} FROM {match.sobject} WHERE Id = {{}} LIMIT 1"  # noqa: S608
+        return sf.query(soql, match.id)
+
+    rows = access.retry_once(sf, query, match.sobject)
     if not rows:
         return {**context, "missing": True}
     return context_of(match, rows[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from integrations.aircall.client import AircallClient
 from integrations.errors import RemoteRejected
-from integrations.salesforce import duplicates
+from integrations.salesforce import access, duplicates
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.duplicates import Duplicate
 from integrations.settings import Settings
@@ -73,7 +73,9 @@ class Context:
         The lease is confirmed (and extended) in the database first, so a job another worker
         has taken over does not create twice."""
         await self._confirm_lease()
-        return await self.writes.create(sobject, fields)
+        return await self._settable(
+            sobject, fields, True, lambda kept: self.writes.create(sobject, kept)
+        )
 
     async def create_or_match(
         self, sobject: str, fields: dict[str, Any]
@@ -95,18 +97,46 @@ class Context:
         """The record whose ``field`` is ``value``, or None; concurrent jobs' look-ups of the
         same kind share one query (``writes``)."""
         check_current()
-        return await self.writes.find(sobject, field, value, select)
+        sf = self.salesforce
+        shown = tuple(await self.sf(access.visible, sf, sobject, select)) or ("Id",)
+        return await self.writes.find(sobject, field, value, shown)
 
     async def upsert(self, sobject: str, field: str, value: str, fields: dict[str, Any]) -> str:
         """Create or update the record whose External ID ``field`` is ``value``, as ``create``
         does: sent twice, it is still one record."""
         await self._confirm_lease()
-        return await self.writes.upsert(sobject, field, value, fields)
+        return await self._settable(
+            sobject, fields, True, lambda kept: self.writes.upsert(sobject, field, value, kept)
+        )
 
     async def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
         """Change a record, as ``create`` does."""
         await self._confirm_lease()
-        await self.writes.update(sobject, record_id, fields)
+        await self._settable(
+            sobject, fields, False, lambda kept: self.writes.update(sobject, record_id, kept)
+        )
+
+    async def _settable(
+        self,
+        sobject: str,
+        fields: dict[str, Any],
+        creating: bool,
+        send: Callable[[dict[str, Any]], Awaitable[T]],
+    ) -> T:
+        """Send ``fields`` without those the integration user cannot set (``access``); when
+        Salesforce refuses one that describe had not said (a profile just changed), once more
+        with describe read again."""
+        sf = self.salesforce
+
+        def kept() -> dict[str, Any]:
+            return access.settable(sf, sobject, fields, creating=creating)
+
+        try:
+            return await send(await self.sf(kept))
+        except RemoteRejected as exc:
+            if not await self.sf(access.refresh_after, sf, exc, sobject):
+                raise
+        return await send(await self.sf(kept))
 
     async def _confirm_lease(self) -> None:
         check_current()

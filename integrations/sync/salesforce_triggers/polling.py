@@ -16,7 +16,8 @@ What is watched: T01 (Lead) and T02 (Contact) always; T03 and T04 for each objec
 ``SALESFORCE_POLL_OBJECTS`` and for each object an enabled T03/T04 automation names
 (``dispatch.record_needs``, read every pass). Besides the fields A01 needs, a pass reads the
 fields the enabled automations' conditions and ``record.<Field>`` sources name, when the org's
-describe has them (a mistyped name is left out rather than failing the poll). An object no
+describe has them (a mistyped name is left out rather than failing the poll), and none that
+field-level security hides from the integration user (``salesforce.access``). An object no
 longer watched forgets its watermark: enabling its automation again starts from now, not from
 where polling stopped.
 """
@@ -35,6 +36,8 @@ from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, select
 
 from integrations.errors import RemoteError
+from integrations.salesforce import access
+from integrations.salesforce.client import SalesforceClient
 from integrations.store.db import insert_ignore
 from integrations.store.models import SyncLink
 from integrations.store.salesforce_sync import (
@@ -160,6 +163,24 @@ def page_query(
     )
 
 
+def read_page(
+    sf: SalesforceClient,
+    watch: Watch,
+    after: tuple[dt.datetime, str] | None,
+    start: dt.datetime,
+    fields: list[str],
+) -> list[dict[str, Any]]:
+    """One page, without the fields the integration user cannot see (``access``): a field
+    hidden by field-level security must not stop the trigger."""
+    return access.retry_once(
+        sf,
+        lambda: sf.query(
+            *page_query(watch, after, start, access.visible(sf, watch.sobject, fields))
+        ),
+        watch.sobject,
+    )
+
+
 def _start(engine: Engine, watch: Watch) -> dt.datetime:
     with Session(engine) as s:
         mark = s.get(PollWatermark, (watch.trigger, watch.sobject))
@@ -277,7 +298,7 @@ async def poll_watch(ctx: Context, watch: Watch) -> int:
         fields = await columns(ctx, watch)
         after: tuple[dt.datetime, str] | None = None
         while True:
-            rows = await ctx.sf(ctx.salesforce.query, *page_query(watch, after, start, fields))
+            rows = await ctx.sf(read_page, ctx.salesforce, watch, after, start, fields)
             if not rows:
                 break
             delivered += await ctx.db(_save_page, ctx.engine, watch, rows)
