@@ -168,6 +168,8 @@ def test_a_disabled_webhook_is_reported_and_repair_reenables_it(
         page = manager.client.get("/settings/connections").text
         assert "Aircall has disabled the webhook" in page
         assert ">Repair</button>" in page
+        health = manager.client.get("/settings/health").text  # read back again, on the page
+        assert "Aircall has disabled the webhook" in health
 
         answer = manager.client.post(
             "/settings/connections/aircall/webhook", data={"csrf_token": manager.csrf}

@@ -14,6 +14,8 @@ from integrations.errors import (
     RemoteUnavailable,
 )
 from integrations.health.lines import Line
+from integrations.store import connections as stored
+from integrations.sync.connect import aircall as connect_aircall
 from integrations.sync.jobs.context import Context
 
 ORG_QUERY = "SELECT Id, TimeZoneSidKey FROM Organization LIMIT 1"
@@ -115,3 +117,25 @@ async def outbound(ctx: Context) -> list[Line]:
         return [Line("Outbound Messages: off (OUTBOUND_MESSAGE_TOKEN not set; polling runs)")]
     endpoint = (settings.public_url.rstrip("/") or "PUBLIC_URL") + OUTBOUND_PATH
     return [Line(f"Outbound Messages: on at {endpoint}<the token>")]
+
+
+async def aircall_webhook(ctx: Context) -> list[Line]:
+    """The webhook Callbridge registered, read back now (disabled, elsewhere, gone, events)."""
+    name = "Aircall webhook"
+    registered = await asyncio.to_thread(stored.details, ctx.engine, stored.AIRCALL_WEBHOOK)
+    if not registered or not registered.get("webhook_id"):
+        if ctx.settings.aircall_webhook_tokens:
+            return [
+                Line(f"{name}: made by hand (its token in AIRCALL_WEBHOOK_TOKENS), not read back")
+            ]
+        return [
+            Line(
+                name,
+                "No Aircall webhook is registered, so no call reaches Callbridge: press "
+                "Register webhook on Automations → Connections (it needs PUBLIC_URL).",
+            )
+        ]
+    problem = await connect_aircall.check(ctx.settings, ctx.engine, ctx.aircall)
+    if problem:
+        return [Line(name, problem)]
+    return [Line(f"{name}: active at {registered.get('url', '')}")]

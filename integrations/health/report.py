@@ -36,8 +36,7 @@ SUMMARY_TTL = 10.0  # seconds the top bar reuses what it read from the store
 CHECKS: list[tuple[str, Check, bool]] = [
     ("Salesforce connection", connections.salesforce, False),
     ("Aircall connection", connections.aircall, False),
-    # >>> The Aircall webhook check goes here: a check (False: it asks only the store) turning
-    # ``integrations.sync.connect.aircall.webhook_problem(ctx.engine)`` into one ``Line``.
+    ("Aircall webhook", connections.aircall_webhook, False),
     ("Outbound Messages", connections.outbound, False),
     ("Field access", fields.field_access, True),
     ("Picklist values", fields.picklists, True),
