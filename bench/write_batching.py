@@ -36,7 +36,8 @@ from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Fault
 from integrations.settings import Settings
 from integrations.sync.callers.matching import Policy, caller_decision
-from integrations.sync.review.browse import Filters, start_bulk_resync
+from integrations.sync.review.browse import Filters
+from integrations.sync.review.resync import start_bulk_resync
 
 TARGETS = {"steady": 0.3, "backfill": 0.02, "resync": 0.02}
 STEADY_P99 = 3.0  # seconds, call.ended -> Task final

@@ -14,7 +14,7 @@ from integrations.store import (  # noqa: F401  (every module with tables)
     models,
     salesforce_sync,
 )
-from integrations.sync.review import browse  # noqa: F401  (resync_batches)
+from integrations.sync.review import resync  # noqa: F401  (resync_batches)
 
 
 def test_the_migrated_schema_matches_the_models(database_url: str) -> None:

@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from integrations.errors import BadInput
 from integrations.store.accounts import MANAGER
-from integrations.sync.review import browse, causes, stats
+from integrations.sync.review import browse, causes, resync, stats
 from web import params, security
 from web.routes import settings as admin
 from web.templating import render
@@ -68,7 +68,7 @@ async def bulk_resync(request: Request) -> Response:
     settings = request.app.state.settings
     filters = _filters(await request.form())
     batch = await run_in_threadpool(
-        browse.start_bulk_resync,
+        resync.start_bulk_resync,
         request.app.state.engine,
         filters,
         settings.display_time_zone,
@@ -76,14 +76,14 @@ async def bulk_resync(request: Request) -> Response:
     )
     if not request.headers.get("HX-Request"):
         return RedirectResponse(f"/review/batches/{batch.id}", status_code=303)
-    progress = await run_in_threadpool(browse.batch_progress, request.app.state.engine, batch.id)
+    progress = await run_in_threadpool(resync.batch_progress, request.app.state.engine, batch.id)
     return _progress(request, progress)
 
 
 @security.guard(MANAGER)
 async def batch_page(request: Request) -> Response:
     batch_id = params.path_id(request, "batch_id")
-    progress = await run_in_threadpool(browse.batch_progress, request.app.state.engine, batch_id)
+    progress = await run_in_threadpool(resync.batch_progress, request.app.state.engine, batch_id)
     if progress is None:
         raise HTTPException(404, "No such re-sync.")
     if request.headers.get("HX-Request"):
@@ -91,7 +91,7 @@ async def batch_page(request: Request) -> Response:
     return render(request, "pages/batch.html", {"progress": progress})
 
 
-def _progress(request: Request, progress: browse.Progress | None) -> Response:
+def _progress(request: Request, progress: resync.Progress | None) -> Response:
     """The progress fragment; once finished, it tells the results table to reload."""
     response = render(request, "partials/resync_progress.html", {"progress": progress})
     if progress is not None and progress.finished:
@@ -133,7 +133,7 @@ async def resync_call(request: Request) -> Response:
     """Run one call's actions again; its agent may do it too."""
     call = await _visible_call(request)
     engine = request.app.state.engine
-    await run_in_threadpool(browse.resync_call, engine, call.id)
+    await run_in_threadpool(resync.resync_call, engine, call.id)
     await request.app.state.live.publish(call.id)
     if not request.headers.get("HX-Request"):
         return RedirectResponse(f"/calls/{call.id}", status_code=303)

@@ -8,7 +8,6 @@ found by ``SyncLink`` or ``CallObject``), so a re-sync never creates a second re
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -16,9 +15,9 @@ from datetime import time as clock
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Column, Engine, and_, exists, func, text
+from sqlalchemy import Engine, and_, exists, func, text
 from sqlalchemy.orm import aliased
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from integrations.errors import BadInput
 from integrations.phones import display
@@ -33,18 +32,6 @@ PAGE_SIZE = 25
 _BADGES = {"queued": "queued", "running": "running", "done": "done", "failed": "failed"}
 STATUSES = ("pending", "done", "failed")
 CALL_STATES = {"initial": "ringing", "answered": "in progress", "done": "ended"}
-
-
-class ResyncBatch(SQLModel, table=True):
-    """The jobs one bulk re-sync put back in the queue, so its progress can be shown."""
-
-    __tablename__ = "resync_batches"
-
-    id: int | None = Field(default=None, primary_key=True)
-    created_by: str = Field(max_length=254)
-    created_at: float
-    filters: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    job_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 @dataclass(frozen=True)
@@ -178,7 +165,7 @@ class TimelineEntry:
 # -- queries -------------------------------------------------------------------------------
 
 
-def _newest_jobs() -> Any:
+def newest_jobs() -> Any:
     """Jobs that are the newest of their key: the current state of each action."""
     newer = aliased(Job)
     return ~exists().where(newer.dedupe_key == Job.dedupe_key, newer.id > Job.id)
@@ -189,7 +176,7 @@ def _has_job(*conditions: Any) -> Any:
 
 
 def _status_condition(status: str) -> Any:
-    failed = _has_job(Job.status == "failed", _newest_jobs())
+    failed = _has_job(Job.status == "failed", newest_jobs())
     pending = _has_job(Job.status.in_(queue.ACTIVE))
     if status == "failed":
         return failed
@@ -211,26 +198,27 @@ def _tag_condition(engine: Engine, tag: str) -> Any:
     ).bindparams(tag=tag)
 
 
-def _conditions(engine: Engine, filters: Filters, zone: str, agent: str | None) -> list[Any]:
-    conditions: list[Any] = []
+def conditions(engine: Engine, filters: Filters, zone: str, agent: str | None) -> list[Any]:
+    """The WHERE clauses on ``Call`` of ``filters`` (and of the agent who may see only theirs)."""
+    where: list[Any] = []
     if agent is not None:  # an agent sees their own calls only
-        conditions.append(Call.agent_email == agent)
+        where.append(Call.agent_email == agent)
     if filters.agent:
-        conditions.append(Call.agent_email == filters.agent)
+        where.append(Call.agent_email == filters.agent)
     if filters.disposition:
-        conditions.append(_tag_condition(engine, filters.disposition))
+        where.append(_tag_condition(engine, filters.disposition))
     if filters.status:
-        conditions.append(_status_condition(filters.status))
+        where.append(_status_condition(filters.status))
     if filters.cause:
-        conditions.append(col(Call.id).in_(causes.call_ids(engine, filters.cause)))
+        where.append(col(Call.id).in_(causes.call_ids(engine, filters.cause)))
     tz = ZoneInfo(zone)
     if filters.day_from:
         start = datetime.combine(filters.day_from, clock(), tz).timestamp()
-        conditions.append(Call.started_at >= int(start))
+        where.append(Call.started_at >= int(start))
     if filters.day_to:
         end = datetime.combine(filters.day_to + timedelta(days=1), clock(), tz).timestamp()
-        conditions.append(Call.started_at < int(end))
-    return conditions
+        where.append(Call.started_at < int(end))
+    return where
 
 
 def list_calls(
@@ -244,13 +232,13 @@ def list_calls(
     size: int = PAGE_SIZE,
 ) -> Page:
     """One page of calls, newest first; ``agent`` limits it to that agent's calls."""
-    conditions = _conditions(engine, filters, zone, agent)
+    where = conditions(engine, filters, zone, agent)
     with Session(engine) as s:
-        total = s.exec(select(func.count()).select_from(Call).where(*conditions)).one()
+        total = s.exec(select(func.count()).select_from(Call).where(*where)).one()
         number = min(max(page, 1), max(1, math.ceil(total / size)))
         calls = s.exec(
             select(Call)
-            .where(*conditions)
+            .where(*where)
             .order_by(col(Call.started_at).desc().nulls_last(), col(Call.id).desc())
             .offset((number - 1) * size)
             .limit(size)
@@ -288,7 +276,7 @@ def _views(s: Session, calls: list[Call], record_base: str) -> list[CallView]:
     matches: dict[str, list[dict[str, Any]]] = {}
     if ids:
         for job in s.exec(
-            select(Job).where(col(Job.call_id).in_(ids), _newest_jobs()).order_by(col(Job.id))
+            select(Job).where(col(Job.call_id).in_(ids), newest_jobs()).order_by(col(Job.id))
         ).all():
             jobs[job.call_id].append(job)  # type: ignore[index]
         for link in s.exec(select(SyncLink).where(col(SyncLink.call_id).in_(ids))).all():
@@ -429,78 +417,3 @@ def timeline(engine: Engine, call_id: int) -> list[TimelineEntry]:
 
 
 # -- re-sync ------------------------------------------------------------------------------
-
-
-def resync_call(engine: Engine, call_id: int) -> int:
-    """Run the call's actions again (those not already queued); how many were queued."""
-    with Session(engine) as s:
-        ids = s.exec(
-            select(Job.id).where(
-                Job.call_id == call_id, _newest_jobs(), col(Job.status).not_in(queue.ACTIVE)
-            )
-        ).all()
-    return sum(queue.resync(engine, job_id) for job_id in ids if job_id is not None)
-
-
-def start_bulk_resync(engine: Engine, filters: Filters, zone: str, created_by: str) -> ResyncBatch:
-    """Queue, at bulk priority, every failed action of the calls the filters select."""
-    conditions = _conditions(engine, filters, zone, None)
-    with Session(engine) as s:
-        failed = s.exec(
-            select(Job.id)
-            .where(
-                Job.status == "failed",
-                _newest_jobs(),
-                col(Job.call_id).in_(select(Call.id).where(*conditions)),
-            )
-            .order_by(col(Job.id))
-        ).all()
-    queued = [job_id for job_id in failed if queue.resync(engine, job_id, kinds.BULK)]
-    batch = ResyncBatch(
-        created_by=created_by,
-        created_at=time.time(),
-        filters=filters.as_params(),
-        job_ids=queued,
-    )
-    with Session(engine, expire_on_commit=False) as s:
-        s.add(batch)
-        s.commit()
-    return batch
-
-
-@dataclass
-class Progress:
-    batch_id: int
-    total: int
-    done: int
-    failed: int
-
-    @property
-    def pending(self) -> int:
-        return self.total - self.done - self.failed
-
-    @property
-    def finished(self) -> bool:
-        return self.pending == 0
-
-    @property
-    def percent(self) -> int:
-        return 100 if not self.total else round(100 * (self.done + self.failed) / self.total)
-
-
-def batch_progress(engine: Engine, batch_id: int) -> Progress | None:
-    with Session(engine) as s:
-        batch = s.get(ResyncBatch, batch_id)
-        if batch is None:
-            return None
-        counts: dict[str, int] = {}
-        if batch.job_ids:
-            for status, count in s.exec(
-                select(Job.status, func.count())
-                .where(col(Job.id).in_(batch.job_ids))
-                .group_by(Job.status)
-            ).all():
-                counts[status] = count
-        return Progress(
-            batch_id, len(batch.job_ids), counts.get("done", 0), counts.get("failed", 0)
-        )
