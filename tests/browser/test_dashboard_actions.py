@@ -90,6 +90,44 @@ def test_the_agent_sets_a_disposition_and_a_note_that_reach_aircall_and_the_task
     assert _task(stack, call_id)["CallDisposition"] == "Callback, Sale"
 
 
+def test_a_saved_note_stays_on_its_call_while_another_rings(
+    stack: Stack, open_screen: Opener
+) -> None:
+    """Bug 8: a call ringing for the agent does not take the card from the call on the line,
+    so the confirmation stays in sight there; the note reaches Aircall without an author (an
+    API comment has none), and the card says so."""
+    screen, call_id = _on_the_line(stack, open_screen, CALLER)
+    card = screen.page.locator("#context-card")
+    on_card = card.locator(f"#call-panel-{call_id}")
+    expect(on_card).to_be_visible()
+    card.get_by_label("Note").fill("Call back on Monday")
+    card.get_by_role("button", name="Save to Aircall").click()
+    expect(card.get_by_role("status")).to_have_text("Sent to Aircall.")
+    expect(card.locator(".note-author")).to_contain_text("the note shows no author")
+
+    (maya,) = stack.company.users
+    (number,) = stack.company.numbers
+    ringing = stack.company.start_call(
+        direction="inbound", external="+14155550123", number_id=number, user_id=maya
+    )
+    ringing_row = screen.page.locator(f"#call-{ringing['id']}")
+    expect(ringing_row).to_contain_text("ringing")
+    stack.sender.drain(timeout=10)  # its webhooks are in: its changes have been pushed
+    wait_for(lambda: stack.company.call(call_id)["comments"], timeout=30)
+    (comment,) = stack.company.call(call_id)["comments"]
+    assert comment["content"] == "Call back on Monday"
+    assert comment["posted_by"] is None  # as in Aircall: a comment posted by the API has no owner
+    assert stack.company.call(ringing["id"])["comments"] == []
+    expect(on_card).to_be_visible()
+    expect(card.get_by_role("status")).to_have_text("Sent to Aircall.")
+    screen.screenshot("agent_saved_to_aircall")
+
+    # Once the saved call ends, the ringing one takes the card.
+    stack.company.hangup(call_id)
+    stack.company.end(call_id)
+    expect(card.locator(f"#call-panel-{ringing['id']}")).to_be_visible()
+
+
 def test_create_lead_for_an_unknown_number(stack: Stack, open_screen: Opener) -> None:
     unknown = "+14155550177"
     screen, call_id = _on_the_line(stack, open_screen, unknown)

@@ -73,12 +73,14 @@ async def _caller(request: Request, call: Call, status: int = 200) -> Response:
     )
 
 
-async def _actions(request: Request, call: Call, sent: str = "", status: int = 200) -> Response:
+async def _actions(
+    request: Request, call: Call, sent: str = "", note_sent: bool = False, status: int = 200
+) -> Response:
     tags = await agent_actions.company_tags(request.app.state.settings, request.app.state.engine)
     return render(
         request,
         "partials/call_actions.html",
-        {"call_id": call.id, "tags": tags, "sent": sent},
+        {"call_id": call.id, "tags": tags, "sent": sent, "note_sent": note_sent},
         status,
     )
 
@@ -113,7 +115,9 @@ async def set_disposition(request: Request) -> Response:
         agent_actions.request_disposition, request.app.state.engine, call.id, tag, note
     )
     await request.app.state.live.publish(call.id)
-    return _done(request, call) or await _actions(request, call, sent="Sent to Aircall.")
+    return _done(request, call) or await _actions(
+        request, call, sent="Sent to Aircall.", note_sent=bool(note.strip())
+    )
 
 
 @security.guard()
