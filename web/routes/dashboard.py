@@ -60,15 +60,30 @@ async def _own_call(request: Request) -> Call:
     return call
 
 
-async def _caller(request: Request, call: Call, status: int = 200) -> Response:
-    settings = request.app.state.settings
+async def _caller(
+    request: Request,
+    call: Call,
+    status: int = 200,
+    lead: agent_actions.LeadForm | None = None,
+) -> Response:
+    settings, engine = request.app.state.settings, request.app.state.engine
     panel = await run_in_threadpool(
-        context_card.panel, request.app.state.engine, call.id, Policy.from_settings(settings)
+        context_card.panel, engine, call.id, Policy.from_settings(settings)
+    )
+    if lead is None:
+        lead = await run_in_threadpool(agent_actions.lead_defaults, engine, call.id)
+    unowned = bool(call.e164) and await run_in_threadpool(
+        agent_actions.lead_owner_missing, engine, call.e164
     )
     return render(
         request,
         "partials/caller_panel.html",
-        {"panel": panel, "record_base": settings.record_base_url},
+        {
+            "panel": panel,
+            "record_base": settings.record_base_url,
+            "lead": lead,
+            "lead_unowned": unowned,
+        },
         status,
     )
 
@@ -128,7 +143,10 @@ async def create_lead(request: Request) -> Response:
         raise HTTPException(400, "The number is hidden: there is nothing to create a Lead for.")
     if await run_in_threadpool(agent_actions.has_match, engine, call.e164):
         raise HTTPException(409, "This number already has a Salesforce record.")
-    await run_in_threadpool(agent_actions.request_lead, engine, call.id, call.e164)
+    lead = agent_actions.read_lead_form(await request.form())
+    if lead.errors:  # the form again, with what to fix next to each field
+        return await _caller(request, call, 200 if request.headers.get("HX-Request") else 400, lead)
+    await run_in_threadpool(agent_actions.request_lead, engine, call.id, call.e164, lead)
     await request.app.state.live.publish(call.id)
     return _done(request, call) or await _caller(request, call)
 
