@@ -19,7 +19,7 @@ from integrations.errors import BadInput
 from integrations.salesforce.soql import api_name
 from integrations.store.models import Job
 from integrations.store.salesforce_sync import note_write
-from integrations.sync.automations import fieldmap
+from integrations.sync.automations import fieldmap, mapping_store
 from integrations.sync.automations.fieldmap import Scope
 from integrations.sync.automations.soql_guard import build_select
 from integrations.sync.automations.step_plan import (
@@ -32,6 +32,7 @@ from integrations.sync.automations.step_plan import (
     record_id_param,
 )
 from integrations.sync.automations.suppression import suppress
+from integrations.sync.automations.task_fields import CALL_LOG_FIELDS, FOLLOW_UP_FROM_MAPPING
 from integrations.sync.callers.matching import (
     Match,
     creation_lock,
@@ -61,7 +62,23 @@ def plan_task(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
             {"job": LOG_CALL, "call": env.call_id},
             note="created once per call and updated by its later events",
         )
-    return plan_create("Task")(params, scope, env)
+    # A follow-up to-do. The Task mapping describes the call's own Task (its subject, type,
+    # description, call-log fields): a follow-up takes only its owner and due date from it.
+    fields = mapped_fields({**params, "use_mapping": False}, "Task", scope, env)
+    said = ["a follow-up Task, not a logged call"]
+    if params.get("use_mapping", True):
+        mapping = mapping_store.load_mapping(env.engine, "Task")
+        kept = {name: mapping[name] for name in FOLLOW_UP_FROM_MAPPING if name in mapping}
+        fields = {**fieldmap.apply_mapping(kept, scope), **fields}
+        said.append("only its owner and due date come from the Task mapping")
+    dropped = [name for name in CALL_LOG_FIELDS if fields.pop(name, None) is not None]
+    if fields.get("TaskSubtype") == "Call":
+        del fields["TaskSubtype"]
+        dropped.append("TaskSubtype")
+    if dropped:
+        said.append(f"{', '.join(dropped)} stay on the call's own Task")
+    note = "; ".join(said)
+    return Plan("salesforce", "create Task", fields, note=note)
 
 
 def plan_query(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
