@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from integrations.aircall import actions as aircall_actions
-from integrations.errors import BadInput
+from integrations.errors import BadInput, RemoteRejected
 from integrations.salesforce.soql import api_name
 from integrations.store.models import Job
 from integrations.store.salesforce_sync import note_write
@@ -49,9 +49,18 @@ PEOPLE = {"Lead", "Contact", "Account"}  # the objects the orgs' duplicate rules
 def plan_create(sobject: str) -> Callable[[dict[str, Any], Scope, Env], Plan]:
     def plan(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
         name = api_name(sobject or str(params.get("sobject") or ""))
-        return Plan("salesforce", f"create {name}", mapped_fields(params, name, scope, env))
+        fields = mapped_fields(params, name, scope, env)
+        return Plan("salesforce", f"create {name}", fields, extra=_rows(params, name, env))
 
     return plan
+
+
+def _rows(params: dict[str, Any], sobject: str, env: Env) -> dict[str, Any]:
+    """The mapping rows behind the fields, to name in Salesforce's refusal of a value."""
+    rows = mapping_store.mapping_rows(
+        env.engine, sobject, params.get("fields"), params.get("use_mapping", True)
+    )
+    return {"rows": rows}
 
 
 def plan_task(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
@@ -78,7 +87,7 @@ def plan_task(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
     if dropped:
         said.append(f"{', '.join(dropped)} stay on the call's own Task")
     note = "; ".join(said)
-    return Plan("salesforce", "create Task", fields, note=note)
+    return Plan("salesforce", "create Task", fields, note=note, extra=_rows(params, "Task", env))
 
 
 def plan_query(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
@@ -231,7 +240,13 @@ async def update_noted(ctx: Context, sobject: str, record_id: str, fields: dict[
 
 
 async def run_create(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, Any]:
-    return await create_noted(ctx, plan.operation.split(" ", 1)[1], plan.sent)
+    try:
+        return await create_noted(ctx, plan.operation.split(" ", 1)[1], plan.sent)
+    except RemoteRejected as exc:
+        named = mapping_store.name_rows(exc, plan.extra.get("rows") or {})
+        if named is exc:
+            raise
+        raise named from exc
 
 
 async def run_task(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, Any]:
