@@ -127,6 +127,9 @@ def test_a_saved_note_stays_on_its_call_while_another_rings(
     expect(on_card).to_be_visible()
     expect(card.get_by_role("status")).to_have_text("Sent to Aircall.")
     screen.screenshot("agent_saved_to_aircall")
+    screen.page.reload()  # a fresh page, too, shows the call on the line before the ringing one
+    expect(screen.page.locator("#live-status")).to_have_text("Live")
+    expect(on_card).to_be_visible()
 
     # Once the saved call ends, the ringing one takes the card.
     stack.company.hangup(call_id)

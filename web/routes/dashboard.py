@@ -17,7 +17,7 @@ from integrations.sync.calls import agent_actions, context_card
 from integrations.sync.calls import untagged as untagged_calls
 from integrations.sync.review import browse
 from web import params, security
-from web.routes.live import SNAPSHOT_SIZE
+from web.routes.live import SNAPSHOT_SIZE, on_the_line
 from web.templating import render
 
 
@@ -31,7 +31,7 @@ async def dashboard(request: Request) -> Response:
         agent=None if user.is_manager else user.email,
         limit=SNAPSHOT_SIZE,
     )
-    own = [call for call in calls if call.active and call.agent_email == user.email]
+    own = on_the_line([call for call in calls if call.active and call.agent_email == user.email])
     untagged, untagged_total = await run_in_threadpool(
         untagged_calls.untagged_for_agent, request.app.state.engine, user.email
     )

@@ -28,6 +28,11 @@ POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013  # htmx's ws extension reconnects after this one
 
 
+def on_the_line(calls: list[browse.CallView]) -> list[browse.CallView]:
+    """The agent's live calls for the card: answered before ringing, each newest first."""
+    return sorted(calls, key=lambda call: call.state != "in progress")
+
+
 @dataclass
 class Change:
     """One call, rendered once for every dashboard allowed to see it."""
@@ -140,8 +145,9 @@ class Hub:
         )
         viewer.shown = {call.id for call in calls}
         own = [c for c in calls if c.active and c.agent_email == viewer.email]
-        # A reconnect keeps the card on its call while that call is live.
-        kept = [c for c in own if c.id == viewer.card_call] or own[:1]
+        # A reconnect keeps the card on its call while that call is live; else the call on
+        # the line comes before one ringing.
+        kept = [c for c in own if c.id == viewer.card_call] or on_the_line(own)[:1]
         viewer.card_call = kept[0].id if kept else None
         viewer.waiting = {c.id: self.card(c) for c in reversed(own) if c.id != viewer.card_call}
         return [self.table(calls), self.card(kept[0] if kept else None)]
