@@ -150,6 +150,25 @@ def test_create_lead_makes_one_lead_and_points_the_numbers_tasks_at_it(stack: St
     assert len(stack.org.records("Lead")) == 1
 
 
+def test_the_lead_form_is_checked_as_salesforce_would_check_the_lead() -> None:
+    lead = agent_actions.read_lead_form(
+        {"first_name": "G" * 41, "last_name": " ", "company": "Acme", "email": "gary@"}
+    )
+    assert lead.errors == {
+        "last_name": "Required: Salesforce needs a Last Name on every Lead.",
+        "email": "Not an e-mail address (name@example.com).",
+        "first_name": "First name takes at most 40 characters.",
+    }
+    ok = agent_actions.read_lead_form({"last_name": " Okafor ", "company": "Globex"})
+    assert ok.errors == {}
+    assert ok.fields("+14155550177", None) == {
+        "LastName": "Okafor",
+        "Company": "Globex",
+        "Phone": "+14155550177",
+        "LeadSource": "Phone Inquiry",
+    }  # no OwnerId: the integration user owns it
+
+
 def test_a_pick_is_remembered_and_moves_the_calls_task(stack: Stack) -> None:
     older = stack.org.insert("Contact", {"LastName": "Older", "Phone": CALLER})
     newer = stack.org.insert("Contact", {"LastName": "Newer", "Phone": CALLER})
