@@ -18,7 +18,9 @@ from sqlmodel import Session, select
 
 from integrations.loopback import wait_for
 from integrations.settings import Settings
+from integrations.store.automation_models import FieldMapping
 from integrations.store.models import Event, Job, JobStep
+from integrations.sync.automations import mapping_store
 
 AGENT_EMAIL = "jane.agent@example.com"
 
@@ -120,3 +122,11 @@ def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+def saved_before_the_check(engine: Engine, sobject: str, mapping: dict[str, Any]) -> None:
+    """A mapping stored before the save-time check refused it: the run must still say why."""
+    with Session(engine) as s:
+        s.merge(FieldMapping(sobject=sobject, mapping=mapping, updated_by="ann", updated_at=0.0))
+        s.commit()
+    mapping_store.forget_cached(engine, sobject)

@@ -124,14 +124,14 @@ def test_create_lead_makes_one_lead_and_points_the_numbers_tasks_at_it(stack: St
     wait_for(lambda: _task(stack, earlier) and _task(stack, current), timeout=10)
     assert _task(stack, current).get("WhoId") is None
 
-    agent_actions.request_lead(stack.engine, current, unknown)
-    agent_actions.request_lead(stack.engine, current, unknown)  # a double click: one Lead
+    typed = agent_actions.LeadForm(last_name="Okafor", company="Globex")
+    agent_actions.request_lead(stack.engine, current, unknown, typed)
+    agent_actions.request_lead(stack.engine, current, unknown, typed)  # a double click: one Lead
     # One job, or two when the first finished before the second click: either way one Lead.
     clicks = settled(stack.engine, "salesforce_create_lead")
     assert [job.status for job in clicks] == ["done"] * len(clicks), clicks[0].last_error
     (lead,) = stack.org.records("Lead")
-    assert (lead["Phone"], lead["Company"]) == (unknown, agent_actions.LEAD_COMPANY)
-    assert lead["LastName"] == f"Caller {unknown}"
+    assert (lead["Phone"], lead["Company"], lead["LastName"]) == (unknown, "Globex", "Okafor")
     wait_for(
         lambda: all((_task(stack, c) or {}).get("WhoId") == lead["Id"] for c in (earlier, current)),
         timeout=10,
@@ -145,9 +145,28 @@ def test_create_lead_makes_one_lead_and_points_the_numbers_tasks_at_it(stack: St
     assert context.context["lead_status"] == "Open - Not Contacted"
 
     # Another agent clicks later: the number has its Lead, none is made.
-    agent_actions.request_lead(stack.engine, current, unknown)
+    agent_actions.request_lead(stack.engine, current, unknown, typed)
     settled(stack.engine, "salesforce_create_lead", count=len(clicks) + 1)
     assert len(stack.org.records("Lead")) == 1
+
+
+def test_the_lead_form_is_checked_as_salesforce_would_check_the_lead() -> None:
+    lead = agent_actions.read_lead_form(
+        {"first_name": "G" * 41, "last_name": " ", "company": "Acme", "email": "gary@"}
+    )
+    assert lead.errors == {
+        "last_name": "Required: Salesforce needs a Last Name on every Lead.",
+        "email": "Not an e-mail address (name@example.com).",
+        "first_name": "First name takes at most 40 characters.",
+    }
+    ok = agent_actions.read_lead_form({"last_name": " Okafor ", "company": "Globex"})
+    assert ok.errors == {}
+    assert ok.fields("+14155550177", None) == {
+        "LastName": "Okafor",
+        "Company": "Globex",
+        "Phone": "+14155550177",
+        "LeadSource": "Phone Inquiry",
+    }  # no OwnerId: the integration user owns it
 
 
 def test_a_pick_is_remembered_and_moves_the_calls_task(stack: Stack) -> None:

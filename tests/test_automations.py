@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import Session
@@ -14,7 +16,7 @@ from integrations.store.models import JobStep
 from integrations.sync.automations import definitions, fieldmap, mapping_store, runs
 from integrations.sync.jobs import queue
 from tests.conftest import Stack
-from tests.helpers import AGENT_EMAIL, answered_inbound_call, settled
+from tests.helpers import AGENT_EMAIL, answered_inbound_call, saved_before_the_check, settled
 
 CALLER = "+14155550100"
 
@@ -201,9 +203,9 @@ def test_a_mapping_salesforce_rejects_parks_the_job_with_its_error_until_fixed(
 ) -> None:
     sf = SalesforceClient(stack.settings)
     bad = {**fieldmap.DEFAULT_MAPPINGS["Lead"], "Status": "disposition"}
-    mapping_store.save_mapping(
-        stack.engine, sf, "Lead", bad, by="ann@example.com"
-    )  # passes describe
+    problems = mapping_store.validate_mapping(sf, "Lead", bad)
+    assert [(p.field, "any value" in p.message) for p in problems] == [("Status", True)]
+    saved_before_the_check(stack.engine, "Lead", bad)
     definitions.save(stack.engine, LEAD_FOR_EVERY_CALL, by="ann@example.com")
     agent_id, number_id = _line(stack)
     stack.company.add_tag("Hot")
@@ -219,6 +221,8 @@ def test_a_mapping_salesforce_rejects_parks_the_job_with_its_error_until_fixed(
     assert job.status == "failed"
     assert job.error_code == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
     assert "bad value for restricted picklist field: Hot" in job.last_error
+    (error,) = json.loads(job.last_error)  # Salesforce's words, and the row to fix
+    assert error["mapping_row"] == "Lead field mapping, row Status = disposition"
     assert stack.org.records("Lead") == []
 
     fixed = {**bad, "Status": "=Working - Contacted"}
@@ -232,6 +236,21 @@ def test_a_mapping_salesforce_rejects_parks_the_job_with_its_error_until_fixed(
         CALLER,
         "Unknown (Aircall)",
     )
+    sf.close()
+
+
+def test_a_computed_value_into_a_restricted_picklist_is_refused_at_save_time(
+    stack: Stack,
+) -> None:
+    sf = SalesforceClient(stack.settings)
+    task = {**fieldmap.DEFAULT_MAPPINGS["Task"], "Priority": "call.tags|join"}
+    (problem,) = mapping_store.validate_mapping(sf, "Task", task)  # CallType: call_direction fits
+    assert problem.field == "Priority"
+    assert "every value but High, Normal, Low" in problem.message
+    assert "call.tags|join is computed from each call and may give any value" in problem.message
+    lead = {**fieldmap.DEFAULT_MAPPINGS["Lead"], "Status": "call_direction"}
+    (problem,) = mapping_store.validate_mapping(sf, "Lead", lead)
+    assert "gives Inbound, Outbound, and Inbound, Outbound are not in" in problem.message
     sf.close()
 
 

@@ -3,6 +3,8 @@ without the recording link is completed from ``GET /v1/calls/{id}``."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from integrations.errors import BadInput
@@ -15,6 +17,7 @@ from tests.helpers import (
     answered_inbound_call,
     envelope,
     post_webhook,
+    saved_before_the_check,
     settled,
     steps,
 )
@@ -146,7 +149,9 @@ def test_a_task_mapping_salesforce_rejects_fails_the_job_until_fixed_and_resynce
 ) -> None:
     sf = SalesforceClient(stack.settings)
     bad = {**fieldmap.DEFAULT_MAPPINGS["Task"], "CallType": "call.tags|join"}
-    mapping_store.save_mapping(stack.engine, sf, "Task", bad, by=MANAGER)  # passes the describe
+    with pytest.raises(BadInput, match="CallType: a restricted picklist"):
+        mapping_store.save_mapping(stack.engine, sf, "Task", bad, by=MANAGER)
+    saved_before_the_check(stack.engine, "Task", bad)
     agent_id, number_id = _line(stack)
     stack.company.add_tag("Hot")
     call = stack.company.start_call(
@@ -163,6 +168,8 @@ def test_a_task_mapping_salesforce_rejects_fails_the_job_until_fixed_and_resynce
     assert job.status == "failed"
     assert job.error_code == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
     assert "bad value for restricted picklist field: Hot" in job.last_error
+    (error,) = json.loads(job.last_error)  # Salesforce's words, and the row to fix
+    assert error["mapping_row"] == "Task field mapping, row CallType = call.tags|join"
     (refused,) = steps(stack.engine, "create Task")
     assert refused.ok is False
     assert refused.received[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"

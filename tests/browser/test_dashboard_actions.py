@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from playwright.sync_api import expect
+from sqlmodel import Session, select
 
 from integrations.loopback import wait_for
+from integrations.store.automation_models import Automation
+from integrations.sync.automations import definitions
 from integrations.sync.calls import untagged
 from tests.browser.conftest import Screen, add_account
 from tests.conftest import Stack, StackWith
@@ -18,11 +21,14 @@ CALLER = "+14155550100"
 Opener = Callable[[str], Screen]
 
 
-def _on_the_line(stack: Stack, open_screen: Opener, caller: str) -> tuple[Screen, int]:
+def _on_the_line(
+    stack: Stack, open_screen: Opener, caller: str, *, in_salesforce: bool = True
+) -> tuple[Screen, int]:
     """Maya signed in on her dashboard, answering a call from ``caller``."""
     agent = stack.company.add_user("Maya Patel", AGENT)
     number = stack.company.add_number("Sales line", "+1 212 555 0199")
-    stack.org.add_user("Maya Patel", AGENT)
+    if in_salesforce:
+        stack.org.add_user("Maya Patel", AGENT)
     add_account(stack.engine, AGENT, "agent")
     screen = open_screen(stack.app.url)
     screen.sign_in(AGENT)
@@ -90,19 +96,103 @@ def test_the_agent_sets_a_disposition_and_a_note_that_reach_aircall_and_the_task
     assert _task(stack, call_id)["CallDisposition"] == "Callback, Sale"
 
 
-def test_create_lead_for_an_unknown_number(stack: Stack, open_screen: Opener) -> None:
+def test_a_saved_note_stays_on_its_call_while_another_rings(
+    stack: Stack, open_screen: Opener
+) -> None:
+    """Bug 8: a call ringing for the agent does not take the card from the call on the line,
+    so the confirmation stays in sight there; the note reaches Aircall without an author (an
+    API comment has none), and the card says so."""
+    screen, call_id = _on_the_line(stack, open_screen, CALLER)
+    card = screen.page.locator("#context-card")
+    on_card = card.locator(f"#call-panel-{call_id}")
+    expect(on_card).to_be_visible()
+    card.get_by_label("Note").fill("Call back on Monday")
+    card.get_by_role("button", name="Save to Aircall").click()
+    expect(card.get_by_role("status")).to_have_text("Sent to Aircall.")
+    expect(card.locator(".note-author")).to_contain_text("the note shows no author")
+
+    (maya,) = stack.company.users
+    (number,) = stack.company.numbers
+    ringing = stack.company.start_call(
+        direction="inbound", external="+14155550123", number_id=number, user_id=maya
+    )
+    ringing_row = screen.page.locator(f"#call-{ringing['id']}")
+    expect(ringing_row).to_contain_text("ringing")
+    stack.sender.drain(timeout=10)  # its webhooks are in: its changes have been pushed
+    wait_for(lambda: stack.company.call(call_id)["comments"], timeout=30)
+    (comment,) = stack.company.call(call_id)["comments"]
+    assert comment["content"] == "Call back on Monday"
+    assert comment["posted_by"] is None  # as in Aircall: a comment posted by the API has no owner
+    assert stack.company.call(ringing["id"])["comments"] == []
+    expect(on_card).to_be_visible()
+    expect(card.get_by_role("status")).to_have_text("Sent to Aircall.")
+    screen.screenshot("agent_saved_to_aircall")
+    screen.page.reload()  # a fresh page, too, shows the call on the line before the ringing one
+    expect(screen.page.locator("#live-status")).to_have_text("Live")
+    expect(on_card).to_be_visible()
+
+    # Once the saved call ends, the ringing one takes the card.
+    stack.company.hangup(call_id)
+    stack.company.end(call_id)
+    expect(card.locator(f"#call-panel-{ringing['id']}")).to_be_visible()
+
+
+def test_create_lead_asks_for_the_caller_and_makes_the_agent_its_owner(
+    stack: Stack, open_screen: Opener
+) -> None:
+    """Bug 9: the form is pre-filled from the Aircall contact, says next to a field what
+    Salesforce requires, and the Lead is the agent's, not the integration user's."""
     unknown = "+14155550177"
+    with Session(stack.engine) as s:  # else the new Aircall contact gets its Salesforce Contact
+        shipped = s.exec(select(Automation).where(Automation.builtin == "E13_create_contact"))
+        definitions.set_enabled(stack.engine, shipped.one().id, False, by="test")
+    stack.company.add_contact("Gary", "Jennings", [unknown], emails=["gary@acme.example"])
     screen, call_id = _on_the_line(stack, open_screen, unknown)
+    (maya,) = (u["Id"] for u in stack.org.records("User") if u["Email"] == AGENT)
     card = screen.page.locator("#context-card")
     expect(card).to_contain_text("No Salesforce record has this number.")
     wait_for(lambda: _task(stack, call_id), timeout=30)  # logged at answer, on nobody yet
+    expect(card.get_by_label("First name")).to_have_value("Gary")
+    expect(card.get_by_label("Last name")).to_have_value("Jennings")
+    expect(card.get_by_label("E-mail")).to_have_value("gary@acme.example")
+    expect(card.get_by_label("Company")).to_have_value("")
+
+    card.get_by_label("Company").fill("   ")  # the browser takes it; Salesforce would not
     card.get_by_role("button", name="Create Lead").click()
-    name = f"Caller {unknown}"
-    expect(card.get_by_role("link", name=name)).to_be_visible(timeout=10_000)
-    expect(card.locator(".facts")).to_contain_text("Open - Not Contacted")
+    error = card.locator(f"#lead-company-{call_id}-error")
+    expect(error).to_have_text("Required: Salesforce needs a Company on every Lead.")
+    expect(card.get_by_label("Last name")).to_have_value("Jennings")  # nothing typed is lost
+    assert stack.org.records("Lead") == []
+    screen.screenshot("create_lead_form")
+
+    card.get_by_label("Company").fill("<b>Acme</b> & Co")
+    card.get_by_role("button", name="Create Lead").click()
+    expect(card.get_by_role("link", name="Gary Jennings")).to_be_visible()
+    expect(card.locator(".facts")).to_contain_text("<b>Acme</b> & Co")  # shown, not markup
+    expect(card.locator(".lead-owner")).to_have_count(0)
     (lead,) = stack.org.records("Lead")
+    assert (lead["FirstName"], lead["LastName"]) == ("Gary", "Jennings")
+    assert (lead["Company"], lead["Email"]) == ("<b>Acme</b> & Co", "gary@acme.example")
     assert lead["Phone"] == unknown
+    assert lead["OwnerId"] == maya
     wait_for(lambda: _task(stack, call_id).get("WhoId") == lead["Id"], timeout=30)
+
+
+def test_a_lead_for_an_agent_without_a_salesforce_user_says_who_owns_it(
+    stack: Stack, open_screen: Opener
+) -> None:
+    unknown = "+14155550178"
+    screen, _ = _on_the_line(stack, open_screen, unknown, in_salesforce=False)
+    card = screen.page.locator("#context-card")
+    expect(card.get_by_label("Last name")).to_have_value("")
+    card.get_by_label("Last name").fill("Okafor")
+    card.get_by_label("Company").fill("Globex")
+    card.get_by_role("button", name="Create Lead").click()
+    expect(card.get_by_role("link", name="Okafor")).to_be_visible()
+    expect(card.locator(".lead-owner")).to_contain_text("owned by the Callbridge integration user")
+    (lead,) = stack.org.records("Lead")
+    assert lead["OwnerId"] == stack.org.run_as_user_id
+    assert (lead["LastName"], lead["Company"]) == ("Okafor", "Globex")
 
 
 def test_the_agent_picks_one_of_several_matches_and_it_is_remembered(

@@ -17,7 +17,7 @@ from integrations.sync.calls import agent_actions, context_card
 from integrations.sync.calls import untagged as untagged_calls
 from integrations.sync.review import browse
 from web import params, security
-from web.routes.live import SNAPSHOT_SIZE
+from web.routes.live import SNAPSHOT_SIZE, on_the_line
 from web.templating import render
 
 
@@ -31,7 +31,7 @@ async def dashboard(request: Request) -> Response:
         agent=None if user.is_manager else user.email,
         limit=SNAPSHOT_SIZE,
     )
-    own = [call for call in calls if call.active and call.agent_email == user.email]
+    own = on_the_line([call for call in calls if call.active and call.agent_email == user.email])
     untagged, untagged_total = await run_in_threadpool(
         untagged_calls.untagged_for_agent, request.app.state.engine, user.email
     )
@@ -60,25 +60,42 @@ async def _own_call(request: Request) -> Call:
     return call
 
 
-async def _caller(request: Request, call: Call, status: int = 200) -> Response:
-    settings = request.app.state.settings
+async def _caller(
+    request: Request,
+    call: Call,
+    status: int = 200,
+    lead: agent_actions.LeadForm | None = None,
+) -> Response:
+    settings, engine = request.app.state.settings, request.app.state.engine
     panel = await run_in_threadpool(
-        context_card.panel, request.app.state.engine, call.id, Policy.from_settings(settings)
+        context_card.panel, engine, call.id, Policy.from_settings(settings)
+    )
+    if lead is None:
+        lead = await run_in_threadpool(agent_actions.lead_defaults, engine, call.id)
+    unowned = bool(call.e164) and await run_in_threadpool(
+        agent_actions.lead_owner_missing, engine, call.e164
     )
     return render(
         request,
         "partials/caller_panel.html",
-        {"panel": panel, "record_base": settings.record_base_url},
+        {
+            "panel": panel,
+            "record_base": settings.record_base_url,
+            "lead": lead,
+            "lead_unowned": unowned,
+        },
         status,
     )
 
 
-async def _actions(request: Request, call: Call, sent: str = "", status: int = 200) -> Response:
+async def _actions(
+    request: Request, call: Call, sent: str = "", note_sent: bool = False, status: int = 200
+) -> Response:
     tags = await agent_actions.company_tags(request.app.state.settings, request.app.state.engine)
     return render(
         request,
         "partials/call_actions.html",
-        {"call_id": call.id, "tags": tags, "sent": sent},
+        {"call_id": call.id, "tags": tags, "sent": sent, "note_sent": note_sent},
         status,
     )
 
@@ -113,7 +130,9 @@ async def set_disposition(request: Request) -> Response:
         agent_actions.request_disposition, request.app.state.engine, call.id, tag, note
     )
     await request.app.state.live.publish(call.id)
-    return _done(request, call) or await _actions(request, call, sent="Sent to Aircall.")
+    return _done(request, call) or await _actions(
+        request, call, sent="Sent to Aircall.", note_sent=bool(note.strip())
+    )
 
 
 @security.guard()
@@ -124,7 +143,10 @@ async def create_lead(request: Request) -> Response:
         raise HTTPException(400, "The number is hidden: there is nothing to create a Lead for.")
     if await run_in_threadpool(agent_actions.has_match, engine, call.e164):
         raise HTTPException(409, "This number already has a Salesforce record.")
-    await run_in_threadpool(agent_actions.request_lead, engine, call.id, call.e164)
+    lead = agent_actions.read_lead_form(await request.form())
+    if lead.errors:  # the form again, with what to fix next to each field
+        return await _caller(request, call, 200 if request.headers.get("HX-Request") else 400, lead)
+    await run_in_threadpool(agent_actions.request_lead, engine, call.id, call.e164, lead)
     await request.app.state.live.publish(call.id)
     return _done(request, call) or await _caller(request, call)
 

@@ -28,6 +28,11 @@ POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013  # htmx's ws extension reconnects after this one
 
 
+def on_the_line(calls: list[browse.CallView]) -> list[browse.CallView]:
+    """The agent's live calls for the card: answered before ringing, each newest first."""
+    return sorted(calls, key=lambda call: call.state != "in progress")
+
+
 @dataclass
 class Change:
     """One call, rendered once for every dashboard allowed to see it."""
@@ -47,6 +52,10 @@ class Viewer:
     outbox: asyncio.Queue[Change | None] = field(default_factory=lambda: asyncio.Queue(OUTBOX_SIZE))
     shown: set[int] = field(default_factory=set)
     card_call: int | None = None
+    # The agent's other live calls, newest change last: the next to take the card when its call
+    # ends. A call never takes the card from another that is still live, so what the agent is
+    # doing there (a note, its confirmation) stays in sight.
+    waiting: dict[int, str] = field(default_factory=dict)
     behind: bool = False  # its outbox overflowed: close it, the page reconnects
 
     def sees(self, call: browse.CallView) -> bool:
@@ -136,21 +145,31 @@ class Hub:
         )
         viewer.shown = {call.id for call in calls}
         own = [c for c in calls if c.active and c.agent_email == viewer.email]
-        viewer.card_call = own[0].id if own else None
-        return [self.table(calls), self.card(own[0] if own else None)]
+        # A reconnect keeps the card on its call while that call is live; else the call on
+        # the line comes before one ringing.
+        kept = [c for c in own if c.id == viewer.card_call] or on_the_line(own)[:1]
+        viewer.card_call = kept[0].id if kept else None
+        viewer.waiting = {c.id: self.card(c) for c in reversed(own) if c.id != viewer.card_call}
+        return [self.table(calls), self.card(kept[0] if kept else None)]
 
     def messages(self, viewer: Viewer, item: Change) -> list[str]:
         """What one change means for this dashboard, decided when it is sent."""
         call = item.call
         out = [item.row if call.id in viewer.shown else item.new_row]
         viewer.shown.add(call.id)
-        if call.agent_email == viewer.email:
-            if call.active:
-                out.append(item.card)
-                viewer.card_call = call.id
-            elif viewer.card_call == call.id:
-                out.append(self.card(None))
-                viewer.card_call = None
+        if call.agent_email != viewer.email:
+            return out
+        viewer.waiting.pop(call.id, None)
+        if call.id == viewer.card_call and not call.active:
+            # The card's call ended: the newest other live call takes the card, if any.
+            viewer.card_call = next(reversed(viewer.waiting), None)
+            nxt = viewer.waiting.pop(viewer.card_call) if viewer.card_call is not None else None
+            out.append(nxt or self.card(None))
+        elif call.active and viewer.card_call in (None, call.id):
+            out.append(item.card)
+            viewer.card_call = call.id
+        elif call.active:
+            viewer.waiting[call.id] = item.card
         return out
 
 

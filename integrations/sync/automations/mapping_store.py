@@ -1,10 +1,11 @@
 """The field mappings as stored per object, checked against the org's describe when saved.
 
-``validate_mapping``: each field exists and is createable, a fixed picklist value is allowed, the
-object's required fields are mapped. Values that come from call data can only be checked by
-Salesforce: a rejection parks the job with Salesforce's message, and a corrected mapping plus
-``queue.resync`` fixes it. Mappings are read from the store at most every ``MAPPING_TTL``
-seconds per process (a save in this process is seen at once).
+``validate_mapping``: each field exists and is createable, a fixed picklist value is allowed, a
+computed value goes into a restricted picklist only when every value it can take is allowed,
+the object's required fields are mapped. Other values that come from call data can only be
+checked by Salesforce: a rejection parks the job with Salesforce's message, and a corrected
+mapping plus ``queue.resync`` fixes it. Mappings are read from the store at most every
+``MAPPING_TTL`` seconds per process (a save in this process is seen at once).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from integrations.salesforce.access import describe
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.soql import api_name
 from integrations.store.automation_models import FieldMapping
-from integrations.sync.automations.fieldmap import DEFAULT_MAPPINGS, parse_source
+from integrations.sync.automations.fieldmap import DEFAULT_MAPPINGS, Source, parse_source
 from integrations.sync.automations.task_fields import FIXED_TASK_FIELDS
 
 MAPPING_TTL = 2.0  # seconds before another process's saved mapping reaches this one's jobs
@@ -48,6 +49,41 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.sobject}.{self.field}: {self.message}"
+
+
+# The values a computed source can take, where they are known; any other source can give anything.
+KNOWN_VALUES: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("call_direction",): ("Inbound", "Outbound"),
+    ("call", "direction"): ("inbound", "outbound"),
+}
+
+
+def _source_text(source: Source) -> str:
+    if source.template is not None:
+        return source.template
+    return "|".join([".".join(source.path), *source.transforms])
+
+
+def _check_computed(spec: dict[str, Any], source: Source) -> str | None:
+    """Why a computed value may be refused by a restricted picklist (None: it always fits)."""
+    if spec.get("type") not in ("picklist", "multipicklist") or not spec.get("restrictedPicklist"):
+        return None
+    allowed = picklist_values(spec)
+    known = KNOWN_VALUES.get(source.path) if not source.transforms else None
+    text = _source_text(source)
+    if known is not None:
+        outside = [v for v in known if v not in allowed]
+        if not outside:
+            return None
+        verb = "is" if len(outside) == 1 else "are"
+        said = f"{text} gives {', '.join(known)}, and {', '.join(outside)} {verb} not in the list"
+    else:
+        said = f"{text} is computed from each call and may give any value"
+    return (
+        f"a restricted picklist: Salesforce refuses every value but {', '.join(allowed)}, and "
+        f"{said}. Map a fixed value (={allowed[0] if allowed else '…'}) or a source that only "
+        "gives values of the list."
+    )
 
 
 def _check_literal(sobject: str, target: str, spec: dict[str, Any], value: Any) -> Problem | None:
@@ -111,6 +147,11 @@ def validate_mapping(
             problem = _check_literal(sobject, spec["name"], spec, literal)
             if problem is not None:
                 problems.append(problem)
+        for computed in (s for s in sources if not s.is_literal):
+            message = _check_computed(spec, computed)
+            if message is not None:
+                problems.append(Problem(sobject, spec["name"], message))
+                break
     if creating:
         mapped = {str(t).lower() for t in mapping}
         for spec in fields.values():
@@ -152,6 +193,40 @@ def load_mapping(engine: Engine, sobject: str, *, max_age: float = MAPPING_TTL) 
     return dict(hit[1])
 
 
+RESTRICTED = "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+
+
+def mapping_rows(
+    engine: Engine,
+    sobject: str,
+    step_fields: dict[str, Any] | None = None,
+    use_mapping: bool = True,
+) -> dict[str, str]:
+    """Where each field's value comes from, in the words of the screens that set it."""
+    mapping = load_mapping(engine, sobject) if use_mapping else {}
+    rows = {t: f"{sobject} field mapping, row {t} = {source}" for t, source in mapping.items()}
+    rows.update(
+        {t: f"this action's field {t} = {source}" for t, source in (step_fields or {}).items()}
+    )
+    return rows
+
+
+def name_rows(exc: RemoteRejected, rows: dict[str, str]) -> RemoteRejected:
+    """Salesforce's refusal of a picklist value with the mapping row that gave it added to each
+    error (``mapping_row``, beside Salesforce's own words): the row to fix, not only the field."""
+    by_name = {name.lower(): row for name, row in rows.items()}
+    if exc.error_code != RESTRICTED or not isinstance(exc.body, list):
+        return exc
+    named, found = [], False
+    for error in exc.body:
+        fields = error.get("fields") if isinstance(error, dict) else None
+        behind = [by_name[f.lower()] for f in fields or [] if str(f).lower() in by_name]
+        if behind:
+            error, found = {**error, "mapping_row": "; ".join(behind)}, True
+        named.append(error)
+    return RemoteRejected(exc.service, exc.status, named) if found else exc
+
+
 def save_mapping(
     engine: Engine, sf: SalesforceClient, sobject: str, mapping: dict[str, Any], by: str
 ) -> None:
@@ -164,5 +239,10 @@ def save_mapping(
             FieldMapping(sobject=sobject, mapping=mapping, updated_by=by, updated_at=time.time())
         )
         s.commit()
+    forget_cached(engine, sobject)  # this process uses it at once
+
+
+def forget_cached(engine: Engine, sobject: str) -> None:
+    """The next read of ``sobject``'s mapping in this process goes to the store."""
     with _mapping_lock:
-        _mappings.get(engine, {}).pop(sobject, None)  # this process uses it at once
+        _mappings.get(engine, {}).pop(sobject, None)

@@ -15,11 +15,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from integrations.aircall import actions as aircall_actions
-from integrations.errors import BadInput
+from integrations.errors import BadInput, RemoteRejected
 from integrations.salesforce.soql import api_name
 from integrations.store.models import Job
 from integrations.store.salesforce_sync import note_write
-from integrations.sync.automations import fieldmap
+from integrations.sync.automations import fieldmap, mapping_store
 from integrations.sync.automations.fieldmap import Scope
 from integrations.sync.automations.soql_guard import build_select
 from integrations.sync.automations.step_plan import (
@@ -32,6 +32,7 @@ from integrations.sync.automations.step_plan import (
     record_id_param,
 )
 from integrations.sync.automations.suppression import suppress
+from integrations.sync.automations.task_fields import CALL_LOG_FIELDS, FOLLOW_UP_FROM_MAPPING
 from integrations.sync.callers.matching import (
     Match,
     creation_lock,
@@ -48,9 +49,18 @@ PEOPLE = {"Lead", "Contact", "Account"}  # the objects the orgs' duplicate rules
 def plan_create(sobject: str) -> Callable[[dict[str, Any], Scope, Env], Plan]:
     def plan(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
         name = api_name(sobject or str(params.get("sobject") or ""))
-        return Plan("salesforce", f"create {name}", mapped_fields(params, name, scope, env))
+        fields = mapped_fields(params, name, scope, env)
+        return Plan("salesforce", f"create {name}", fields, extra=_rows(params, name, env))
 
     return plan
+
+
+def _rows(params: dict[str, Any], sobject: str, env: Env) -> dict[str, Any]:
+    """The mapping rows behind the fields, to name in Salesforce's refusal of a value."""
+    rows = mapping_store.mapping_rows(
+        env.engine, sobject, params.get("fields"), params.get("use_mapping", True)
+    )
+    return {"rows": rows}
 
 
 def plan_task(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
@@ -61,7 +71,23 @@ def plan_task(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
             {"job": LOG_CALL, "call": env.call_id},
             note="created once per call and updated by its later events",
         )
-    return plan_create("Task")(params, scope, env)
+    # A follow-up to-do. The Task mapping describes the call's own Task (its subject, type,
+    # description, call-log fields): a follow-up takes only its owner and due date from it.
+    fields = mapped_fields({**params, "use_mapping": False}, "Task", scope, env)
+    said = ["a follow-up Task, not a logged call"]
+    if params.get("use_mapping", True):
+        mapping = mapping_store.load_mapping(env.engine, "Task")
+        kept = {name: mapping[name] for name in FOLLOW_UP_FROM_MAPPING if name in mapping}
+        fields = {**fieldmap.apply_mapping(kept, scope), **fields}
+        said.append("only its owner and due date come from the Task mapping")
+    dropped = [name for name in CALL_LOG_FIELDS if fields.pop(name, None) is not None]
+    if fields.get("TaskSubtype") == "Call":
+        del fields["TaskSubtype"]
+        dropped.append("TaskSubtype")
+    if dropped:
+        said.append(f"{', '.join(dropped)} stay on the call's own Task")
+    note = "; ".join(said)
+    return Plan("salesforce", "create Task", fields, note=note, extra=_rows(params, "Task", env))
 
 
 def plan_query(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
@@ -214,7 +240,13 @@ async def update_noted(ctx: Context, sobject: str, record_id: str, fields: dict[
 
 
 async def run_create(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, Any]:
-    return await create_noted(ctx, plan.operation.split(" ", 1)[1], plan.sent)
+    try:
+        return await create_noted(ctx, plan.operation.split(" ", 1)[1], plan.sent)
+    except RemoteRejected as exc:
+        named = mapping_store.name_rows(exc, plan.extra.get("rows") or {})
+        if named is exc:
+            raise
+        raise named from exc
 
 
 async def run_task(ctx: Context, job: Job, plan: Plan, env: Env) -> dict[str, Any]:

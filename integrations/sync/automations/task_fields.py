@@ -16,6 +16,11 @@ from integrations.sync.callers.matching import Match
 TASK_LENGTHS = {"Subject": 255, "CallDisposition": 255, "Description": 32000}
 # Set by Callbridge whatever the mapping says: they make a Task the call's own, and find it again.
 FIXED_TASK_FIELDS = ("CallObject", "TaskSubtype", "Status", "WhoId", "WhatId")
+# What makes a Task a logged call in Salesforce's activity history: only the call's own Task
+# carries them, never a follow-up Task an automation makes (it would read as a second call).
+CALL_LOG_FIELDS = ("CallType", "CallDurationInSeconds", "CallDisposition", "CallObject")
+# What a follow-up Task takes from the Task mapping; the rest of it describes the call.
+FOLLOW_UP_FROM_MAPPING = ("OwnerId", "ActivityDate")
 
 # Aircall's ``missed_call_reason`` codes, in the words a person reading the Task expects.
 MISSED_REASONS = {

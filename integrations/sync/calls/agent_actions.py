@@ -3,9 +3,11 @@
 - A disposition and a note go to Aircall as a tag and a comment, never straight to Salesforce:
   Aircall then sends ``call.tagged`` and ``call.commented`` and the call takes the same path as
   if the agent had used the Aircall phone (its Task, the automations).
-- "Create Lead" for an unknown number makes the Lead once per number, puts it in the local
-  index (pinned) and points the number's calls at it: those without a Task are logged, those
-  with one are logged again, so their Task gets the new ``WhoId``.
+- "Create Lead" for an unknown number makes the Lead the agent filled in (name, company,
+  e-mail; pre-filled from the Aircall contact) once per number, owned by the call's agent's
+  Salesforce User, puts it in the local index (pinned) and points the number's calls at it:
+  those without a Task are logged, those with one are logged again, so their Task gets the new
+  ``WhoId``.
 - A pick among several matches is remembered at once (``calllog.pick_record``); a job then
   reads the picked record's context and moves the call's Task to it.
 """
@@ -15,17 +17,27 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from integrations.aircall import actions
 from integrations.aircall.client import AircallClient, make_http
 from integrations.errors import RemoteError, RemoteRejected
 from integrations.settings import Settings
 from integrations.store.models import Call, CallerMatch, Job, SyncLink
-from integrations.sync.callers.matching import Match, Policy, creation_lock, decide, linked
+from integrations.sync.callers.matching import (
+    Match,
+    Policy,
+    agent_user,
+    creation_lock,
+    decide,
+    linked,
+)
 from integrations.sync.calls import calllog
 from integrations.sync.calls.context_card import (
     forget_context,
@@ -44,7 +56,67 @@ TAG_COLOR = "#2f6fdf"  # Aircall requires one for a new tag
 TAGS_MAX_AGE = 300.0  # seconds the cached tag list is used before Aircall is asked again
 MAX_TAG = 255
 MAX_NOTE = 5000
-LEAD_COMPANY = "Unknown (Aircall caller)"
+# Lead field lengths in Salesforce (FirstName 40, LastName 80, Company 255, Email 80).
+LEAD_LIMITS = {"first_name": 40, "last_name": 80, "company": 255, "email": 80}
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass
+class LeadForm:
+    """The agent's "Create Lead" form: what is known about the caller, then what they typed."""
+
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+    email: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def fields(self, e164: str, owner: str | None) -> dict[str, Any]:
+        """The Lead as Salesforce takes it; no OwnerId makes the integration user its owner."""
+        fields: dict[str, Any] = {
+            "LastName": self.last_name,
+            "Company": self.company,
+            "Phone": e164,
+            "LeadSource": "Phone Inquiry",
+        }
+        optional = (("FirstName", self.first_name), ("Email", self.email))
+        fields.update({name: value for name, value in optional if value})
+        if owner:
+            fields["OwnerId"] = owner
+        return fields
+
+
+def lead_defaults(engine: Engine, call_id: int) -> LeadForm:
+    """The form pre-filled from the call's Aircall contact, if Aircall knows the caller."""
+    with Session(engine) as s:
+        call = s.get(Call, call_id)
+    contact = (call.snapshot.get("contact") if call else None) or {}
+    emails = [e.get("value") for e in contact.get("emails") or [] if isinstance(e, dict)]
+    known = {
+        "first_name": contact.get("first_name"),
+        "last_name": contact.get("last_name"),
+        "company": contact.get("company_name"),
+        "email": next((e for e in emails if isinstance(e, str)), None),
+    }
+    return LeadForm(
+        **{k: v[: LEAD_LIMITS[k]] if isinstance(v, str) else "" for k, v in known.items()}
+    )
+
+
+def read_lead_form(form: Mapping[str, Any]) -> LeadForm:
+    """The agent's input, checked as Salesforce would check the Lead (errors by field)."""
+    lead = LeadForm(**{k: str(form.get(k) or "").strip() for k in LEAD_LIMITS})
+    if not lead.last_name:
+        lead.errors["last_name"] = "Required: Salesforce needs a Last Name on every Lead."
+    if not lead.company:
+        lead.errors["company"] = "Required: Salesforce needs a Company on every Lead."
+    if lead.email and not EMAIL.fullmatch(lead.email):
+        lead.errors["email"] = "Not an e-mail address (name@example.com)."
+    labels = {"first_name": "First name", "last_name": "Last name", "company": "Company"}
+    for key, limit in LEAD_LIMITS.items():
+        if len(getattr(lead, key)) > limit and key not in lead.errors:
+            lead.errors[key] = f"{labels.get(key, 'E-mail')} takes at most {limit} characters."
+    return lead
 
 
 # -- requests (called by the web tier, inside its own transaction) ---------------------------
@@ -65,15 +137,16 @@ def request_disposition(engine: Engine, call_id: int, tag: str, note: str) -> No
         s.commit()
 
 
-def request_lead(engine: Engine, call_id: int, e164: str) -> None:
+def request_lead(engine: Engine, call_id: int, e164: str, lead: LeadForm) -> None:
     """Queue "Create Lead" for the call's number (one job per number at a time)."""
+    typed = {k: getattr(lead, k) for k in LEAD_LIMITS}
     with Session(engine) as s:
         queue.enqueue(
             s,
             kind=CREATE_LEAD,
             key=f"{CREATE_LEAD}:{e164}",
             call_id=call_id,
-            payload={"e164": e164},
+            payload={"e164": e164, "lead": typed},
         )
         s.commit()
 
@@ -213,7 +286,7 @@ async def create_lead(ctx: Context, job: Job) -> dict[str, Any]:
     """The Lead for an unknown number, made once even if two agents click at once."""
     e164 = job.payload["e164"]
     policy = Policy.from_settings(ctx.settings)
-    created = False
+    created, owner = False, None
     async with creation_lock(ctx.engine, e164):  # the same lock calllog's auto-create takes
         match = await ctx.db(_current, ctx.engine, e164, policy)
         if match is None and job.attempts > 1:
@@ -227,12 +300,10 @@ async def create_lead(ctx: Context, job: Job) -> dict[str, Any]:
             if rows:
                 match = Match("Lead", rows[0]["Id"], rows[0].get("Name") or "")
         if match is None:
-            fields = {
-                "LastName": f"Caller {e164}",
-                "Company": LEAD_COMPANY,
-                "Phone": e164,
-                "LeadSource": "Phone Inquiry",
-            }
+            owner = await _agent_owner(ctx, job.call_id)
+            # A job queued before the form existed has no "lead": Salesforce then says what is
+            # missing, and the job parks with that.
+            fields = LeadForm(**job.payload.get("lead") or {}).fields(e164, owner)
             try:
                 lead_id, duplicate = await ctx.create_or_match("Lead", fields)
             except RemoteError as exc:
@@ -253,7 +324,36 @@ async def create_lead(ctx: Context, job: Job) -> dict[str, Any]:
         "created": created,
         "logged": waiting,
         "relogged": relogged,
+        **({"owner": owner} if created else {}),
     }
+
+
+def _call_agent(engine: Engine, call_id: int | None) -> str | None:
+    with Session(engine) as s:
+        call = s.get(Call, call_id) if call_id is not None else None
+    return call.agent_email if call else None
+
+
+async def _agent_owner(ctx: Context, call_id: int | None) -> str | None:
+    """The Salesforce User of the call's agent (None: the integration user will own it)."""
+    email = await ctx.db(_call_agent, ctx.engine, call_id)
+    if not email:
+        return None
+    max_age = ctx.settings.caller_cache_seconds
+    return await ctx.sf(lambda: agent_user(ctx.engine, ctx.salesforce, email, max_age=max_age))
+
+
+def lead_owner_missing(engine: Engine, e164: str) -> bool:
+    """Whether the number's Lead, made from the dashboard, went to the integration user
+    because the agent has no Salesforce User: the card says so."""
+    with Session(engine) as s:
+        job = s.exec(
+            select(Job)
+            .where(Job.dedupe_key == f"{CREATE_LEAD}:{e164}", Job.status == "done")
+            .order_by(col(Job.id).desc())
+        ).first()
+    result = (job.result or {}) if job else {}
+    return bool(result.get("created")) and "owner" in result and result["owner"] is None
 
 
 async def refresh_context(ctx: Context, job: Job) -> dict[str, Any]:

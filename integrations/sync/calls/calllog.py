@@ -176,6 +176,11 @@ async def _send(ctx: Context, job: Job, action: str, sent: Any, request: Awaitab
         result = await request
     except Exception as exc:
         await ctx.record(job, "salesforce", action, sent, getattr(exc, "body", str(exc)), False)
+        if isinstance(exc, RemoteRejected) and action.endswith(" Task"):
+            rows = await ctx.db(mapping_store.mapping_rows, ctx.engine, "Task")
+            named = mapping_store.name_rows(exc, rows)
+            if named is not exc:
+                raise named from exc
         raise
     await ctx.record(job, "salesforce", action, sent, result if result is not None else "ok")
     return result
