@@ -29,6 +29,7 @@ from integrations.sync.recovery import backfill
 from tests.conftest import SettingsWith, Stack
 from tests.helpers import AGENT_EMAIL, answered_inbound_call
 from tests.signin import PASSWORD, sign_in
+from tests.test_health import doctor
 from web.app import create_app
 
 SECRET_KEY = new_key()
@@ -161,6 +162,12 @@ def test_a_disabled_webhook_is_reported_and_repair_reenables_it(
         problem = wait_for(lambda: aircall.webhook_problem(engine), timeout=10)
         assert "Aircall has disabled the webhook" in problem
         assert "Repair" in problem
+        found = doctor(stack.settings)  # the same read-back, from the command line
+        assert found.returncode == 1, found.stdout + found.stderr
+        assert any(
+            line.startswith("PROBLEM  Aircall webhook: Aircall has disabled the webhook")
+            for line in found.stdout.splitlines()
+        ), found.stdout
 
         link.restore()
         accounts.add_user(engine, MANAGER, "manager", PASSWORD)
