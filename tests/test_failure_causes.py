@@ -59,6 +59,18 @@ def test_a_collections_error_reads_status_code() -> None:
     assert "Validation Rules" in explained.fix
 
 
+def test_an_apex_trigger_refusal_shows_the_triggers_own_message() -> None:
+    message = (
+        "AccountTrigger: execution of BeforeInsert caused by: "
+        "System.DmlException: Region is required for EMEA accounts"
+    )
+    body = json.dumps([{"message": message, "errorCode": "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"}])
+    explained = refusals.explain("CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", body, "Task")
+    assert explained.headline.startswith("an Apex trigger or flow refused it: ")
+    assert "Region is required for EMEA accounts" in explained.headline
+    assert "Setup → Object Manager → Task → Triggers" in explained.fix
+
+
 @given(st.one_of(st.none(), st.text()), st.one_of(st.none(), st.text(), st.binary().map(repr)))
 def test_any_stored_error_is_explained_without_raising(code: str | None, body: str | None) -> None:
     explained = refusals.explain(code, body)

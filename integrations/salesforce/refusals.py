@@ -97,6 +97,16 @@ def explain(error_code: str | None, body: str | None, sobject: str = "") -> Expl
             "rule, or map the values it wants.",
             fields,
         )
+    if code in {"CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", "CANNOT_EXECUTE_FLOW_TRIGGER"}:
+        inner = refusal.message.split(": ", 1)[-1] if ": " in refusal.message else refusal.message
+        return Explanation(
+            f"an Apex trigger or flow refused it: {inner[:200]}",
+            f"Code your org runs when a {thing} is saved (an Apex trigger, a flow or a process) "
+            "threw an error; its message is above.",
+            f"Setup → Object Manager → {sobject or 'the object'} → Triggers, or Setup → Flows: "
+            "have its owner handle this case (or map the values it expects).",
+            fields,
+        )
     if code == "DUPLICATES_DETECTED":
         return Explanation(
             "a duplicate rule blocked it",
