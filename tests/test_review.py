@@ -190,7 +190,7 @@ def test_the_call_page_shows_webhooks_and_what_was_sent_and_received(
     page = manager.client.get("/calls/5").text
     assert "<code>call.created</code>" in page
     assert "<code>call.ended</code>" in page
-    assert "Salesforce: create Task (failed)" in page
+    assert "Create a Task in Salesforce (failed)" in page
     assert "Inbound call from &lt;b&gt;Gary&lt;/b&gt;" in page
     assert "Re-sync this call" in page
 

@@ -35,7 +35,7 @@ def test_the_call_page_updates_live(stack: Stack, open_screen: Opener) -> None:
     stack.company.hangup(call["id"])
     stack.company.end(call["id"])
     expect(summary.locator(".badge")).to_have_text("ended", timeout=10_000)
-    expect(timeline).to_contain_text("Salesforce: create Task", timeout=20_000)
+    expect(timeline).to_contain_text("Create a Task in Salesforce", timeout=20_000)
     (task,) = stack.org.records("Task")
     jobs = screen.page.locator("#call-jobs")
     expect(jobs.get_by_role("link", name=f"Task {task['Id']}")).to_be_visible(timeout=10_000)

@@ -159,7 +159,7 @@ def test_a_manager_resyncs_a_failed_call_after_the_fix(stack: Stack, open_screen
     screen.go(f"/calls/{call['id']}")
     timeline = screen.page.locator(".timeline")
     expect(timeline).to_contain_text("call.ended")
-    expect(timeline).to_contain_text("Salesforce: create Task (failed)")
+    expect(timeline).to_contain_text("Create a Task in Salesforce (failed)")
     screen.screenshot("call")
 
 

@@ -151,6 +151,16 @@ class Page:
         return max(1, math.ceil(self.total / self.size))
 
 
+_STEP_LABELS = {  # a step's action as recorded -> what a manager reads on the timeline
+    "insight card": "Show an insight card in Aircall",
+    "get call": "Read the call from Aircall",
+    "comment": "Add a note to the call in Aircall",
+    "tag call": "Tag the call in Aircall",
+    "create tag": "Create a tag in Aircall",
+    "read caller context": "Read the caller's record in Salesforce",
+}
+
+
 @dataclass
 class TimelineEntry:
     at: float
@@ -160,6 +170,15 @@ class TimelineEntry:
     service: str = ""
     sent: Any = None
     received: Any = None
+
+    @property
+    def label(self) -> str:
+        """A step in words, "Create a Task in Salesforce" (the action as recorded: ``title``)."""
+        verb, _, sobject = self.title.partition(" ")
+        if verb in ("create", "update", "upsert") and sobject[:1].isupper() and " " not in sobject:
+            article = "an" if sobject[0] in "AEIOU" else "a"
+            return f"{verb.capitalize()} {article} {sobject} in {self.service.capitalize()}"
+        return _STEP_LABELS.get(self.title) or f"{self.service.capitalize()}: {self.title}"
 
 
 # -- queries -------------------------------------------------------------------------------
