@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from sqlmodel import Session
 
 from integrations.store.automation_models import DispositionRule
+from integrations.sync.automations import dispositions
 from tests.browser.conftest import Screen, add_account
 from tests.conftest import Stack
 
@@ -47,3 +48,20 @@ def test_a_lead_status_the_org_lacks_is_refused_at_save(stack: Stack, open_scree
     expect(screen.page.locator("#rule-interested").get_by_role("status")).to_have_text("Saved.")
     assert _lead_status(stack) == "Working - Contacted"
     screen.errors.clear()  # the refused post's 400 page load is reported on the console
+
+
+def test_the_rules_say_which_tags_aircall_has_and_which_it_lacks(
+    stack: Stack, open_screen: Opener
+) -> None:
+    dispositions.set_rule(stack.engine, "interested", by="test", tags=["Interested", "Hot lead"])
+    stack.company.add_tag("Interested")  # Aircall has the first, not the second
+    add_account(stack.engine, MANAGER, "manager")
+    screen = open_screen(stack.app.url)
+    screen.sign_in(MANAGER)
+    screen.go("/automations/dispositions")
+    listed = screen.page.locator("#aircall-tags")
+    expect(listed.locator(".tag", has_text="Interested")).to_have_count(1)  # Aircall has it
+    missing = screen.page.locator("#rule-interested .tags-missing")
+    expect(missing).to_contain_text("Not a tag in Aircall yet: Hot lead.")
+    expect(missing).not_to_contain_text("Interested")
+    screen.screenshot("dispositions_tags")

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from integrations.errors import BadInput, CallbridgeError
 from integrations.store.accounts import MANAGER
 from integrations.sync.automations import dispositions
+from integrations.sync.calls import agent_actions
 from web import security
 from web.org_fields import (
     NOT_CONFIGURED,
@@ -42,8 +43,16 @@ async def _dispositions_context(request: Request) -> dict[str, Any]:
             targets = await run_in_threadpool(dispositions.check_targets, sf, engine, settings)
         except CallbridgeError as exc:
             describe_problem = f"{UNREACHABLE}: {str(exc)[:300]}"
+    aircall_tags = await agent_actions.company_tags(settings, engine)
+    known = {tag.casefold() for tag in aircall_tags}
     return {
         "rules": rules,
+        "aircall_tags": aircall_tags,
+        "tags_missing": {
+            rule.key: [tag for tag in rule.tags if tag.casefold() not in known] for rule in rules
+        }
+        if aircall_tags
+        else {},
         "lead_statuses": picklist("Lead", "Status"),
         "stages": picklist("Opportunity", "StageName"),
         "contact_statuses": picklist("Contact", settings.disposition_contact_status_field or ""),
