@@ -4,6 +4,7 @@ worker then writes calls' Tasks with that connection, through a forced session e
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from playwright.sync_api import Browser, expect
 from pydantic import SecretStr
@@ -18,6 +19,28 @@ from tests.helpers import answered_inbound_call, jobs, settled
 MANAGER = "sam@example.com"
 SF_USER = "integration@example.com"
 SF_PASSWORD = "emulated-password-1"
+
+
+def connect_salesforce(
+    screen: Screen,
+    login_url: str,
+    consumer_secret: str,
+    *,
+    before_connect: Callable[[], None] = lambda: None,
+) -> None:
+    """On the Connections page: My Domain, the secret, Connect, then the org's sign-in page."""
+    page = screen.page
+    card = page.locator("#salesforce-connection")
+    card.get_by_label("My Domain", exact=True).check()
+    card.get_by_label("My Domain URL").fill(login_url)
+    card.get_by_label("Consumer secret").fill(consumer_secret)
+    before_connect()
+    card.get_by_role("button", name="Connect Salesforce").click()
+    page.wait_for_url(re.compile(r"https://localhost:\d+/services/oauth2/authorize\?"))
+    page.get_by_label("Username").fill(SF_USER)
+    page.get_by_label("Password").fill(SF_PASSWORD)
+    page.get_by_role("button", name="Log In").click()
+    page.wait_for_url(screen.base_url + "/settings/connections")
 
 
 def test_a_manager_connects_salesforce_and_the_worker_writes_tasks_with_it(
@@ -44,18 +67,12 @@ def test_a_manager_connects_salesforce_and_the_worker_writes_tasks_with_it(
             card = page.locator("#salesforce-connection")
             expect(card.locator("#salesforce-status")).to_contain_text("not connected")
             expect(card.locator("#salesforce-callback")).to_have_text(stack.app.url + CALLBACK_PATH)
-            card.get_by_label("My Domain", exact=True).check()
-            card.get_by_label("My Domain URL").fill(stack.settings.salesforce_login_url)
-            card.get_by_label("Consumer secret").fill(stack.org.client_secret)
-            screen.screenshot("connections_salesforce_connect")
-            card.get_by_role("button", name="Connect Salesforce").click()
-
-            page.wait_for_url(re.compile(r"https://localhost:\d+/services/oauth2/authorize\?"))
-            page.get_by_label("Username").fill(SF_USER)
-            page.get_by_label("Password").fill(SF_PASSWORD)
-            page.get_by_role("button", name="Log In").click()
-
-            page.wait_for_url(stack.app.url + "/settings/connections")
+            connect_salesforce(
+                screen,
+                stack.settings.salesforce_login_url,
+                stack.org.client_secret,
+                before_connect=lambda: screen.screenshot("connections_salesforce_connect"),
+            )
             expect(page.locator("#salesforce-message")).to_have_text(
                 f"Connected to Salesforce as {SF_USER}."
             )

@@ -5,8 +5,6 @@ expires (the refresh token gets a new access token, no job fails). No secret sho
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.sync_api import Browser, expect
 from pydantic import SecretStr
@@ -17,6 +15,7 @@ from integrations.salesforce.emulator import Org
 from integrations.salesforce_connection import CALLBACK_PATH, box
 from integrations.store import connections
 from tests.browser.conftest import Screen, add_account
+from tests.browser.test_connect_salesforce import SF_PASSWORD, SF_USER, connect_salesforce
 from tests.conftest import SettingsWith
 from tests.helpers import jobs
 from tests.test_webhook_registration import a_call_becomes_a_task, managed_stack, people
@@ -24,8 +23,6 @@ from tests.test_webhook_registration import a_call_becomes_a_task, managed_stack
 API_ID = "7c1d2e3f"
 API_TOKEN = "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5"
 MANAGER = "sam@example.com"
-SF_USER = "integration@example.com"
-SF_PASSWORD = "emulated-password-2"
 
 
 @pytest.fixture
@@ -55,16 +52,7 @@ def test_live_in_ten_minutes_from_the_connections_page(
             screen.sign_in(MANAGER)
             screen.go("/settings/connections")
 
-            salesforce = page.locator("#salesforce-connection")
-            salesforce.get_by_label("My Domain", exact=True).check()
-            salesforce.get_by_label("My Domain URL").fill(stack.settings.salesforce_login_url)
-            salesforce.get_by_label("Consumer secret").fill(org.client_secret)
-            salesforce.get_by_role("button", name="Connect Salesforce").click()
-            page.wait_for_url(re.compile(r"https://localhost:\d+/services/oauth2/authorize\?"))
-            page.get_by_label("Username").fill(SF_USER)
-            page.get_by_label("Password").fill(SF_PASSWORD)
-            page.get_by_role("button", name="Log In").click()
-            page.wait_for_url(stack.app.url + "/settings/connections")
+            connect_salesforce(screen, stack.settings.salesforce_login_url, org.client_secret)
             expect(page.locator("#salesforce-facts")).to_contain_text(org.org_id)
 
             aircall = page.locator("#aircall-connection")
