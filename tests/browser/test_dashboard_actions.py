@@ -167,7 +167,7 @@ def test_create_lead_asks_for_the_caller_and_makes_the_agent_its_owner(
 
     card.get_by_label("Company").fill("<b>Acme</b> & Co")
     card.get_by_role("button", name="Create Lead").click()
-    expect(card.get_by_role("link", name="Gary Jennings")).to_be_visible()
+    expect(card.get_by_role("link", name="Gary Jennings")).to_be_visible(timeout=45_000)
     expect(card.locator(".facts")).to_contain_text("<b>Acme</b> & Co")  # shown, not markup
     expect(card.locator(".lead-owner")).to_have_count(0)
     (lead,) = stack.org.records("Lead")
@@ -188,7 +188,8 @@ def test_a_lead_for_an_agent_without_a_salesforce_user_says_who_owns_it(
     card.get_by_label("Last name").fill("Okafor")
     card.get_by_label("Company").fill("Globex")
     card.get_by_role("button", name="Create Lead").click()
-    expect(card.get_by_role("link", name="Okafor")).to_be_visible()
+    # A queued job makes the Lead, then the card is pushed: a deadline for a busy machine.
+    expect(card.get_by_role("link", name="Okafor")).to_be_visible(timeout=45_000)
     expect(card.locator(".lead-owner")).to_contain_text("owned by the Callbridge integration user")
     (lead,) = stack.org.records("Lead")
     assert lead["OwnerId"] == stack.org.run_as_user_id
