@@ -32,6 +32,11 @@ class Explanation:
     fields: tuple[str, ...]  # the fields at fault, when Salesforce named them
 
 
+def is_salesforce_code(code: str | None) -> bool:
+    """Salesforce's error codes are UPPER_SNAKE; Callbridge stores exception names otherwise."""
+    return code is not None and code != "" and code == code.upper()
+
+
 def parse(error_code: str | None, body: str | None) -> Refusal:
     """The code, message and fields of the first error in ``body`` (any of Salesforce's shapes)."""
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
@@ -19,8 +18,8 @@ from sqlmodel import Session
 
 from integrations.salesforce import refusals
 from integrations.store.automation_models import Automation
-from integrations.store.models import Event, Job
-from integrations.sync.automations import actions, definitions
+from integrations.store.models import Job
+from integrations.sync.automations import definitions, runs
 from integrations.sync.jobs.kinds import AIRCALL_CONTACT, AUTOMATION
 
 
@@ -43,10 +42,9 @@ def start_of_day(zone: str, now: float | None = None) -> float:
 
 
 def _cause(job: Job) -> str:
-    code = job.error_code or ""
-    if code and code == code.upper():
-        return refusals.explain(code, job.last_error).headline
-    return code or "failed"
+    if refusals.is_salesforce_code(job.error_code):
+        return refusals.explain(job.error_code, job.last_error).headline
+    return job.error_code or "failed"
 
 
 def _count(glance: Glance, job: Job, since: float) -> None:
@@ -67,16 +65,6 @@ def _owner(job: Job) -> int | None:
     return owner if isinstance(owner, int) else None
 
 
-def _delegated(current: dict[str, Any]) -> tuple[set[str], str] | None:
-    """The call job kinds and event of an all-delegating call automation, else None."""
-    found = [actions.delegated_kind(step) for step in current.get("actions") or []]
-    trigger = str(current.get("trigger"))
-    event = definitions.TRIGGERS.get(trigger)
-    if not found or not all(found) or event is None or trigger.startswith("T"):
-        return None
-    return {kind for kind in found if kind}, event
-
-
 def glances(engine: Engine, since: float) -> dict[int, Glance]:
     """Each automation's glance; ``runs`` and ``failed`` count the runs since ``since``."""
     out: dict[int, Glance] = {}
@@ -94,17 +82,12 @@ def glances(engine: Engine, since: float) -> dict[int, Glance]:
             if owner in out:
                 _count(out[owner], job, since)
         for automation, version in rows:
-            delegated = _delegated({**version.definition, "trigger": automation.trigger})
+            current = {**version.definition, "trigger": automation.trigger}
+            delegated = runs.delegated_call_jobs(current)
             if delegated is None:
                 continue
-            job_kinds, event = delegated
-            had_event = (
-                select(Event.id).where(Event.call_id == Job.call_id, Event.name == event).exists()
-            )
             for job in s.execute(
-                select(Job)
-                .where(Job.kind.in_(job_kinds), Job.created_at >= since, had_event)
-                .order_by(Job.id.desc())
+                select(Job).where(delegated, Job.created_at >= since).order_by(Job.id.desc())
             ).scalars():
                 _count(out[automation.id], job, since)
         for automation_id, glance in out.items():

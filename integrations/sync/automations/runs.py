@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, select
 from sqlmodel import Session
 
 from integrations.aircall import actions as aircall_actions
@@ -298,21 +298,23 @@ def recent_runs(engine: Engine, automation_id: int, limit: int = RUNS_SHOWN) -> 
     return [Run(job, steps[job.id]) for job in found]
 
 
-def _call_jobs(s: Session, current: dict[str, Any], limit: int) -> list[Job]:
-    """The call jobs an all-delegating automation's runs became (``dispatch.enqueue_for_event``
-    queues those instead of an ``automation`` job), for calls that had the trigger's event."""
+def delegated_call_jobs(current: dict[str, Any]) -> Any | None:
+    """For an automation whose steps only queue a call's own job (the shipped E12, E04, E08:
+    ``dispatch.enqueue_for_event`` queues those instead of an ``automation`` job), the WHERE
+    clause of the jobs its runs became: those kinds, for calls that had the trigger's event.
+    None for any other automation."""
     kinds = [actions.delegated_kind(step) for step in current.get("actions") or []]
     event_name = TRIGGERS.get(str(current.get("trigger")))
     if not kinds or not all(kinds) or event_name is None or current["trigger"].startswith("T"):
-        return []
+        return None
     had_event = (
         select(Event.id).where(Event.call_id == Job.call_id, Event.name == event_name).exists()
     )
-    return list(
-        s.execute(
-            select(Job)
-            .where(Job.kind.in_(set(kinds)), Job.call_id.is_not(None), had_event)
-            .order_by(Job.id.desc())
-            .limit(limit)
-        ).scalars()
-    )
+    return and_(Job.kind.in_(set(kinds)), Job.call_id.is_not(None), had_event)
+
+
+def _call_jobs(s: Session, current: dict[str, Any], limit: int) -> list[Job]:
+    where = delegated_call_jobs(current)
+    if where is None:
+        return []
+    return list(s.execute(select(Job).where(where).order_by(Job.id.desc()).limit(limit)).scalars())

@@ -12,7 +12,8 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import JSON, Engine, bindparam, case, text, update
+from sqlalchemy import JSON, Engine, bindparam, case, exists, text, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from integrations.store.db import is_postgres
@@ -255,3 +256,10 @@ def describe_error(body: object) -> str:
     if isinstance(body, str):
         return body
     return json.dumps(body, ensure_ascii=False)
+
+
+def newest_of_key() -> Any:
+    """A WHERE clause: the job is the newest of its ``dedupe_key`` (the action's current state;
+    older rows are history)."""
+    newer = aliased(Job)
+    return ~exists().where(newer.dedupe_key == Job.dedupe_key, newer.id > Job.id)

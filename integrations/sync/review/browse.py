@@ -16,7 +16,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, and_, exists, func, text
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from integrations.errors import BadInput
@@ -184,18 +183,12 @@ class TimelineEntry:
 # -- queries -------------------------------------------------------------------------------
 
 
-def newest_jobs() -> Any:
-    """Jobs that are the newest of their key: the current state of each action."""
-    newer = aliased(Job)
-    return ~exists().where(newer.dedupe_key == Job.dedupe_key, newer.id > Job.id)
-
-
 def _has_job(*conditions: Any) -> Any:
     return exists().where(Job.call_id == Call.id, *conditions)
 
 
 def _status_condition(status: str) -> Any:
-    failed = _has_job(Job.status == "failed", newest_jobs())
+    failed = _has_job(Job.status == "failed", queue.newest_of_key())
     pending = _has_job(Job.status.in_(queue.ACTIVE))
     if status == "failed":
         return failed
@@ -295,7 +288,9 @@ def _views(s: Session, calls: list[Call], record_base: str) -> list[CallView]:
     matches: dict[str, list[dict[str, Any]]] = {}
     if ids:
         for job in s.exec(
-            select(Job).where(col(Job.call_id).in_(ids), newest_jobs()).order_by(col(Job.id))
+            select(Job)
+            .where(col(Job.call_id).in_(ids), queue.newest_of_key())
+            .order_by(col(Job.id))
         ).all():
             jobs[job.call_id].append(job)  # type: ignore[index]
         for link in s.exec(select(SyncLink).where(col(SyncLink.call_id).in_(ids))).all():

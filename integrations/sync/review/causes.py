@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import aliased
-from sqlmodel import Session, exists, select
+from sqlmodel import Session, select
 
 from integrations.salesforce import refusals
 from integrations.store.models import Job
-from integrations.sync.jobs import kinds
+from integrations.sync.jobs import kinds, queue
 
 # Where each kind writes, and the page where its values are set.
 _WRITES = {
@@ -79,15 +78,10 @@ def _ours(job: Job) -> refusals.Explanation:
     )
 
 
-def _is_remote_code(code: str | None) -> bool:
-    """Salesforce's codes are UPPER_SNAKE; ours are exception class names."""
-    return bool(code) and code == code.upper()
-
-
 def _service(job: Job) -> str:
     if job.kind in _AIRCALL_KINDS:
         return "Aircall"
-    return "Salesforce" if _is_remote_code(job.error_code) else "Callbridge"
+    return "Salesforce" if refusals.is_salesforce_code(job.error_code) else "Callbridge"
 
 
 def explain_job(job: Job) -> refusals.Explanation:
@@ -125,8 +119,7 @@ def _cause(job: Job) -> Cause:
 
 
 def _failed_jobs(s: Session) -> list[Job]:
-    newer = aliased(Job)
-    newest = ~exists().where(newer.dedupe_key == Job.dedupe_key, newer.id > Job.id)
+    newest = queue.newest_of_key()
     return list(s.exec(select(Job).where(Job.status == "failed", newest).order_by(Job.id)))
 
 

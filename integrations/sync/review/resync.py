@@ -15,7 +15,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from integrations.store.models import Call, Job
 from integrations.sync.jobs import kinds, queue
-from integrations.sync.review.browse import Filters, conditions, newest_jobs
+from integrations.sync.review.browse import Filters, conditions
 
 
 class ResyncBatch(SQLModel, table=True):
@@ -35,7 +35,7 @@ def resync_call(engine: Engine, call_id: int) -> int:
     with Session(engine) as s:
         ids = s.exec(
             select(Job.id).where(
-                Job.call_id == call_id, newest_jobs(), col(Job.status).not_in(queue.ACTIVE)
+                Job.call_id == call_id, queue.newest_of_key(), col(Job.status).not_in(queue.ACTIVE)
             )
         ).all()
     return sum(queue.resync(engine, job_id) for job_id in ids if job_id is not None)
@@ -49,7 +49,7 @@ def start_bulk_resync(engine: Engine, filters: Filters, zone: str, created_by: s
             select(Job.id)
             .where(
                 Job.status == "failed",
-                newest_jobs(),
+                queue.newest_of_key(),
                 col(Job.call_id).in_(select(Call.id).where(*where)),
             )
             .order_by(col(Job.id))
