@@ -34,10 +34,10 @@ from integrations.store.models import Job
 
 log = logging.getLogger(__name__)
 
-NOT_CONNECTED = "Salesforce is not connected: a manager connects it on Settings → Connections"
+NOT_CONNECTED = "Salesforce is not connected: a manager connects it on Automations → Connections"
 REFUSED = (
     "Salesforce refused the stored connection ({reason}): the refresh token was revoked or the "
-    "app's access removed; a manager connects Salesforce again on Settings → Connections"
+    "app's access removed; a manager connects Salesforce again on Automations → Connections"
 )
 EXPIRED_SIGN_IN = "This Salesforce sign-in has expired or was already used: press Connect again"
 CALLBACK_PATH = "/settings/connections/salesforce/callback"

@@ -157,7 +157,7 @@ def explain(error_code: str | None, body: str | None, sobject: str = "") -> Expl
         return Explanation(
             "the owner is an inactive user",
             "The record would be owned by a Salesforce User who is deactivated.",
-            "Settings → Agents & backfill in Callbridge: tie the agent to an active User.",
+            "Automations → Agents & backfill in Callbridge: tie the agent to an active User.",
             fields,
         )
     if code in {"ENTITY_IS_DELETED", "NOT_FOUND"}:
@@ -211,7 +211,7 @@ def explain(error_code: str | None, body: str | None, sobject: str = "") -> Expl
         return Explanation(
             "Salesforce refused Callbridge's credentials",
             "The connection to Salesforce no longer works (revoked, expired or misconfigured).",
-            "Settings → Connections in Callbridge: connect Salesforce again.",
+            "Automations → Connections in Callbridge: connect Salesforce again.",
             fields,
         )
     return Explanation(

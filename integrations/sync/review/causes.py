@@ -50,7 +50,7 @@ def _aircall(job: Job) -> refusals.Explanation:
         return refusals.Explanation(
             "Aircall refused the API key",
             "Aircall does not accept Callbridge's API ID and token any more.",
-            "Settings → Connections in Callbridge: enter a valid key (Aircall dashboard → "
+            "Automations → Connections in Callbridge: enter a valid key (Aircall dashboard → "
             "Integrations & API → API keys).",
             (),
         )
@@ -73,7 +73,7 @@ def _ours(job: Job) -> refusals.Explanation:
     return refusals.Explanation(
         f"Callbridge could not do it ({job.error_code})",
         "An error in Callbridge or its set-up, not a refusal by Salesforce or Aircall.",
-        "Open a call's page for the details; Settings → Health lists set-up problems.",
+        "Open a call's page for the details; Automations → Health lists set-up problems.",
         (),
     )
 
