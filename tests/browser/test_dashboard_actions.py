@@ -14,7 +14,7 @@ from integrations.sync.automations import definitions
 from integrations.sync.calls import untagged
 from tests.browser.conftest import Screen, add_account
 from tests.conftest import Stack, StackWith
-from tests.helpers import answered_inbound_call, settled
+from tests.helpers import answered_inbound_call, jobs, settled
 
 AGENT = "maya@example.com"
 CALLER = "+14155550100"
@@ -38,7 +38,19 @@ def _on_the_line(
     )
     stack.company.answer(call["id"], user_id=agent["id"])
     expect(screen.page.locator(f"#call-{call['id']}")).to_contain_text("in progress")
+    # The answer's jobs (card, context) each push the card again when they finish; a push
+    # re-renders the caller panel, so typing starts once they have (see issue 15's note).
+    stack.sender.drain(timeout=30)
+    wait_for(lambda: _settled_call(stack, call["id"]), timeout=30)
     return screen, call["id"]
+
+
+def _settled_call(stack: Stack, call_id: int) -> bool:
+    return all(
+        job.status not in ("queued", "running")
+        for job in jobs(stack.engine)
+        if job.call_id == call_id
+    )
 
 
 def _task(stack: Stack, call_id: int) -> dict:
