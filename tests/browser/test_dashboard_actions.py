@@ -22,7 +22,12 @@ Opener = Callable[[str], Screen]
 
 
 def _on_the_line(
-    stack: Stack, open_screen: Opener, caller: str, *, in_salesforce: bool = True
+    stack: Stack,
+    open_screen: Opener,
+    caller: str,
+    *,
+    in_salesforce: bool = True,
+    settle: bool = True,
 ) -> tuple[Screen, int]:
     """Maya signed in on her dashboard, answering a call from ``caller``."""
     agent = stack.company.add_user("Maya Patel", AGENT)
@@ -38,10 +43,9 @@ def _on_the_line(
     )
     stack.company.answer(call["id"], user_id=agent["id"])
     expect(screen.page.locator(f"#call-{call['id']}")).to_contain_text("in progress")
-    # The answer's jobs (card, context) each push the card again when they finish; a push
-    # re-renders the caller panel, so typing starts once they have (see issue 15's note).
-    stack.sender.drain(timeout=30)
-    wait_for(lambda: _settled_call(stack, call["id"]), timeout=30)
+    if settle:  # the answer's jobs (card, context) have finished and pushed the card
+        stack.sender.drain(timeout=30)
+        wait_for(lambda: _settled_call(stack, call["id"]), timeout=30)
     return screen, call["id"]
 
 
@@ -205,6 +209,31 @@ def test_a_lead_for_an_agent_without_a_salesforce_user_says_who_owns_it(
     expect(card.locator(".lead-owner")).to_contain_text("owned by the Callbridge integration user")
     (lead,) = stack.org.records("Lead")
     assert lead["OwnerId"] == stack.org.run_as_user_id
+    assert (lead["LastName"], lead["Company"]) == ("Okafor", "Globex")
+
+
+def test_a_card_pushed_while_the_agent_types_a_lead_keeps_what_was_typed(
+    stack: Stack, open_screen: Opener
+) -> None:
+    """Aircall's webhooks push the card again at any time (here a colleague's comment): the
+    caller panel refreshes, and the Lead form keeps its typed text and the keyboard's focus."""
+    screen, call_id = _on_the_line(
+        stack, open_screen, "+14155550179", in_salesforce=False, settle=False
+    )
+    page = screen.page
+    card = page.locator("#context-card")
+    card.get_by_label("Last name").click()
+    page.keyboard.type("Oka")
+    with page.expect_response(lambda r: r.url.endswith(f"/calls/{call_id}/caller")):
+        stack.company.comment(call_id, "Asked for a quote")
+    page.keyboard.type("for")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Globex")
+    expect(card.get_by_label("Last name")).to_have_value("Okafor")
+    expect(card.get_by_label("Company")).to_have_value("Globex")
+    card.get_by_role("button", name="Create Lead").click()
+    expect(card.get_by_role("link", name="Okafor")).to_be_visible(timeout=45_000)
+    (lead,) = stack.org.records("Lead")
     assert (lead["LastName"], lead["Company"]) == ("Okafor", "Globex")
 
 
