@@ -99,7 +99,7 @@ def test_a_manager_builds_dry_runs_enables_edits_and_restores_an_automation(
     dry = manager.client.post("/automations/new", data=_form(manager, **LEAD_STEP, op="dry_run"))
     assert dry.status_code == 200
     assert '<h2 id="preview-heading">Dry run' in dry.text
-    assert "create Lead" in dry.text
+    assert "Would create a Lead in Salesforce" in dry.text
     assert f"Call {call_id} from {CALLER}" in dry.text  # rendered from the stored event
     assert "Unknown (Aircall)" in dry.text  # the Lead mapping's Company, underneath
     assert stack.org.records("Lead") == []  # nothing sent
@@ -190,7 +190,8 @@ def test_editing_buttons_add_move_and_remove_steps_without_saving(site: Site) ->
         headers={"HX-Request": "true"},
     )
     assert moved.text.startswith('<div id="automation-editor"')  # the fragment only
-    assert moved.text.index("aircall:A04 · Add Comment") < moved.text.index("Step 2")
+    assert "<legend>Step 1 · Add Comment to Call" in moved.text
+    assert "<legend>Step 2 · Create Lead" in moved.text
     removed = manager.client.post(
         "/automations/new", data=_form(manager, **two, op="remove_step-0")
     )

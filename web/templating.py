@@ -21,6 +21,9 @@ import web
 from integrations import safejson
 from integrations.health import report
 from integrations.salesforce.links import record_link
+from integrations.sync.automations.builder import step_label
+from integrations.sync.automations.definitions import TRIGGER_WORDS
+from integrations.sync.jobs.steps import step_words
 from web import security
 
 
@@ -92,6 +95,9 @@ def make_templates(zone: str) -> Jinja2Templates:
     templates.env.filters["duration"] = duration
     templates.env.filters["pretty"] = pretty
     templates.env.globals["record_link"] = record_link
+    templates.env.globals["step_label"] = step_label  # an action code in words
+    templates.env.globals["step_words"] = step_words  # a recorded step in words
+    templates.env.globals["trigger_words"] = TRIGGER_WORDS
     return templates
 
 

@@ -53,7 +53,7 @@ def test_a_manager_builds_an_automation_that_then_fires_on_a_webhook(
     )
     preview = page.locator("#automation-preview")
     expect(preview).to_contain_text(f"Call {earlier} from {CALLER}")  # the live preview
-    expect(preview).to_contain_text("create Lead")
+    expect(preview).to_contain_text("Would create a Lead in Salesforce")
 
     page.get_by_role("button", name="Dry run").click()
     expect(page.locator("#preview-heading")).to_contain_text("Dry run")

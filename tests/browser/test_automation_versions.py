@@ -111,5 +111,5 @@ def test_the_shipped_automations_show_the_runs_they_delegated(
     screen.go(f"/automations/{shipped['E12_log_call']}")
     # One run created the Task (whichever of the call's syncs came first); the others updated it.
     steps = screen.page.locator("#runs .run-steps")
-    expect(steps.filter(has_text="create Task")).to_have_count(1)
+    expect(steps.filter(has_text="Create a Task in Salesforce")).to_have_count(1)
     screen.screenshot("automation_runs")

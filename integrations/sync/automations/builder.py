@@ -38,7 +38,8 @@ class Summary:
     updated_at: float
 
 
-def _step_label(action: str) -> StepLabel:
+def step_label(action: str) -> StepLabel:
+    """An action code ("salesforce:A04") as the builder shows it: words, service, code badge."""
     service, _, name = action.partition(":")
     spec = actions.ACTIONS.get(action)
     code = name if len(name) == 3 and name[0] == "A" and name[1:].isdigit() else ""
@@ -54,13 +55,13 @@ def summaries(engine: Engine) -> list[Summary]:
     out = []
     for automation, version in rows:
         steps = version.definition.get("actions") or []
-        labels = [_step_label(str(step.get("action"))) for step in steps]
+        labels = [step_label(str(step.get("action"))) for step in steps]
         out.append(
             Summary(
                 id=automation.id,  # type: ignore[arg-type]
                 name=automation.name,
                 trigger=automation.trigger,
-                trigger_label=definitions.TRIGGERS.get(automation.trigger, ""),
+                trigger_label=definitions.TRIGGER_WORDS.get(automation.trigger, ""),
                 enabled=automation.enabled,
                 version=automation.version,
                 builtin=automation.builtin,

@@ -70,6 +70,23 @@ TRIGGERS: dict[str, str] = {
     "T04": "Salesforce: updated record of a chosen object",
     "T05": "Salesforce: new Outbound Message",
 }
+TRIGGER_WORDS: dict[str, str] = {  # what a manager reads; the codes stay as small badges
+    "E04": "A call is answered",
+    "E06": "A call is tagged",
+    "E08": "A call gets a comment",
+    "E12": "A call ends",
+    "E13": "A contact is created in Aircall",
+    "call.created": "A call starts",
+    "call.ringing_on_agent": "A call rings on an agent",
+    "call.hungup": "A call is hung up",
+    "call.voicemail_left": "A caller leaves a voicemail",
+    "summary.created": "Aircall writes a call summary",
+    "T01": "A Lead is created in Salesforce",
+    "T02": "A Contact is created in Salesforce",
+    "T03": "A record of a chosen object is created in Salesforce",
+    "T04": "A record of a chosen object is updated in Salesforce",
+    "T05": "Salesforce sends an Outbound Message",
+}
 EVENT_TRIGGER = {name: code for code, name in TRIGGERS.items() if not code.startswith("T")}
 LIVE_TRIGGERS = {"E04", "call.created", "call.ringing_on_agent"}  # before or during the answer
 CONDITIONS = (

@@ -25,6 +25,7 @@ from integrations.store.db import is_postgres
 from integrations.store.models import Call, CallerMatch, Event, Job, JobStep, SyncLink
 from integrations.sync.callers.matching import choose
 from integrations.sync.jobs import kinds, queue
+from integrations.sync.jobs.steps import step_words
 from integrations.sync.review import causes
 
 PAGE_SIZE = 25
@@ -150,16 +151,6 @@ class Page:
         return max(1, math.ceil(self.total / self.size))
 
 
-_STEP_LABELS = {  # a step's action as recorded -> what a manager reads on the timeline
-    "insight card": "Show an insight card in Aircall",
-    "get call": "Read the call from Aircall",
-    "comment": "Add a note to the call in Aircall",
-    "tag call": "Tag the call in Aircall",
-    "create tag": "Create a tag in Aircall",
-    "read caller context": "Read the caller's record in Salesforce",
-}
-
-
 @dataclass
 class TimelineEntry:
     at: float
@@ -173,11 +164,7 @@ class TimelineEntry:
     @property
     def label(self) -> str:
         """A step in words, "Create a Task in Salesforce" (the action as recorded: ``title``)."""
-        verb, _, sobject = self.title.partition(" ")
-        if verb in ("create", "update", "upsert") and sobject[:1].isupper() and " " not in sobject:
-            article = "an" if sobject[0] in "AEIOU" else "a"
-            return f"{verb.capitalize()} {article} {sobject} in {self.service.capitalize()}"
-        return _STEP_LABELS.get(self.title) or f"{self.service.capitalize()}: {self.title}"
+        return step_words(self.title, self.service)
 
 
 # -- queries -------------------------------------------------------------------------------
