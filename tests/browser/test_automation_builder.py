@@ -54,6 +54,12 @@ def test_a_manager_builds_an_automation_that_then_fires_on_a_webhook(
     preview = page.locator("#automation-preview")
     expect(preview).to_contain_text(f"Call {earlier} from {CALLER}")  # the live preview
     expect(preview).to_contain_text("Would create a Lead in Salesforce")
+    # At 1280 px the editor and the preview share the width; the side cards go below them.
+    editor, shown = page.locator("#automation-form").bounding_box(), preview.bounding_box()
+    assert editor
+    assert shown
+    assert editor["width"] >= 700
+    assert shown["x"] > editor["x"] + 600
 
     page.get_by_role("button", name="Dry run").click()
     expect(page.locator("#preview-heading")).to_contain_text("Dry run")
