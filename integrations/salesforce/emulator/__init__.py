@@ -15,8 +15,9 @@ Modules, listed so that each imports only modules after it: ``app`` (ASGI app, r
 ``auth`` (OAuth endpoints); ``api`` (REST resources); ``composite``; ``sosl``; ``soql`` (the
 parser); ``soql_query`` (a parsed query and running it); ``soql_lexer``; ``outbound`` (Outbound
 Message sender); ``org`` (``Org``: users, schema edits, tokens, allocation); ``lifecycle`` (record
-create/update/delete/upsert); ``rules`` (per-object rules); ``store`` (tables, SOSL index,
-journal); ``standard`` (standard objects); ``picklists``; then ``sessions``, ``values``,
+create/update/delete/upsert); ``rules`` (per-object rules); ``person_accounts`` (Person
+Accounts, once enabled); ``store`` (tables, SOSL index, journal); ``standard`` (standard
+objects); ``picklists``; then ``sessions``, ``values``,
 ``security`` (the integration user's field-level security), ``schema``, ``wire``, ``errors``,
 ``faults``, ``tls``.
 """

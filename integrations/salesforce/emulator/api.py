@@ -84,6 +84,7 @@ def _route(org: Org, req: ApiRequest) -> Reply:
         if method != "GET":
             raise method_not_allowed(method, "HEAD,GET")
         text = req.param("q")
+        org.statements.append(text or "")
         if text is None:
             raise bad_request(
                 "MALFORMED_SEARCH",
@@ -292,6 +293,7 @@ def _batch_size(org: Org, req: ApiRequest) -> int:
 
 def _query(org: Org, req: ApiRequest, *, include_deleted: bool) -> Reply:
     text = req.param("q")
+    org.statements.append(text or "")
     if text is None:
         raise bad_request("MALFORMED_QUERY", "A query string has to be specified")
     query = soql.parse(org, text)

@@ -7,7 +7,7 @@ id or external ID, required fields, inactive owners), then :mod:`.rules` fills c
 from __future__ import annotations
 
 from ..ids import InvalidId, new_id, normalize
-from . import duplicates, rules
+from . import duplicates, person_accounts, rules
 from .errors import ApiError, bad_request, not_found
 from .schema import NUMBER_TYPES, FieldDef, SObjectDef
 from .store import DEFAULT_VERSION, Store
@@ -212,6 +212,7 @@ class RecordLifecycle(Store):
             if "OwnerId" in obj.fields:
                 record["OwnerId"] = self.run_as_user_id
             record.update(changes)
+            person_accounts.check(obj, record, changes, None)
             self._validate(obj, changes, record, creating=True)
             rules.apply(self, obj, record, changes, creating=True)
             self._no_duplicate(obj, record, allow_save)
@@ -228,6 +229,7 @@ class RecordLifecycle(Store):
                 }
             )
             self._store(obj.name, record, indexed_now=indexed_now)
+            person_accounts.mirror(self, obj, record, indexed_now=indexed_now)
             return {"id": record["Id"], "success": True, "errors": []}
 
     def _existing(self, obj: SObjectDef, record_id: str, *, missing_code: str) -> dict:
@@ -284,6 +286,7 @@ class RecordLifecycle(Store):
                     "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", []
                 )
             merged = {**current, **changes}
+            person_accounts.check(obj, merged, changes, current)
             self._validate(obj, changes, merged, creating=False)
             rules.apply(self, obj, merged, changes, creating=False, before=current)
             self._no_duplicate(obj, merged, allow_save)
@@ -296,6 +299,7 @@ class RecordLifecycle(Store):
                 }
             )
             self._store(obj.name, merged)
+            person_accounts.mirror(self, obj, merged)
 
     def delete(self, sobject: str, record_id: str) -> None:
         with self.lock:
@@ -305,9 +309,11 @@ class RecordLifecycle(Store):
                     "INVALID_TYPE_FOR_OPERATION", f"entity type cannot be deleted: {obj.name}"
                 )
             current = self._existing(obj, record_id, missing_code="INVALID_CROSS_REFERENCE_KEY")
+            person_accounts.check_delete(obj, current)
             now = format_datetime(now_utc())
             gone = {**current, "IsDeleted": True, "LastModifiedDate": now, "SystemModstamp": now}
             self._store(obj.name, gone)
+            person_accounts.mirror(self, obj, gone)
 
     def external_matches(
         self, sobject: str, field_name: str, value: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..ids import InvalidId, new_id, normalize, to18
+from . import person_accounts
 from .duplicates import DuplicateRule
 from .faults import FaultPlan
 from .lifecycle import RecordLifecycle
@@ -50,6 +51,8 @@ class Org(RecordLifecycle):
         # API requests served, by method and resource ("POST composite/sobjects", "GET query"):
         # what a test or a bench counts by kind.
         self.requests: Counter[str] = Counter()
+        # The SOQL and SOSL statements served, in order: what a test checks Callbridge asked.
+        self.statements: list[str] = []
         # Active duplicate rules (``duplicates.STANDARD`` are the ones Salesforce ships).
         self.duplicate_rules: list[DuplicateRule] = []
         self._rule_ids: dict[str, str] = {}  # a rule's id stays the same across queries
@@ -260,6 +263,14 @@ class Org(RecordLifecycle):
         with self.lock:
             f = self._field(self.sobject(sobject), field)
             f.restricted = restricted
+            self.schema_changed = now_utc()
+
+    def enable_person_accounts(self) -> None:
+        """Turn Person Accounts on, as Setup does (for good): Account's describe gains
+        ``IsPersonAccount``, ``PersonContactId`` and the person fields, and an Account created
+        with ``LastName`` is a person with a hidden Contact (``person_accounts``)."""
+        with self.lock:
+            person_accounts.enable(self.schema, self._records)
             self.schema_changed = now_utc()
 
     def add_field(self, sobject: str, name: str, type: str, **props: object) -> None:

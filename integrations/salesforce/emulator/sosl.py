@@ -32,6 +32,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import person_accounts
 from .errors import ApiError, bad_request
 from .schema import SObjectDef
 from .soql import Parser
@@ -266,7 +267,7 @@ def run(org: Org, text: str, version: str) -> list[dict]:
     for query in search.targets:
         hits = []
         for rec in org.table(query.sobject.name):
-            if rec.get("IsDeleted"):
+            if rec.get("IsDeleted") or person_accounts.hidden_from_search(query.sobject, rec):
                 continue
             snapshot = org.searchable(rec["Id"])
             if snapshot is None or not _record_matches(query.sobject, snapshot, search):

@@ -116,7 +116,10 @@ def task_fields(
         limit = TASK_LENGTHS.get(name)
         fields[name] = value[:limit] if limit and isinstance(value, str) else value
     fields.update(CallObject=str(call_id), TaskSubtype="Call", Status=status)
-    if who is not None and who.sobject in ("Contact", "Lead"):
+    if who is not None and who.person_contact:
+        # A person account: the person is its hidden Contact, related to the account itself.
+        fields.update(WhoId=who.person_contact, WhatId=who.id)
+    elif who is not None and who.sobject in ("Contact", "Lead"):
         fields["WhoId"] = who.id
     elif who is not None:
         fields["WhatId"] = who.id  # an Account (a switchboard number): related to, not "name"

@@ -21,7 +21,7 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine, delete, update
@@ -29,7 +29,7 @@ from sqlmodel import Session, select
 
 from integrations.errors import RemoteRejected
 from integrations.phones import to_e164
-from integrations.salesforce import access
+from integrations.salesforce import access, person_accounts
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.duplicates import Duplicate
 from integrations.settings import Settings
@@ -63,6 +63,12 @@ class Match:
     sobject: str  # Contact | Lead | Account
     id: str
     name: str
+    person_contact: str | None = None  # a person account's hidden Contact: the Task's WhoId
+
+    @property
+    def label(self) -> str:
+        """What the record is, in Salesforce's words (a person account is a person)."""
+        return "Person Account" if self.person_contact else self.sobject
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class Policy:
     priority: tuple[str, ...] = ("Contact", "Lead", "Account")
     multiple: str = "newest"  # newest | review
     extra_phone_fields: tuple[str, ...] = ()  # "Contact.Direct_Line__c", custom phone fields
+    person_accounts: bool = False  # the org has them: Accounts are searched by person phones
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -83,7 +90,12 @@ class Policy:
 
     def phone_fields(self, sobject: str) -> list[str]:
         extra = [f.split(".", 1)[1] for f in self.extra_phone_fields if f.startswith(f"{sobject}.")]
+        if sobject == "Account" and self.person_accounts:
+            extra = [*person_accounts.PHONE_FIELDS, *extra]
         return STANDARD_PHONE_FIELDS.get(sobject, []) + extra
+
+    def _person_fields(self, sobject: str) -> tuple[str, ...]:
+        return person_accounts.FIELDS if sobject == "Account" and self.person_accounts else ()
 
     def returning(self, context: bool = True) -> dict[str, list[str]]:
         """Per object, the fields the search returns: every phone field to confirm the hit,
@@ -95,6 +107,7 @@ class Policy:
                         "Id",
                         *EXTRA_FIELDS.get(sobject, ["Name"]),
                         *(CONTEXT_FIELDS.get(sobject, []) if context else []),
+                        *self._person_fields(sobject),
                         *self.phone_fields(sobject),
                     ]
                 )
@@ -148,6 +161,8 @@ def confirmed(
                 "name": record.get("Name") or "",
                 "modified": record.get("LastModifiedDate") or "",
             }
+            if record.get("IsPersonAccount") and record.get("PersonContactId"):
+                hit["person_contact"] = record["PersonContactId"]
             paths = CONTEXT_FIELDS.get(sobject)
             if paths and all(p.partition(".")[0] in record for p in paths):
                 hit["fields"] = _returned(record, paths)
@@ -155,12 +170,16 @@ def confirmed(
     return hits
 
 
+def as_match(hit: dict[str, Any]) -> Match:
+    """A cached hit (the local index's shape) as the Match it stands for."""
+    return Match(hit["type"], hit["id"], hit.get("name") or "", hit.get("person_contact"))
+
+
 def decide(matches: list[dict[str, Any]], policy: Policy, pinned: bool = False) -> Decision:
     """Apply the policy: the first object type in priority order that has hits wins; within it,
     one hit is the match, several are either the most recently updated or sent to review."""
     if pinned and matches:
-        first = matches[0]
-        return Decision(Match(first["type"], first["id"], first["name"]))
+        return Decision(as_match(matches[0]))
     for sobject in policy.priority:
         hits = [m for m in matches if m["type"] == sobject]
         if not hits:
@@ -168,7 +187,7 @@ def decide(matches: list[dict[str, Any]], policy: Policy, pinned: bool = False) 
         if len(hits) > 1 and policy.multiple == "review":
             return Decision(None, tuple(hits))
         best = max(hits, key=lambda m: (m.get("modified") or "", m["id"]))
-        return Decision(Match(best["type"], best["id"], best["name"]), tuple(hits))
+        return Decision(as_match(best), tuple(hits))
     return Decision(None)
 
 
@@ -237,6 +256,8 @@ def _search_visible(
 def _search(
     engine: Engine, sf: SalesforceClient, e164: str, region: str, policy: Policy
 ) -> Decision:
+    if "Account" in policy.priority:  # Account's describe, cached: no request per call
+        policy = replace(policy, person_accounts=person_accounts.enabled(sf))
     try:
         found = _search_visible(sf, e164, policy.returning())
     except RemoteRejected as exc:
@@ -277,6 +298,8 @@ def remember_caller(engine: Engine, e164: str, match: Match, *, pinned: bool = F
     """Put a record in the local index for its number: one we just created (Salesforce's search
     index lags behind writes) or one a person picked (``pinned``: it never expires)."""
     entry = {"type": match.sobject, "id": match.id, "name": match.name, "modified": ""}
+    if match.person_contact:
+        entry["person_contact"] = match.person_contact
     with Session(engine) as s:
         upsert(s, CallerMatch(e164=e164, matches=[entry], fetched_at=time.time(), pinned=pinned))
         s.commit()

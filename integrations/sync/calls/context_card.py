@@ -22,7 +22,7 @@ from integrations.salesforce import access
 from integrations.salesforce.client import SalesforceClient
 from integrations.store.db import upsert
 from integrations.store.models import Call, CallerMatch, Job
-from integrations.sync.callers.matching import CONTEXT_FIELDS, Match, Policy, decide
+from integrations.sync.callers.matching import CONTEXT_FIELDS, Match, Policy, as_match, decide
 from integrations.sync.jobs import queue
 from integrations.sync.jobs.kinds import CALLER_CONTEXT, CREATE_LEAD, INSIGHT_CARD
 
@@ -76,7 +76,8 @@ def context_of(match: Match, row: dict[str, Any]) -> dict[str, Any]:
     if match.sobject == "Lead":
         context["lead_status"] = row.get("Status") or ""
     elif match.sobject == "Account":
-        context["company"] = row.get("Name") or ""
+        # A person account is a person, not a company: its name is the card's title alone.
+        context["company"] = "" if match.person_contact else row.get("Name") or ""
         context["account_id"] = match.id
     elif row.get("AccountId"):
         context["account_id"] = row["AccountId"]
@@ -271,7 +272,7 @@ def find_candidate(engine: Engine, e164: str, sobject: str, record_id: str) -> M
         cached = s.get(CallerMatch, e164)
     for match in cached.matches if cached is not None else []:
         if match.get("type") == sobject and match.get("id") == record_id:
-            return Match(sobject, record_id, match.get("name") or "")
+            return as_match(match)
     return None
 
 

@@ -37,7 +37,7 @@ def card_contents(
             "text": f"Salesforce: {chosen.name or chosen.id}",
             "link": record_link(instance_url, chosen.sobject, chosen.id),
         },
-        {"type": "shortText", "label": "Record", "text": chosen.sobject},
+        {"type": "shortText", "label": "Record", "text": chosen.label},
         {"type": "shortText", "label": "Number", "text": number},
     ]
     if context and context.get("id") == chosen.id:
