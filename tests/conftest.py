@@ -77,11 +77,21 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def org() -> Org:
-    from integrations.salesforce.emulator import Org
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "org(profile): the emulated org's profile, 'messy' (the default) or 'pristine'",
+    )
 
-    return Org(sosl_delay=0.0)
+
+@pytest.fixture
+def org(request: pytest.FixtureRequest) -> Org:
+    """The org of a real customer (``profiles.messy``: blocking duplicate rules, an admin's
+    validation rule and trigger, search lag); ``@pytest.mark.org("pristine")`` for a new one."""
+    from integrations.salesforce.emulator import profiles
+
+    marker = request.node.get_closest_marker("org")
+    return profiles.PROFILES[marker.args[0] if marker else "messy"]()
 
 
 @pytest.fixture

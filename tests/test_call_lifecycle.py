@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from integrations.loopback import wait_for
 from integrations.salesforce.client import SalesforceClient
-from integrations.salesforce.emulator import Org
+from integrations.salesforce.emulator import Org, profiles
 from integrations.settings import Settings
 from integrations.store.models import Call
 from integrations.sync.callers.matching import Match, set_agent_user, unmapped_agents
@@ -83,7 +83,7 @@ class TestTaskLoggedAtAnswer:
 
 @pytest.fixture
 def org() -> Org:
-    return Org(time_zone="America/Los_Angeles")
+    return profiles.messy(time_zone="America/Los_Angeles")
 
 
 def test_a_2330_call_in_los_angeles_is_logged_on_that_day(stack: Stack) -> None:
@@ -189,7 +189,7 @@ class TestNewNumberTwiceWithSearchLag:
 
     @pytest.fixture
     def org(self) -> Org:
-        return Org(sosl_delay=5.0)  # Salesforce's search index lags behind writes
+        return profiles.messy(sosl_delay=5.0)  # Salesforce's search index lags behind writes
 
     def test_two_calls_a_second_apart_make_one_lead_with_both_tasks(self, stack: Stack) -> None:
         agent_id, number_id = _line(stack)

@@ -126,10 +126,10 @@ def test_fields_outside_field_level_security_cannot_be_hidden(org: Org) -> None:
 
 
 def test_duplicate_rules_are_queryable(org: Org, sf: SalesforceClient) -> None:
-    org.duplicate_rules.extend(STANDARD)
-    org.duplicate_rules.append(
-        DuplicateRule("Old_Lead_Rule", "Lead", (("Email",),), action="alert", active=False)
-    )
+    org.duplicate_rules[:] = [
+        *STANDARD,
+        DuplicateRule("Old_Lead_Rule", "Lead", (("Email",),), action="alert", active=False),
+    ]
     rows = sf.query(
         "SELECT Id, DeveloperName, SobjectType, IsActive FROM DuplicateRule "
         "WHERE SobjectType IN ('Lead', 'Contact') ORDER BY DeveloperName"

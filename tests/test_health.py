@@ -85,7 +85,7 @@ def test_doctor_exits_0_when_every_check_is_ok(
     settings: Settings, engine: Engine, org: Org
 ) -> None:
     _quiet_dispositions(engine)
-    org.duplicate_rules.extend(STANDARD)
+    org.duplicate_rules[:] = STANDARD
     result = doctor(settings)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout.splitlines()

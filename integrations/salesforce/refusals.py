@@ -13,6 +13,14 @@ from dataclasses import dataclass
 
 _FIELDS_IN_MESSAGE = re.compile(r"\[([^\]]*)\]")
 _LABEL_BEFORE_COLON = re.compile(r"^([^:]{1,80}):")
+# An Apex exception as a trigger's refusal quotes it: "LeadTrigger: execution of BeforeInsert
+# \n\ncaused by: System.DmlException: <the trigger's message>\n\nTrigger.LeadTrigger: line 7, ..."
+_APEX_CAUSE = re.compile(
+    r"caused by: [\w.]+: (?P<text>.+?)\s*(?:\n\s*\n|(?:Trigger|Class)\.[\w.]+: line \d|$)",
+    re.DOTALL,
+)
+# A failed DML inside the trigger: "Insert failed. First exception on row 0; first error: CODE, ..."
+_FIRST_ERROR = re.compile(r"first error: [A-Z_]+, (?P<text>.+?)(?:: \[[^\]]*\])?$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,16 @@ def _named(refusal: Refusal) -> tuple[str, ...]:
     return ()
 
 
+def _trigger_message(message: str) -> str:
+    """The trigger's own words in an Apex refusal, without the stack's boilerplate."""
+    cause = _APEX_CAUSE.search(message)
+    if cause is None:
+        return message.split(": ", 1)[-1] if ": " in message else message
+    text = cause["text"]
+    dml = _FIRST_ERROR.search(text)
+    return " ".join((dml["text"] if dml else text).split())
+
+
 def explain(error_code: str | None, body: str | None, sobject: str = "") -> Explanation:
     """Plain words for a refusal stored as ``error_code`` and ``body`` on a write to ``sobject``."""
     refusal = parse(error_code, body)
@@ -103,7 +121,7 @@ def explain(error_code: str | None, body: str | None, sobject: str = "") -> Expl
             fields,
         )
     if code in {"CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", "CANNOT_EXECUTE_FLOW_TRIGGER"}:
-        inner = refusal.message.split(": ", 1)[-1] if ": " in refusal.message else refusal.message
+        inner = _trigger_message(refusal.message)
         return Explanation(
             f"an Apex trigger or flow refused it: {inner[:200]}",
             f"Code your org runs when a {thing} is saved (an Apex trigger, a flow or a process) "

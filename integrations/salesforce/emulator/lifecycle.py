@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from ..ids import InvalidId, new_id, normalize
 from . import duplicates, person_accounts, rules
+from .admin_rules import AdminSetup
 from .errors import ApiError, bad_request, not_found
 from .schema import NUMBER_TYPES, FieldDef, SObjectDef
-from .store import DEFAULT_VERSION, Store
+from .store import DEFAULT_VERSION
 from .values import check_value, coerce, format_datetime, now_utc
 
 
-class RecordLifecycle(Store):
+class RecordLifecycle(AdminSetup):
     """The API's record operations of :class:`~.org.Org`; they raise ``ApiError`` exactly where
     Salesforce answers with an error array."""
 
@@ -196,8 +197,10 @@ class RecordLifecycle(Store):
         *,
         indexed_now: bool = False,
         allow_save: bool = False,
+        seeding: bool = False,
     ) -> dict:
-        """Validate and insert; returns ``{"id","success":true,"errors":[]}``."""
+        """Validate and insert; returns ``{"id","success":true,"errors":[]}``. ``seeding`` (the
+        tests' pre-existing data) skips the admin's triggers, validation and duplicate rules."""
         with self.lock:
             obj = self.sobject(sobject)
             if not obj.createable:
@@ -215,7 +218,9 @@ class RecordLifecycle(Store):
             person_accounts.check(obj, record, changes, None)
             self._validate(obj, changes, record, creating=True)
             rules.apply(self, obj, record, changes, creating=True)
-            self._no_duplicate(obj, record, allow_save)
+            if not seeding:
+                self.check_admin_rules(obj, record, creating=True)
+                self._no_duplicate(obj, record, allow_save)
             now = format_datetime(now_utc())
             record["Id"] = new_id(obj.key_prefix)
             record.update(
@@ -289,6 +294,7 @@ class RecordLifecycle(Store):
             person_accounts.check(obj, merged, changes, current)
             self._validate(obj, changes, merged, creating=False)
             rules.apply(self, obj, merged, changes, creating=False, before=current)
+            self.check_admin_rules(obj, merged, creating=False)
             self._no_duplicate(obj, merged, allow_save)
             now = format_datetime(now_utc())
             merged.update(

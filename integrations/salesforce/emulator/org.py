@@ -83,8 +83,11 @@ class Org(RecordLifecycle):
     # -- test and demo helpers -------------------------------------------------------------
 
     def insert(self, sobject: str, fields: dict) -> str:
-        """Seed a record as the API would create it, indexed for SOSL at once, not counted."""
-        return self.create(sobject, fields, indexed_now=True)["id"]
+        """Seed a record as the API would create it, indexed for SOSL at once, not counted.
+
+        It models data older than the org's triggers, validation and duplicate rules, which real
+        orgs hold plenty of (duplicates among them), so those rules do not refuse it."""
+        return self.create(sobject, fields, indexed_now=True, seeding=True)["id"]
 
     def merge(self, sobject: str, winner: str, loser: str) -> None:
         """What a person's merge does: the loser is deleted with ``MasterRecordId`` naming the
