@@ -109,6 +109,7 @@ def test_what_salesforce_refuses_of_person_accounts(org: Org, sf: SalesforceClie
     assert _refusal(caught)["errorCode"] == "INVALID_PERSON_ACCOUNT_OPERATION"
 
 
+@pytest.mark.org("pristine")  # records made through the API here: no search-index lag
 def test_search_finds_the_person_as_an_account_and_a_task_names_its_contact(
     org: Org, sf: SalesforceClient
 ) -> None:
