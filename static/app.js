@@ -57,6 +57,13 @@
     if (empty && rows.length) { empty.remove(); }
   });
 
+  // An answer for a panel that an earlier answer already replaced is dropped: swapped into the
+  // detached panel, it would carry the preserved Lead form (hx-preserve) out of the page.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (target && !document.body.contains(target)) { event.detail.shouldSwap = false; }
+  });
+
   // A pushed context card keeps its caller panel as it is (hx-preserve, so a note being typed
   // survives); the panel then asks the server for its fresh self.
   document.addEventListener("htmx:oobAfterSwap", function (event) {
