@@ -3,6 +3,7 @@ and a person account's caller is logged with its ``PersonContactId`` as the Task
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,7 @@ from integrations.errors import RemoteRejected
 from integrations.loopback import Running
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Org
+from integrations.salesforce.refusals import explain
 from tests.conftest import Stack, make_settings
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, settled
 
@@ -43,6 +45,7 @@ def _person(sf: SalesforceClient, **fields: str) -> tuple[str, dict]:
 # -- the emulator -------------------------------------------------------------------------------
 
 
+@pytest.mark.org("pristine")  # an org without Person Accounts
 def test_describe_shows_person_accounts_only_once_they_are_enabled(
     org: Org, sf: SalesforceClient
 ) -> None:
@@ -107,6 +110,9 @@ def test_what_salesforce_refuses_of_person_accounts(org: Org, sf: SalesforceClie
     with pytest.raises(RemoteRejected) as caught:
         sf.update("Contact", account["PersonContactId"], {"Title": "CEO"})
     assert _refusal(caught)["errorCode"] == "INVALID_PERSON_ACCOUNT_OPERATION"
+    said = explain(caught.value.error_code, json.dumps(caught.value.body), "Contact")
+    assert said.headline == "the Contact belongs to a Person Account"
+    assert "__pc" in said.fix
 
 
 @pytest.mark.org("pristine")  # records made through the API here: no search-index lag
@@ -126,6 +132,7 @@ def test_search_finds_the_person_as_an_account_and_a_task_names_its_contact(
     assert sf.get("Task", task_id)["AccountId"] == account_id
 
 
+@pytest.mark.org("pristine")  # an org without Person Accounts
 def test_an_org_without_person_accounts_refuses_their_fields(
     org: Org, sf: SalesforceClient
 ) -> None:
@@ -200,6 +207,7 @@ def test_a_person_phone_hidden_by_field_security_is_not_searched(stack: Stack) -
     assert not any("PersonMobilePhone" in s for s in searches)
 
 
+@pytest.mark.org("pristine")  # an org without Person Accounts
 def test_an_org_without_person_accounts_is_searched_as_before(stack: Stack) -> None:
     contact = stack.org.insert("Contact", {"LastName": "Jennings", "MobilePhone": CALLER})
     agent, number = _line(stack.company)

@@ -24,3 +24,23 @@ def enabled(sf: SalesforceClient) -> bool:
     except RemoteRejected:
         return False
     return any(f.get("name") == "IsPersonAccount" for f in described.get("fields", []))
+
+
+# A person's Contact fields that a person account shares under the same name.
+SHARED_FIELDS = frozenset({"Phone", "Fax", "OwnerId", "Description"})
+
+
+def account_field(contact_field: str) -> str:
+    """The person account's name for one of its Contact's fields, as Salesforce names them:
+    standard fields gain ``Person`` (``DoNotCall`` → ``PersonDoNotCall``), custom ones end in
+    ``__pc`` instead of ``__c``."""
+    if contact_field.endswith("__c"):
+        return contact_field[: -len("__c")] + "__pc"
+    if contact_field in SHARED_FIELDS or contact_field in ("FirstName", "LastName", "Salutation"):
+        return contact_field
+    return f"Person{contact_field}"
+
+
+def account_fields(contact_fields: dict[str, object]) -> dict[str, object]:
+    """A change meant for a person's Contact, as its person account takes it."""
+    return {account_field(name): value for name, value in contact_fields.items()}

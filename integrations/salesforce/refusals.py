@@ -178,6 +178,14 @@ def explain(error_code: str | None, body: str | None, sobject: str = "") -> Expl
             "Automations → Agents & backfill in Callbridge: tie the agent to an active User.",
             fields,
         )
+    if code == "INVALID_PERSON_ACCOUNT_OPERATION":
+        return Explanation(
+            "the Contact belongs to a Person Account",
+            "Salesforce takes changes to a person account's person only through its Account.",
+            "Point the step at the Person Account (its fields are named Person…, custom ones "
+            "end in __pc) instead of its Contact.",
+            fields,
+        )
     if code in {"ENTITY_IS_DELETED", "NOT_FOUND"}:
         return Explanation(
             "the record no longer exists",

@@ -287,6 +287,7 @@ class Org(RecordLifecycle):
             obj.reindex()
             for rec in self._records[obj.name].values():
                 rec[f.name] = f.default if f.type == "boolean" else None
+            person_accounts.add_field(self.schema, self._records, obj.name, f)
             self.schema_changed = now_utc()
 
     # -- tokens and the API allocation ----------------------------------------------------

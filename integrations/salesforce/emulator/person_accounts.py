@@ -9,6 +9,7 @@ they are enabled (``Org.enable_person_accounts``; Salesforce cannot turn them of
   first and last names and may not be written (``INVALID_FIELD_FOR_INSERT_UPDATE`` naming
   ``Name``, as Salesforce answers); a business account may not set a person field ("bad field
   names on insert/update call").
+* Contact's custom fields show on Account too, ending in ``__pc`` (``Foo__c`` → ``Foo__pc``).
 * Each person account has a hidden Contact (``PersonContactId``, ``IsPersonAccount`` true, the
   Account as its ``AccountId``) holding the person's fields (``PERSON_CONTACT``); writes go
   through the Account, and a write or delete of that Contact is refused
@@ -19,6 +20,7 @@ they are enabled (``Org.enable_person_accounts``; Salesforce cannot turn them of
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..ids import new_id
@@ -108,14 +110,34 @@ def account_fields() -> list[FieldDef]:
     ]
 
 
-def enable(schema: dict[str, SObjectDef], records: dict[str, dict[str, dict]]) -> None:
-    """Add the fields to Account and Contact; existing accounts stay business accounts."""
-    if schema["Account"].field("IsPersonAccount"):
-        return  # enabled already
-    added = {
-        "Account": account_fields(),
-        "Contact": [_flag("IsPersonAccount", "Is Person Account", writable=False)],
-    }
+def person_field(contact_field: FieldDef) -> FieldDef:
+    """A custom Contact field as person accounts show it on Account (``Foo__c`` → ``Foo__pc``)."""
+    return replace(contact_field, name=contact_field.name[: -len("__c")] + "__pc")
+
+
+def custom_fields(contact: SObjectDef) -> list[FieldDef]:
+    return [f for f in contact.fields.values() if f.custom and f.name.endswith("__c")]
+
+
+def contact_map(schema: dict[str, SObjectDef]) -> dict[str, str]:
+    """Account field -> the hidden Contact's field: the standard ones and every custom one."""
+    custom = {person_field(f).name: f.name for f in custom_fields(schema["Contact"])}
+    return {**PERSON_CONTACT, **custom}
+
+
+def add_field(
+    schema: dict[str, SObjectDef], records: dict[str, dict[str, dict]], obj: str, f: FieldDef
+) -> None:
+    """A custom field added to Contact once Person Accounts are on also shows on Account."""
+    if obj == "Contact" and f.custom and enabled(schema["Account"]):
+        _add(schema, records, {"Account": [person_field(f)]})
+
+
+def _add(
+    schema: dict[str, SObjectDef],
+    records: dict[str, dict[str, dict]],
+    added: dict[str, list[FieldDef]],
+) -> None:
     for sobject, fields in added.items():
         obj = schema[sobject]
         for f in fields:
@@ -123,6 +145,18 @@ def enable(schema: dict[str, SObjectDef], records: dict[str, dict[str, dict]]) -
             for rec in records[sobject].values():
                 rec[f.name] = f.default if f.type == "boolean" else None
         obj.reindex()
+
+
+def enable(schema: dict[str, SObjectDef], records: dict[str, dict[str, dict]]) -> None:
+    """Add the fields to Account and Contact; existing accounts stay business accounts."""
+    if schema["Account"].field("IsPersonAccount"):
+        return  # enabled already
+    custom = [person_field(f) for f in custom_fields(schema["Contact"])]
+    added = {
+        "Account": [*account_fields(), *custom],
+        "Contact": [_flag("IsPersonAccount", "Is Person Account", writable=False)],
+    }
+    _add(schema, records, added)
     account = schema["Account"]
     account.name_fields = (*account.name_fields, "FirstName", "LastName")
 
@@ -160,7 +194,11 @@ def check(obj: SObjectDef, record: dict, changes: dict, before: dict | None) -> 
         record["IsPersonAccount"] = True
         record["Name"] = _name(record)
         return
-    wrong = [name for name in changes if name in PERSON_CONTACT and name not in SHARED]
+    wrong = [
+        name
+        for name in changes
+        if (name in PERSON_CONTACT or name.endswith("__pc")) and name not in SHARED
+    ]
     if wrong:
         raise bad_request(
             "INVALID_FIELD_FOR_INSERT_UPDATE",
@@ -183,7 +221,7 @@ def mirror(org: Store, obj: SObjectDef, account: dict, *, indexed_now: bool = Fa
     contact_id = account.get("PersonContactId")
     found = org.lookup(contact_id, deleted=True) if contact_id else None
     contact = dict(found[1]) if found else {name: None for name in org.schema["Contact"].fields}
-    for source, target in PERSON_CONTACT.items():
+    for source, target in contact_map(org.schema).items():
         contact[target] = account.get(source)
     contact.update(
         {

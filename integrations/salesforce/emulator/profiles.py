@@ -3,8 +3,9 @@
 ``messy()`` is what the test suite runs against by default (``tests/conftest.py``): the standard
 duplicate rules set to Block, an admin's validation rule on Task and an Apex trigger on Lead that
 refuse only under their own conditions, a required custom field on Lead that has a default, a
-unique field, and a search index that lags API writes by a few seconds. Records seeded with
-``Org.insert`` predate all of it (indexed, never refused), as an org's existing data does.
+unique field, Person Accounts, and a search index that lags API writes by a few seconds. Records
+seeded with ``Org.insert`` predate all of it (indexed, never refused), as an org's existing data
+does.
 """
 
 from __future__ import annotations
@@ -61,9 +62,9 @@ def messy(**options: object) -> Org:
     )
     # A migration key from the previous CRM, unique as its admins set it (DUPLICATE_VALUE).
     org.add_field("Contact", "Legacy_Id__c", "string", length=20, unique=True, externalId=True)
-    # INTEGRATOR: record types and Person Accounts (other branches) go here:
+    org.enable_person_accounts()  # B2C orgs have them; Salesforce cannot turn them off
+    # INTEGRATOR: record types (another branch) go here:
     #   org.add_record_type(...)  # two Lead record types with different Status values
-    #   org.enable_person_accounts()
     return org
 
 

@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from integrations.aircall import actions as aircall_actions
 from integrations.errors import BadInput, RemoteRejected
+from integrations.salesforce import person_accounts
 from integrations.salesforce.soql import api_name
 from integrations.store.models import Job
 from integrations.store.salesforce_sync import note_write
@@ -94,6 +95,17 @@ def plan_query(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
     return Plan("salesforce", "query", build_select(str(params.get("query") or ""), scope))
 
 
+def _person_object(params: dict[str, Any], record: Any) -> str:
+    """A person's object: a Lead or Contact by its id, or the person account the step names."""
+    named = "Account" if params.get("sobject") == "Account" else "Contact"
+    return person_sobject(record) or named
+
+
+def _for(sobject: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A person's fields as ``sobject`` names them (a person account: ``PersonDoNotCall``)."""
+    return person_accounts.account_fields(fields) if sobject == "Account" else fields
+
+
 def plan_update(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
     sobject = api_name(str(params.get("sobject") or ""))
     record = record_id_param(params, "id", scope)
@@ -114,7 +126,7 @@ def plan_status(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
     return Plan(
         "salesforce",
         f"update {sobject} status",
-        {api_name(status_field): value},
+        _for(sobject, {api_name(status_field): value}),
         extra={"id": record, "sobject": sobject},
     )
 
@@ -171,11 +183,11 @@ def plan_event(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
 def plan_flag_phone(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
     """Wrong Number: a line in the record's Description (and ``field`` set true, if named)."""
     record = record_id_param(params, "record", scope)
-    sobject = person_sobject(record) or "Contact"
+    sobject = _person_object(params, record)
     note = str(fieldmap.evaluate(params.get("note"), scope) or "Phone number flagged invalid")
     fields: dict[str, Any] = {}
     if params.get("field"):
-        fields[api_name(str(params["field"]))] = True
+        fields = _for(sobject, {api_name(str(params["field"])): True})
     return Plan(
         "salesforce",
         f"flag {sobject} phone invalid",
@@ -186,11 +198,11 @@ def plan_flag_phone(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
 
 def plan_dnc(params: dict[str, Any], scope: Scope, env: Env) -> Plan:
     record = record_id_param(params, "record", scope)
-    sobject = person_sobject(record) or "Contact"
+    sobject = _person_object(params, record)
     return Plan(
         "salesforce",
         f"set {sobject} Do Not Call",
-        {"DoNotCall": True, "HasOptedOutOfEmail": True},
+        _for(sobject, {"DoNotCall": True, "HasOptedOutOfEmail": True}),
         extra={"id": record, "sobject": sobject, "e164": scope.dialer.get("contact_phone")},
     )
 
