@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     aircall_api_token: SecretStr = SecretStr("")
     aircall_webhook_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     aircall_rate_limit: int = 120
+    # The call's page in the Aircall Dashboard, ``{id}`` standing for the call id, for links
+    # people open (the API's ``direct_link`` needs API credentials). Empty: no Aircall link.
+    aircall_call_url: str = ""
     # How often the worker reads the webhook it registered back from Aircall (0: never).
     aircall_webhook_check_seconds: float = 300.0
     # On start, no webhook for this long while Aircall shows calls since: suggest a backfill.
@@ -129,6 +132,13 @@ class Settings(BaseSettings):
             # Object names go into SOQL text: only API names are let through.
             if not isinstance(name, str) or not _API_NAME.fullmatch(name):
                 raise ValueError(f"not a Salesforce object API name: {name!r}")
+        return value
+
+    @field_validator("aircall_call_url")
+    @classmethod
+    def _call_url_template(cls, value: str) -> str:
+        if value and not (value.startswith(("https://", "http://")) and "{id}" in value):
+            raise ValueError("must be an http(s) URL with {id} where the call id goes")
         return value
 
     @field_validator("salesforce_api_version")

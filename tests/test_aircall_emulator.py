@@ -630,3 +630,24 @@ def test_generated_traffic_runs_whole_lifecycles(
     assert len(tags) > 1
     assert tags <= set(DISPOSITIONS)
     assert wait_for(lambda: len(receiver.received) == len(company.deliveries), timeout=5)
+
+
+def test_traffic_on_the_real_clock_is_stamped_when_it_is_played(company: Company, line) -> None:
+    """The demo's calls: their times are the moments they happened, not a compressed history."""
+    agent = company.add_user("Agent", "agent@example.com")["id"]
+    began = company.clock()
+    call_ids = generate_calls(
+        company,
+        None,
+        callers=[CALLER],
+        agents=[agent],
+        number_id=line["id"],
+        count=3,
+        seed=11,
+        time_scale=0.002,
+        real_clock=True,
+    )
+    finished = company.clock()
+    for call_id in call_ids:
+        call = company.calls[call_id]
+        assert int(began) <= call["started_at"] <= call["ended_at"] <= finished + 1

@@ -61,7 +61,7 @@ def create_app(
 ) -> Starlette:
     """The app for ``settings``; ``worker=False`` serves the web tier alone."""
     engine = engine or db.make_engine(settings.database_url)
-    templates = make_templates(settings.display_time_zone)
+    templates = make_templates(settings.display_time_zone, settings.aircall_call_url)
     broadcaster = Broadcaster(engine, poll_seconds=settings.live_poll_seconds)
     hub = live.Hub(broadcaster, engine, templates, settings.record_base_url)
     writer = IntakeWriter(

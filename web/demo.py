@@ -218,6 +218,7 @@ def run(host: str, port: int, data_dir: Path, calls: int, pace: float) -> None:
                     seed=seed,
                     time_scale=pace,
                     stop=stop,
+                    real_clock=True,  # one clock on every page: the calls' and the app's
                 )
                 seed += 1
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +20,7 @@ from starlette.templating import Jinja2Templates
 
 import web
 from integrations import safejson
+from integrations.aircall.links import call_page
 from integrations.health import report
 from integrations.salesforce.links import record_link
 from integrations.sync.automations.builder import step_label
@@ -80,8 +82,9 @@ def _health_problems(request: Request) -> int | None:
     return report.problems_found(engine)
 
 
-def make_templates(zone: str) -> Jinja2Templates:
-    """Autoescaping templates (Starlette turns it on) with the app's time zone for dates."""
+def make_templates(zone: str, call_url: str = "") -> Jinja2Templates:
+    """Autoescaping templates (Starlette turns it on) with the app's time zone for dates and
+    ``AIRCALL_CALL_URL`` for links to a call in the Aircall Dashboard."""
     tz = ZoneInfo(zone)
 
     def when(timestamp: float | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -95,6 +98,7 @@ def make_templates(zone: str) -> Jinja2Templates:
     templates.env.filters["duration"] = duration
     templates.env.filters["pretty"] = pretty
     templates.env.globals["record_link"] = record_link
+    templates.env.globals["aircall_link"] = partial(call_page, call_url)  # None: no link
     templates.env.globals["step_label"] = step_label  # an action code in words
     templates.env.globals["step_words"] = step_words  # a recorded step in words
     templates.env.globals["trigger_words"] = TRIGGER_WORDS

@@ -101,11 +101,15 @@ def generate_calls(
     time_scale: float,
     stop: threading.Event | None = None,
     drain_timeout: float = 60.0,
+    real_clock: bool = False,
 ) -> list[int]:
     """Play ``count`` calls; returns their ids in start order.
 
     Missing disposition tags are created first. ``stop`` ends the stream early (the demo's
     shutdown). With a ``sender``, waits until its deliveries are done (``drain_timeout``).
+    Each step is stamped with its simulated time, the last one now (a history); with
+    ``real_clock``, with the moment it is played, so the calls' times agree with every other
+    time Callbridge shows (the demo), their durations shortened by ``time_scale``.
     """
     if not callers or not agents:
         raise ValueError("need at least one caller and one agent")
@@ -131,7 +135,7 @@ def generate_calls(
         wait = real_start + step.at * time_scale - time.monotonic()
         if stop.wait(wait if wait > 0 else 0):
             return [call.id for call in calls if call.id]
-        step.run(origin + step.at)
+        step.run(company.clock() if real_clock else origin + step.at)
     if sender is not None:
         sender.drain(drain_timeout)
     return [call.id for call in calls]

@@ -47,7 +47,9 @@ def _day(base: datetime, zone: str, days: int) -> datetime:
     return next_business_day(local, days)
 
 
-def _facts(rule: DispositionRule, call: Call, person: str | None, zone: str) -> dict[str, Any]:
+def _facts(
+    rule: DispositionRule, call: Call, person: str | None, account: str | None, zone: str
+) -> dict[str, Any]:
     """The values a rule's steps read (``event.*``), all derived from the stored call."""
     snapshot = call.snapshot
     started = snapshot.get("started_at")
@@ -61,6 +63,7 @@ def _facts(rule: DispositionRule, call: Call, person: str | None, zone: str) -> 
     )
     return {
         "person": person,
+        "record": account or person,  # where the person's own fields are written
         "lead_status": rule.lead_status,
         "contact_status": rule.contact_status,
         "stage": rule.opportunity_stage,
@@ -70,10 +73,16 @@ def _facts(rule: DispositionRule, call: Call, person: str | None, zone: str) -> 
 
 
 def steps_for(
-    rule: DispositionRule, person: str | None, settings: Settings
+    rule: DispositionRule,
+    person: str | None,
+    settings: Settings,
+    *,
+    person_account: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The actions a disposition takes, as automation steps (numbered from 1)."""
+    """The actions a disposition takes, as automation steps (numbered from 1). A person
+    account's person is changed through the account (``event.record``)."""
     options = rule.options or {}
+    own = {"record": "event.record", **({"sobject": "Account"} if person_account else {})}
     key = rule.key
     steps: list[dict[str, Any]] = []
     is_lead = bool(person and person.startswith("00Q"))
@@ -118,7 +127,7 @@ def steps_for(
             {
                 "name": "status",
                 "action": "salesforce:update_status",
-                "record": "event.person",
+                **own,
                 "value": "event.contact_status",
             }
         )
@@ -151,7 +160,7 @@ def steps_for(
                     "WhoId": "event.person",
                     "OwnerId": fieldmap.AGENT_OWNER,
                     "Description": "{{disposition}} on Aircall call {{call.id}} "
-                    "({{contact_phone}}) {{call.direct_link}}",
+                    "({{contact_phone}}) {{call_link}}",
                 },
             }
         )
@@ -160,14 +169,14 @@ def steps_for(
             {
                 "name": "flag",
                 "action": "salesforce:flag_phone",
-                "record": "event.person",
+                **own,
                 "note": "Wrong number: {{contact_phone}} (Aircall call {{call.id}}, "
                 "{{timestamp|date}})",
                 **({"field": options["flag_field"]} if options.get("flag_field") else {}),
             }
         )
     if key == "dnc":
-        steps.append({"name": "dnc", "action": "salesforce:do_not_call", "record": "event.person"})
+        steps.append({"name": "dnc", "action": "salesforce:do_not_call", **own})
     if key in ("no_answer", "busy"):
         steps.append(
             {
@@ -179,14 +188,16 @@ def steps_for(
     return steps
 
 
-async def _person(ctx: Context, call: Call, who: str | None) -> str | None:
-    """The Contact or Lead the disposition is about: the call's Task's, else the caller's."""
+async def _person(ctx: Context, call: Call, who: str | None) -> tuple[str | None, str | None]:
+    """The Contact or Lead the disposition is about (the call's Task's, else the caller's), and
+    the person account holding it, if any: Salesforce takes a person's changes only there."""
+    match = (await ctx.caller(call.e164)).match if call.e164 else None
+    account = match.id if match is not None and match.person_contact else None
     if who and who[:3] in step_plan.PERSON_PREFIXES:
-        return who
-    if not call.e164:
-        return None
-    match = (await ctx.caller(call.e164)).match
-    return match.id if match is not None and match.sobject in ("Contact", "Lead") else None
+        return who, account if match is not None and match.person_contact == who else None
+    if match is not None and match.person_contact:
+        return match.person_contact, account
+    return (match.id if match is not None and match.sobject in ("Contact", "Lead") else None), None
 
 
 async def apply_disposition(ctx: Context, job: Job) -> dict[str, Any]:
@@ -196,7 +207,7 @@ async def apply_disposition(ctx: Context, job: Job) -> dict[str, Any]:
     chosen = matching(tag_names(call.snapshot), all_rules)
     if not chosen:
         return {"skipped": "no disposition tag"}
-    person = await _person(ctx, call, who)
+    person, account = await _person(ctx, call, who)
     zone = await ctx.sf(ctx.org_zone)
     owner = None
     email = (call.snapshot.get("user") or {}).get("email")
@@ -217,15 +228,16 @@ async def apply_disposition(ctx: Context, job: Job) -> dict[str, Any]:
                     ai_summary=call.ai_summary,
                     disposition=rule.name,
                     region=ctx.settings.default_region,
+                    call_url=ctx.settings.aircall_call_url,
                 ),
                 fieldmap.AGENT_OWNER: owner,
             },
             call=call.snapshot,
             contact=call.snapshot.get("contact") or {},
-            event=_facts(rule, call, person, zone),
+            event=_facts(rule, call, person, account, zone),
             zone=zone,
         )
-        steps = steps_for(rule, person, ctx.settings)
+        steps = steps_for(rule, person, ctx.settings, person_account=account)
         done[rule.key] = await actions.run_steps(
             ctx, job, f"{DISPOSITION}:{call.id}:{rule.key}", steps, scope, env, label=rule.key
         )

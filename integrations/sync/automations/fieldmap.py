@@ -9,6 +9,7 @@ boolean, null) is written as is. A string source is one or more alternatives sep
   ``call_description`` are the call's Task texts (``automations.task_fields``): "Inbound call
   from Jane Doe" (the matched Salesforce record's name on the call's own Task, elsewhere the
   Aircall contact's name or the number) and agent, line, tags, comments, recording, AI summary;
+  ``call_link`` is the call's page in the Aircall Dashboard (``AIRCALL_CALL_URL``);
 - ``call.duration``, ``call.user.email``, ``call.tags.0.name``: an Aircall call field
   (``AIRCALL_CALL_FIELDS``) and a path into it; ``contact.company_name`` (the caller's Aircall
   contact, or the contact of ``contact.created``); ``event.<path>`` (the webhook's data);
@@ -35,6 +36,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from integrations.aircall.links import call_page
 from integrations.phones import to_e164
 from integrations.sync.automations.task_fields import description, subject
 
@@ -54,6 +56,7 @@ DIALER_FIELDS = (
     "ai_summary",
     "call_subject",
     "call_description",
+    "call_link",
 )
 # Resolved only when a mapping uses it (one cached lookup): the agent's Salesforce User.
 AGENT_OWNER = "agent_owner_id"
@@ -174,11 +177,13 @@ def dialer_values(
     disposition: str | None = None,
     region: str = "US",
     caller: str | None = None,
+    call_url: str = "",
 ) -> dict[str, Any]:
     """The brief's dialer fields for a call (or, with ``call={}``, for an Aircall contact).
 
     ``campaign_name`` is the Aircall line's name: Aircall's call payload names no campaign.
-    ``caller`` is the name of the Salesforce record the call is logged against, when known.
+    ``caller`` is the name of the Salesforce record the call is logged against, when known;
+    ``call_url`` is ``AIRCALL_CALL_URL`` (``call_link``: the call's page in the Dashboard).
     """
     contact = contact if contact is not None else (call.get("contact") or {})
     phones = [to_e164(v, region) for v in _names(contact.get("phone_numbers"), "value")]
@@ -190,6 +195,7 @@ def dialer_values(
     direction = call.get("direction")
     tags = _names(call.get("tags"), "name")
     is_call = call.get("id") is not None and direction in ("inbound", "outbound")
+    link = call_page(call_url, call.get("id")) if is_call else None
     return {
         "contact_phone": to_e164(call.get("raw_digits"), region)
         or next(filter(None, phones), None),
@@ -208,7 +214,8 @@ def dialer_values(
         "campaign_name": (call.get("number") or {}).get("name"),
         "ai_summary": ai_summary,
         "call_subject": subject(call, caller, region) if is_call else None,
-        "call_description": description(call, ai_summary) if is_call else None,
+        "call_description": description(call, ai_summary, link) if is_call else None,
+        "call_link": link,
     }
 
 

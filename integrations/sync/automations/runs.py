@@ -50,7 +50,11 @@ def _scope(
         snapshot, contact = {}, data
     return Scope(
         dialer=fieldmap.dialer_values(
-            snapshot, contact=contact, ai_summary=ai_summary, region=settings.default_region
+            snapshot,
+            contact=contact,
+            ai_summary=ai_summary,
+            region=settings.default_region,
+            call_url=settings.aircall_call_url,
         ),
         call=snapshot,
         contact=contact,

@@ -70,8 +70,11 @@ def call_type(call: dict[str, Any]) -> str:
     return "voicemail" if call.get("voicemail") else "missed"
 
 
-def description(call: dict[str, Any], ai_summary: str | None = None) -> str:
-    """What an agent reading the Task wants: who, tags, notes and where to listen."""
+def description(
+    call: dict[str, Any], ai_summary: str | None = None, link: str | None = None
+) -> str:
+    """What an agent reading the Task wants: who, tags, notes, where to listen and ``link``, the
+    call's page in Aircall (not the API's ``direct_link``: it needs API credentials)."""
     user = call.get("user") or {}
     number = call.get("number") or {}
     lines = [f"Aircall call {call['id']} ({call['direction']}, {call.get('duration') or 0} s)"]
@@ -96,8 +99,8 @@ def description(call: dict[str, Any], ai_summary: str | None = None) -> str:
         lines.append(f"Recording: {call.get('asset') or call['recording']}")
     if ai_summary:
         lines.append(f"AI summary: {ai_summary}")
-    if call.get("direct_link"):
-        lines.append(f"Aircall: {call['direct_link']}")
+    if link:
+        lines.append(f"Aircall: {link}")
     return "\n".join(lines)[: TASK_LENGTHS["Description"]]
 
 

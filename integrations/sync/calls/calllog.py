@@ -241,12 +241,18 @@ def _scope(
     *,
     region: str,
     zone: str,
+    call_url: str,
 ) -> Scope:
     """What the Task mapping reads: the scope an automation on the call's events sees, plus
     the matched record's name (``call_subject``) and the agent's Salesforce User."""
     contact = call.get("contact") or {}
     dialer = fieldmap.dialer_values(
-        call, contact=contact, ai_summary=ai_summary, region=region, caller=caller
+        call,
+        contact=contact,
+        ai_summary=ai_summary,
+        region=region,
+        caller=caller,
+        call_url=call_url,
     )
     dialer[fieldmap.AGENT_OWNER] = owner
     return Scope(dialer=dialer, call=call, contact=contact, event=call, zone=zone)
@@ -303,6 +309,7 @@ async def log_call(ctx: Context, job: Job) -> dict[str, Any]:
             stored.ai_summary,
             region=settings.default_region,
             zone=zone,
+            call_url=settings.aircall_call_url,
         )
         return task_fields(
             fieldmap.apply_mapping(mapping, scope),

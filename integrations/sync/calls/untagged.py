@@ -28,7 +28,6 @@ class UntaggedCall:
     contact_name: str | None
     started_at: int | None
     duration: int
-    direct_link: str | None
 
 
 def _untagged() -> object:
@@ -54,7 +53,6 @@ def _row(call: Call) -> UntaggedCall:
         contact_name=name or None,
         started_at=call.started_at,
         duration=call.duration,
-        direct_link=snapshot.get("direct_link"),
     )
 
 
