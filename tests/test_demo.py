@@ -1,4 +1,5 @@
-"""``make demo`` twice: each run starts fresh, says so, and prints the sign-ins once calls flow."""
+"""``make demo`` twice: each run starts fresh, says so, prints the sign-ins once calls flow, and
+keeps its certificate authority."""
 
 from __future__ import annotations
 
@@ -60,6 +61,8 @@ def test_the_demo_runs_again_from_a_fresh_database(tmp_path: Path) -> None:
     first = _run_demo(tmp_path)
     assert not any("fresh demo database" in line for line in first)
     assert any("Sign in as manager" in line for line in first[-10:])
+    ca = (tmp_path / "tls" / "ca.pem").read_bytes()
     second = _run_demo(tmp_path)
+    assert (tmp_path / "tls" / "ca.pem").read_bytes() == ca  # a browser trusting it still does
     assert any("Starting from a fresh demo database" in line for line in second)
     assert sum("Sign in as manager" in line for line in second) == 2
