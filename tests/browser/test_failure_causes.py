@@ -107,7 +107,7 @@ def test_a_retrying_task_says_so_with_its_next_try_and_why(
         screen.sign_in(MANAGER)
         screen.go(f"/calls/{call['id']}")
         job = screen.page.locator("#call-jobs tr.job")
-        expect(job.locator(".badge")).to_have_text("retrying")
+        expect(job.locator(".badge.state")).to_have_text("retrying")
         expect(job.locator(".retry")).to_contain_text("next try")
         expect(job.locator(".why")).to_have_text("the record was locked")
         screen.screenshot("call_retrying")
