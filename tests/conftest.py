@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 if TYPE_CHECKING:
     from integrations.aircall.emulator import Company, WebhookSender
+    from integrations.salesforce.client import SalesforceClient
     from integrations.salesforce.emulator import Org
     from tests.signin import Site
 
@@ -161,6 +162,18 @@ def settings_with(
 @pytest.fixture
 def settings(settings_with: SettingsWith) -> Settings:
     return settings_with()
+
+
+@pytest.fixture
+def sf(
+    salesforce: Running, aircall: Running, org: Org, sqlite_url: str
+) -> Iterator[SalesforceClient]:
+    """A Salesforce client on the emulated org, for tests of the wire (no store involved)."""
+    from integrations.salesforce.client import SalesforceClient
+
+    client = SalesforceClient(make_settings(salesforce, aircall, org, sqlite_url))
+    yield client
+    client.close()
 
 
 @dataclass

@@ -130,3 +130,11 @@ def saved_before_the_check(engine: Engine, sobject: str, mapping: dict[str, Any]
         s.merge(FieldMapping(sobject=sobject, mapping=mapping, updated_by="ann", updated_at=0.0))
         s.commit()
     mapping_store.forget_cached(engine, sobject)
+
+
+def refusal(caught: Any) -> dict:
+    """The first error of a Salesforce 400 caught as ``pytest.raises(RemoteRejected)``."""
+    assert caught.value.status == 400
+    body = caught.value.body
+    assert isinstance(body, list)
+    return body[0]

@@ -3,21 +3,19 @@ leaves out what the integration user cannot see or set instead of failing on it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from integrations.aircall.emulator import Company
 from integrations.errors import RemoteRejected
-from integrations.loopback import Running, wait_for
+from integrations.loopback import wait_for
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Org
 from integrations.salesforce.emulator.duplicates import STANDARD, DuplicateRule
 from integrations.store.salesforce_sync import PollWatermark
-from tests.conftest import Stack, StackWith, make_settings
-from tests.helpers import AGENT_EMAIL, answered_inbound_call, settled
+from tests.conftest import Stack, StackWith
+from tests.helpers import AGENT_EMAIL, answered_inbound_call, refusal, settled
 from tests.test_health import checked
 
 NO_SUCH_COLUMN = (
@@ -25,22 +23,6 @@ NO_SUCH_COLUMN = (
     "field, be sure to append the '__c' after the custom field name. Please reference your WSDL "
     "or the describe call for the appropriate names."
 )
-
-
-@pytest.fixture
-def sf(
-    salesforce: Running, aircall: Running, org: Org, sqlite_url: str
-) -> Iterator[SalesforceClient]:
-    client = SalesforceClient(make_settings(salesforce, aircall, org, sqlite_url))
-    yield client
-    client.close()
-
-
-def _refusal(caught: pytest.ExceptionInfo[RemoteRejected]) -> dict:
-    assert caught.value.status == 400
-    body = caught.value.body
-    assert isinstance(body, list)
-    return body[0]
 
 
 def test_a_hidden_field_is_absent_from_describe_and_read_only_one_not_settable(
@@ -63,12 +45,12 @@ def test_soql_naming_a_hidden_field_is_refused_with_no_such_column(
     org.hide_field("Contact", "AssistantPhone")
     with pytest.raises(RemoteRejected) as caught:
         sf.query("SELECT Id, AssistantPhone FROM Contact")
-    error = _refusal(caught)
+    error = refusal(caught)
     assert error["errorCode"] == "INVALID_FIELD"
     assert error["message"].endswith(NO_SUCH_COLUMN)
     with pytest.raises(RemoteRejected) as caught:
         sf.query("SELECT Id FROM Contact WHERE AssistantPhone != null")
-    assert _refusal(caught)["message"].endswith(NO_SUCH_COLUMN)
+    assert refusal(caught)["message"].endswith(NO_SUCH_COLUMN)
     # A whole-record read leaves it out; the administrator (the test) still sees the value.
     record = sf.get("Contact", org.records("Contact")[0]["Id"])
     assert "AssistantPhone" not in record
@@ -81,14 +63,14 @@ def test_a_parent_field_hidden_on_its_own_object_is_refused_in_a_path(
     org.hide_field("Account", "Phone")
     with pytest.raises(RemoteRejected) as caught:
         sf.query("SELECT Id, Account.Phone FROM Contact")
-    assert "No such column 'Phone' on entity 'Account'" in _refusal(caught)["message"]
+    assert "No such column 'Phone' on entity 'Account'" in refusal(caught)["message"]
 
 
 def test_sosl_returning_a_hidden_field_is_refused(org: Org, sf: SalesforceClient) -> None:
     org.hide_field("Contact", "AssistantPhone")
     with pytest.raises(RemoteRejected) as caught:
         sf.search_phone("+14155550100", {"Contact": ["Id", "AssistantPhone"]})
-    error = _refusal(caught)
+    error = refusal(caught)
     assert error["errorCode"] == "INVALID_FIELD"
     assert error["message"].endswith(NO_SUCH_COLUMN)
 
@@ -100,19 +82,19 @@ def test_writes_naming_a_hidden_or_read_only_field_are_refused(
     org.make_read_only("Contact", "HomePhone")
     with pytest.raises(RemoteRejected) as caught:
         sf.create("Contact", {"LastName": "Lee", "AssistantPhone": "+14155550100"})
-    assert _refusal(caught) == {
+    assert refusal(caught) == {
         "errorCode": "INVALID_FIELD",
         "message": "No such column 'AssistantPhone' on sobject of type Contact",
     }
     with pytest.raises(RemoteRejected) as caught:
         sf.create("Contact", {"LastName": "Lee", "HomePhone": "+14155550100"})
-    error = _refusal(caught)
+    error = refusal(caught)
     assert error["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
     assert error["fields"] == ["HomePhone"]
     made = sf.create("Contact", {"LastName": "Lee"})
     with pytest.raises(RemoteRejected) as caught:
         sf.update("Contact", made, {"AssistantPhone": "+14155550100"})
-    assert _refusal(caught)["errorCode"] == "INVALID_FIELD"
+    assert refusal(caught)["errorCode"] == "INVALID_FIELD"
     outcomes = sf.create_many("Contact", [{"LastName": "Ng", "AssistantPhone": "+1415"}])
     assert outcomes[0].error is not None
     assert outcomes[0].error.error_code == "INVALID_FIELD"
@@ -147,7 +129,7 @@ def test_duplicate_rules_are_queryable(org: Org, sf: SalesforceClient) -> None:
     sf.create("Lead", {"LastName": "Lee", "Company": "Initech", "Email": "lee@example.com"})
     with pytest.raises(RemoteRejected) as caught:
         sf.create("DuplicateRule", {"DeveloperName": "Mine"})
-    assert _refusal(caught)["errorCode"] == "INVALID_TYPE_FOR_OPERATION"
+    assert refusal(caught)["errorCode"] == "INVALID_TYPE_FOR_OPERATION"
 
 
 # -- Callbridge with fields hidden from its integration user -----------------------------------

@@ -4,37 +4,19 @@ and a person account's caller is logged with its ``PersonContactId`` as the Task
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from integrations.aircall.emulator import Company
 from integrations.errors import RemoteRejected
-from integrations.loopback import Running
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Org
 from integrations.salesforce.refusals import explain
-from tests.conftest import Stack, make_settings
-from tests.helpers import AGENT_EMAIL, answered_inbound_call, settled
+from tests.conftest import Stack
+from tests.helpers import AGENT_EMAIL, answered_inbound_call, refusal, settled
 
 CALLER = "+14155550100"
 PERSON_FIELDS = ("IsPersonAccount", "PersonContactId", "PersonMobilePhone")
-
-
-@pytest.fixture
-def sf(
-    salesforce: Running, aircall: Running, org: Org, sqlite_url: str
-) -> Iterator[SalesforceClient]:
-    client = SalesforceClient(make_settings(salesforce, aircall, org, sqlite_url))
-    yield client
-    client.close()
-
-
-def _refusal(caught: pytest.ExceptionInfo[RemoteRejected]) -> dict:
-    assert caught.value.status == 400
-    body = caught.value.body
-    assert isinstance(body, list)
-    return body[0]
 
 
 def _person(sf: SalesforceClient, **fields: str) -> tuple[str, dict]:
@@ -95,21 +77,21 @@ def test_what_salesforce_refuses_of_person_accounts(org: Org, sf: SalesforceClie
     org.enable_person_accounts()
     with pytest.raises(RemoteRejected) as caught:
         sf.create("Account", {"Name": "Pat Person", "LastName": "Person"})
-    error = _refusal(caught)
+    error = refusal(caught)
     assert (error["errorCode"], error["fields"]) == ("INVALID_FIELD_FOR_INSERT_UPDATE", ["Name"])
     with pytest.raises(RemoteRejected) as caught:
         sf.create("Account", {"Name": "Acme", "PersonEmail": "pat@example.com"})
-    assert _refusal(caught)["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    assert refusal(caught)["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
     with pytest.raises(RemoteRejected) as caught:
         sf.create("Account", {"FirstName": "Pat", "IsPersonAccount": True, "Name": "Acme"})
-    assert _refusal(caught)["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    assert refusal(caught)["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
     account_id, account = _person(sf)
     with pytest.raises(RemoteRejected) as caught:
         sf.update("Account", account_id, {"Name": "Someone Else"})
-    assert _refusal(caught)["fields"] == ["Name"]
+    assert refusal(caught)["fields"] == ["Name"]
     with pytest.raises(RemoteRejected) as caught:
         sf.update("Contact", account["PersonContactId"], {"Title": "CEO"})
-    assert _refusal(caught)["errorCode"] == "INVALID_PERSON_ACCOUNT_OPERATION"
+    assert refusal(caught)["errorCode"] == "INVALID_PERSON_ACCOUNT_OPERATION"
     said = explain(caught.value.error_code, json.dumps(caught.value.body), "Contact")
     assert said.headline == "the Contact belongs to a Person Account"
     assert "__pc" in said.fix
@@ -138,10 +120,10 @@ def test_an_org_without_person_accounts_refuses_their_fields(
 ) -> None:
     with pytest.raises(RemoteRejected) as caught:
         sf.create("Account", {"LastName": "Person"})
-    assert _refusal(caught)["errorCode"] == "INVALID_FIELD"
+    assert refusal(caught)["errorCode"] == "INVALID_FIELD"
     with pytest.raises(RemoteRejected) as caught:
         sf.query("SELECT Id FROM Account WHERE IsPersonAccount = true")
-    assert _refusal(caught)["errorCode"] == "INVALID_FIELD"
+    assert refusal(caught)["errorCode"] == "INVALID_FIELD"
 
 
 # -- Callbridge, from the webhook to the org ----------------------------------------------------
