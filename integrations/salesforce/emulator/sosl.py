@@ -13,8 +13,8 @@ The term must sit in braces and every reserved character
 (any case, as Salesforce reads it) between single words finds records matching any of them;
 ``AND``, ``NOT``, ``OR`` beside a phrase of several words, or at either end, and phrases are
 refused rather than guessed at. Every word between ORs must be at least two characters. As the
-SOSL reference says, a term over 4,000 characters loses its operators (its words are then
-searched together, as without them) and one over 10,000 finds nothing.
+SOSL reference says, a term over 4,000 characters loses its operators (a record must then
+match each of its words) and one over 10,000 finds nothing.
 
 Matching (with ORs, of each word on its own):
 
@@ -74,6 +74,7 @@ class Search:
     scope: str
     targets: list[Query]
     limit: int | None
+    every: bool = False  # operators dropped: a record must match all the alternatives
 
 
 def parse_term(text: str, start: int) -> tuple[list[Word], int]:
@@ -134,13 +135,16 @@ def parse(org: Org, text: str) -> Search:
     words, after = parse_term(text, i)
     if not words:
         raise malformed(NO_TERM)
-    alternatives = _alternatives(words, after - i - 2)
+    length = after - i - 2  # of the term between the braces
+    alternatives = _alternatives(words, length)
     try:
-        return _parse_clauses(org, text, after, alternatives)
+        search = _parse_clauses(org, text, after, alternatives)
     except ApiError as exc:
         if exc.code == "MALFORMED_QUERY":
             exc.code = "MALFORMED_SEARCH"
         raise
+    search.every = length > OPERATORS_DROPPED
+    return search
 
 
 def _operator(word: Word) -> str | None:
@@ -153,8 +157,7 @@ def _alternatives(words: list[Word], length: int) -> list[list[Word]]:
     if length > MAX_TERM:
         return []  # Salesforce returns no rows
     if length > OPERATORS_DROPPED:
-        plain = [w for w in words if _operator(w) is None]
-        return [plain] if plain else []
+        return [[w] for w in words if _operator(w) is None]
     if any(_operator(w) in ("AND", "NOT") for w in words):
         raise malformed("Boolean operators other than OR are not supported by the emulator")
     alternatives: list[list[Word]] = [[]]
@@ -293,7 +296,10 @@ def _record_matches(obj: SObjectDef, snapshot: dict, scope: str, words: list[Wor
 
 
 def _any_matches(obj: SObjectDef, snapshot: dict, search: Search) -> bool:
-    return any(_record_matches(obj, snapshot, search.scope, w) for w in search.alternatives)
+    if not search.alternatives:
+        return False  # a term Salesforce returns no rows for
+    combine = all if search.every else any
+    return combine(_record_matches(obj, snapshot, search.scope, w) for w in search.alternatives)
 
 
 def run(org: Org, text: str, version: str) -> list[dict]:
