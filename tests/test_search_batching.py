@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,6 +18,7 @@ from integrations.salesforce.soql import (
     phone_groups,
     sosl_phones_search,
 )
+from integrations.sync.callers import matching
 from integrations.sync.callers.matching import Decision, cached_matches
 from integrations.sync.callers.searches import GROUP
 from integrations.sync.jobs.worker import make_context
@@ -136,6 +138,47 @@ def test_a_refused_shared_search_leaves_each_number_its_own(stack_with: StackWit
     assert _ids(decisions) == own
 
 
+def test_a_shared_search_keeps_person_accounts_and_field_security(stack_with: StackWith) -> None:
+    """A person account's hidden phone field is neither searched nor compared in the shared
+    search either; the person is found by the phones the integration user can see."""
+    with stack_with(worker=False, salesforce_batch_window_seconds=WINDOW) as stack:
+        stack.org.enable_person_accounts()
+        stack.org.hide_field("Account", "PersonMobilePhone")
+        person = stack.org.insert(
+            "Account", {"FirstName": "Pat", "LastName": "Person", "PersonOtherPhone": NUMBERS[0]}
+        )
+        contact = stack.org.insert("Contact", {"LastName": "Own", "Phone": NUMBERS[1]})
+        decisions = _look_up(stack, NUMBERS[:2])
+        account = stack.org.get("Account", person)
+        searches = [s for s in stack.org.statements if s.startswith("FIND")]
+    assert account is not None
+    assert [(d.match.sobject, d.match.id) for d in decisions if d.match] == [
+        ("Account", person),
+        ("Contact", contact),
+    ]
+    assert decisions[0].match.person_contact == account["PersonContactId"]
+    assert len(searches) == 1
+    assert " OR " in searches[0]
+    assert "PersonMobilePhone" not in searches[0]
+
+
+def test_a_shared_search_refused_for_a_card_field_is_sent_once_more_without_them(
+    stack_with: StackWith, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with stack_with(worker=False, salesforce_batch_window_seconds=WINDOW) as stack:
+        leads = [
+            stack.org.insert("Lead", {"LastName": f"Lee{i}", "Company": "Initech", "Phone": n})
+            for i, n in enumerate(NUMBERS[:3])
+        ]
+        # As Salesforce answers a field hidden from the integration user: INVALID_FIELD.
+        monkeypatch.setitem(matching.CONTEXT_FIELDS, "Lead", ["Name", "Owner.Department"])
+        before = _searches(stack)
+        decisions = _look_up(stack, NUMBERS[:3])
+        searches = _searches(stack) - before
+    assert _ids(decisions) == leads
+    assert searches == 2  # the refused shared search, then one without the card's fields
+
+
 def test_a_burst_of_new_callers_is_logged_on_its_own_records(stack_with: StackWith) -> None:
     """Calls from five new numbers whose Tasks are due together: fewer searches than numbers,
     each call on its caller's record, a Contact holding two of the numbers gets both calls."""
@@ -190,3 +233,4 @@ def test_hostile_numbers_never_break_a_shared_search(numbers: list[str]) -> None
         digits = list(dict.fromkeys(phone_digits(n) for n in group))
         assert words == [[(d, "")] for d in digits]
         assert search.targets[0].limit == 666
+        assert sosl.run(org, statement, "v59.0") == []
