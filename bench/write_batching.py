@@ -10,7 +10,9 @@ after their first call), ``TASK_LOG_DELAY_SECONDS=0``:
 - backfill: ``--backfill`` calls Aircall holds whose webhooks never came, logged by
   ``callbridge backfill``: requests per call;
 - resync: ``--resync`` calls whose Task Salesforce refused, then a bulk re-sync of the failed
-  calls once the refusal is fixed: requests per call of the re-sync.
+  calls once the refusal is fixed: requests per call of the re-sync;
+- new: a backfill of ``--new`` calls from as many new callers (Contacts in Salesforce that
+  Callbridge has never looked up): SOSL searches per new caller (each alone would be one).
 
 Requests are the Salesforce emulator's (``Org.api_used``) for the measured traffic only.
 
@@ -180,6 +182,12 @@ def run(url: str, load: str, batching: bool, args: object) -> Result:
     if not batching:
         overrides["SALESFORCE_BATCH_WINDOW_SECONDS"] = "0"
     with _stack.scratch_database(url) as scratch, _stack.flow(scratch, overrides) as flow:
+        if load == "new":
+            people = _calls.seed(
+                flow.org, flow.company, callers=args.new, contacts=args.new, leads=0
+            )
+            _calls.warm_up(flow, people)
+            return backfill(flow, people, scratch, args.new)
         people = _calls.seed(flow.org, flow.company, callers=args.callers, contacts=0, leads=0)
         known(flow, people, flow.emulators.app_env(scratch))
         _calls.warm_up(flow, people)
@@ -202,18 +210,19 @@ def main() -> None:
     p.add_argument("--quiet", type=int, default=20, help="quiet: calls, 3 s apart (20)")
     p.add_argument("--backfill", type=int, default=2000, help="backfill: calls (2000)")
     p.add_argument("--resync", type=int, default=500, help="resync: failed calls (500)")
+    p.add_argument("--new", type=int, default=200, help="new: calls, each a new caller (200)")
     p.add_argument(
         "--loads",
-        default="quiet,steady,backfill,resync",
-        help="which loads, comma-separated (default: all four)",
+        default="quiet,steady,backfill,resync,new",
+        help="which loads, comma-separated (default: all five)",
     )
     args = p.parse_args()
     url = args.database_url
     with _stack.scratch_database(url) as scratch:
         _stack.header("Salesforce writes batched: requests per call, batching off vs on", scratch)
     print(
-        f"callers   {args.callers}, all Contacts Callbridge has looked up already; "
-        "TASK_LOG_DELAY_SECONDS=0, SALESFORCE_POLL_SECONDS=0"
+        f"callers   {args.callers}, all Contacts Callbridge has looked up already (new: "
+        f"{args.new} it has not); TASK_LOG_DELAY_SECONDS=0, SALESFORCE_POLL_SECONDS=0"
     )
     print()
     print(
@@ -259,6 +268,13 @@ def main() -> None:
             f"{load}: {bulk.per_call:.3f} requests per call (target <= {target}: "
             f"{_stack.verdict(bulk.per_call <= target)}), "
             f"{results[(load, False)].per_call / bulk.per_call:.1f}x fewer than batching off"
+        )
+    if "new" in loads:
+        off, on = results[("new", False)], results[("new", True)]
+        print(
+            f"new: {on.kinds['GET search'] / on.calls:.3f} SOSL searches per new caller "
+            f"({on.kinds['GET search']} for {on.calls}; batching off "
+            f"{off.kinds['GET search'] / off.calls:.3f}), {on.per_call:.3f} requests per call"
         )
 
 

@@ -940,6 +940,13 @@ def test_sosl_searches_custom_phone_fields_and_names(
         ("FIND {(415) 555-0100} IN PHONE FIELDS RETURNING Contact(Id)", None),
         ("FIND {4155550100} IN PHONE FIELDS RETURNING Contact(Id) WHERE", None),
         ("FIND {a} RETURNING Contact(Id)", None),
+        ("FIND {4155550100 OR} IN PHONE FIELDS RETURNING Contact(Id)", None),
+        ("FIND {OR 4155550100} IN PHONE FIELDS RETURNING Contact(Id)", None),
+        ("FIND {4155550100 OR OR 4155550101} IN PHONE FIELDS RETURNING Contact(Id)", None),
+        ("FIND {415 555 0100 OR 4155550101} IN PHONE FIELDS RETURNING Contact(Id)", None),
+        ("FIND {4155550100 OR 5} IN PHONE FIELDS RETURNING Contact(Id)", None),
+        ("FIND {jennings AND lee} RETURNING Contact(Id)", None),
+        ("FIND {jennings AND NOT lee} RETURNING Contact(Id)", None),
     ],
 )
 def test_sosl_syntax_errors_are_malformed_search(
@@ -950,6 +957,28 @@ def test_sosl_syntax_errors_are_malformed_search(
     assert error_of(caught.value)["errorCode"] == "MALFORMED_SEARCH"
     if message:
         assert error_of(caught.value)["message"] == message
+
+
+def test_sosl_or_finds_the_records_of_either_word(
+    org: Org, sf: simple_salesforce.Salesforce
+) -> None:
+    first = org.insert("Contact", {"LastName": "Jennings", "Phone": "+1 (415) 555-0100"})
+    second = org.insert("Contact", {"LastName": "Lee", "MobilePhone": "212 555 0199"})
+    org.insert("Contact", {"LastName": "Other", "Phone": "+1 415 555 0142"})
+    lead = org.insert("Lead", {"LastName": "Pat", "Company": "ACME", "Phone": "4155550100"})
+
+    def found(term: str) -> list[str]:
+        sosl = f"FIND {{{term}}} IN PHONE FIELDS RETURNING Contact(Id), Lead(Id LIMIT 5)"
+        return [r["Id"] for r in sf.search(sosl)["searchRecords"]]
+
+    assert found("14155550100 OR 12125550199") == [first, second, lead]
+    assert found("14155550100 or 12125550199") == [first, second, lead]  # any case, as SOSL
+    assert found("415555010* OR 212555019*") == [second, lead]  # digits that start so
+    # Past 4,000 characters Salesforce drops the operators: the words no longer stand apart.
+    padded = " OR ".join(["14155550100", *["12125550199"] * 300])
+    assert len(padded) > 4000
+    assert found(padded) == []
+    assert found(" OR ".join(["14155550100"] * 700)) == []  # past 10,000: no rows
 
 
 def test_sosl_returns_parent_fields_as_soql_does(

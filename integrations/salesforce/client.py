@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from simple_salesforce.format import format_soql
 
 from integrations.errors import RemoteRejected, RemoteUnavailable, SessionExpired
 from integrations.salesforce.auth import Token, fetch_token
-from integrations.salesforce.soql import sosl_phone_search
+from integrations.salesforce.soql import MAX_RESULTS, sosl_phone_search, sosl_phones_search
 from integrations.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,22 @@ class SalesforceClient:
         """Records whose phone fields hold this number (SOSL; one request). Fields may be parent
         paths (``Owner.Name``), as in SOQL: they come back nested (``{"Owner": {"Name": ...}}``,
         or ``None`` when the lookup is empty)."""
-        statement = sosl_phone_search(e164, returning)
+        return self._search(sosl_phone_search(e164, returning))
+
+    def search_phones(
+        self, numbers: list[str], returning: dict[str, list[str]]
+    ) -> list[dict[str, Any]] | None:
+        """Records whose phone fields hold any of these numbers (``soql.phone_groups`` made
+        them one group), in one request; None when rows may have been cut (an object's rows
+        reached its share of what one search returns): then each number is searched alone."""
+        limit = MAX_RESULTS // max(len(returning), 1)
+        records = self._search(sosl_phones_search(numbers, returning, limit=limit))
+        per_object = Counter(record.get("attributes", {}).get("type") for record in records)
+        if len(records) >= MAX_RESULTS or any(n >= limit for n in per_object.values()):
+            return None
+        return records
+
+    def _search(self, statement: str) -> list[dict[str, Any]]:
         result = self._call(lambda sf: sf.search(statement))
         return [_plain(record) for record in result.get("searchRecords", [])]
 
@@ -253,6 +269,7 @@ class Outcome:
     id: str | None
     error: RemoteRejected | RemoteUnavailable | None
     row: dict[str, Any] | None = None  # a look-up's row (``WriteBatcher.find``)
+    records: list[dict[str, Any]] | None = None  # a phone search's (``WriteBatcher.search``)
 
     @classmethod
     def from_json(cls, item: Any) -> Outcome:

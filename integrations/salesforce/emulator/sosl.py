@@ -9,10 +9,14 @@ the emulator's).
 
 The term must sit in braces and every reserved character
 (``? & | ! { } [ ] ( ) ^ ~ * : \\ " ' + -``) must be escaped with a backslash, except a ``*`` or
-``?`` that ends a word (a wildcard: ``*`` any number of characters, ``?`` exactly one). Boolean
-operators and phrases are not supported and are refused rather than guessed at.
+``?`` that ends a word (a wildcard: ``*`` any number of characters, ``?`` exactly one). ``OR``
+(any case, as Salesforce reads it) between single words finds records matching any of them;
+``AND``, ``NOT``, ``OR`` beside a phrase of several words, or at either end, and phrases are
+refused rather than guessed at. Every word between ORs must be at least two characters. As the
+SOSL reference says, a term over 4,000 characters loses its operators (a record must then
+match each of its words) and one over 10,000 finds nothing.
 
-Matching:
+Matching (with ORs, of each word on its own):
 
 * Text fields: field values and the term are cut into lower-case runs of letters and digits; every
   run of the term must equal a run of the record (a trailing wildcard matches a prefix).
@@ -49,6 +53,9 @@ SCOPES = ("ALL", "NAME", "EMAIL", "PHONE")
 NO_TERM = "No search term found. The search term must be enclosed in braces."
 _RUN = re.compile(r"[^\W_]+")
 MIN_PHONE_SUFFIX = 7
+OPERATORS = ("AND", "OR", "NOT")
+OPERATORS_DROPPED = 4000  # characters of the term past which Salesforce drops its operators
+MAX_TERM = 10000  # past which it returns no rows
 
 
 def malformed(message: str) -> ApiError:
@@ -63,10 +70,11 @@ class Word:
 
 @dataclass
 class Search:
-    words: list[Word]
+    alternatives: list[list[Word]]  # a record matching any of them is found
     scope: str
     targets: list[Query]
     limit: int | None
+    every: bool = False  # operators dropped: a record must match all the alternatives
 
 
 def parse_term(text: str, start: int) -> tuple[list[Word], int]:
@@ -127,19 +135,45 @@ def parse(org: Org, text: str) -> Search:
     words, after = parse_term(text, i)
     if not words:
         raise malformed(NO_TERM)
-    if any(w.text.upper() in ("AND", "OR", "NOT") and not w.wildcard for w in words):
-        raise malformed("Boolean operators in search terms are not supported by the emulator")
-    if len("".join(w.text for w in words)) < 2:
-        raise malformed("search term must be longer than one character")
+    length = after - i - 2  # of the term between the braces
+    alternatives = _alternatives(words, length)
     try:
-        return _parse_clauses(org, text, after, words)
+        search = _parse_clauses(org, text, after, alternatives)
     except ApiError as exc:
         if exc.code == "MALFORMED_QUERY":
             exc.code = "MALFORMED_SEARCH"
         raise
+    search.every = length > OPERATORS_DROPPED
+    return search
 
 
-def _parse_clauses(org: Org, text: str, start: int, words: list[Word]) -> Search:
+def _operator(word: Word) -> str | None:
+    upper = word.text.upper()
+    return upper if upper in OPERATORS and not word.wildcard else None
+
+
+def _alternatives(words: list[Word], length: int) -> list[list[Word]]:
+    """The term's words split at its ORs (``length``: of the text between the braces)."""
+    if length > MAX_TERM:
+        return []  # Salesforce returns no rows
+    if length > OPERATORS_DROPPED:
+        return [[w] for w in words if _operator(w) is None]
+    if any(_operator(w) in ("AND", "NOT") for w in words):
+        raise malformed("Boolean operators other than OR are not supported by the emulator")
+    alternatives: list[list[Word]] = [[]]
+    for word in words:
+        if _operator(word):
+            alternatives.append([])
+        else:
+            alternatives[-1].append(word)
+    if len(alternatives) > 1 and any(len(alt) != 1 for alt in alternatives):
+        raise malformed("OR must stand between single search words in the emulator")
+    if any(len("".join(w.text for w in alt)) < 2 for alt in alternatives):
+        raise malformed("search term must be longer than one character")
+    return alternatives
+
+
+def _parse_clauses(org: Org, text: str, start: int, alternatives: list[list[Word]]) -> Search:
     parser = Parser(org, text, tokenize(text, start))
     scope = "ALL"
     if parser.keyword("IN"):
@@ -173,7 +207,7 @@ def _parse_clauses(org: Org, text: str, start: int, words: list[Word]) -> Search
     limit = parser.parse_count() if parser.keyword("LIMIT") else None
     if parser.tok.kind != "eof":
         raise parser.error()
-    return Search(words, scope, targets, limit)
+    return Search(alternatives, scope, targets, limit)
 
 
 def _parse_target(org: Org, parser: Parser) -> Query:
@@ -241,24 +275,31 @@ def _text_matches(values: list[str], words: list[Word]) -> bool:
     return True
 
 
-def _record_matches(obj: SObjectDef, snapshot: dict, search: Search) -> bool:
+def _record_matches(obj: SObjectDef, snapshot: dict, scope: str, words: list[Word]) -> bool:
     fields = list(obj.fields.values())
     phones = [snapshot[f.name] for f in fields if f.type == "phone" and snapshot.get(f.name)]
-    term_digits = "".join(_digits(w.text) for w in search.words)
-    wildcard = search.words[-1].wildcard == "*"
-    if search.scope == "PHONE" or (search.scope == "ALL" and term_digits):
+    term_digits = "".join(_digits(w.text) for w in words)
+    wildcard = words[-1].wildcard == "*"
+    if scope == "PHONE" or (scope == "ALL" and term_digits):
         if any(phone_matches(p, term_digits, wildcard) for p in phones):
             return True
-        if search.scope == "PHONE":
+        if scope == "PHONE":
             return False
-    if search.scope == "NAME":
+    if scope == "NAME":
         texts = [snapshot.get(name) for name in obj.name_fields]
-    elif search.scope == "EMAIL":
+    elif scope == "EMAIL":
         texts = [snapshot.get(f.name) for f in fields if f.type == "email"]
     else:
         kinds = {"string", "textarea", "email", "url", "combobox", "phone"}
         texts = [snapshot.get(f.name) for f in fields if f.type in kinds]
-    return _text_matches([t for t in texts if isinstance(t, str)], search.words)
+    return _text_matches([t for t in texts if isinstance(t, str)], words)
+
+
+def _any_matches(obj: SObjectDef, snapshot: dict, search: Search) -> bool:
+    if not search.alternatives:
+        return False  # a term Salesforce returns no rows for
+    combine = all if search.every else any
+    return combine(_record_matches(obj, snapshot, search.scope, w) for w in search.alternatives)
 
 
 def run(org: Org, text: str, version: str) -> list[dict]:
@@ -270,7 +311,7 @@ def run(org: Org, text: str, version: str) -> list[dict]:
             if rec.get("IsDeleted") or person_accounts.hidden_from_search(query.sobject, rec):
                 continue
             snapshot = org.searchable(rec["Id"])
-            if snapshot is None or not _record_matches(query.sobject, snapshot, search):
+            if snapshot is None or not _any_matches(query.sobject, snapshot, search):
                 continue
             if query.where is None or query.where(rec):
                 hits.append(rec)

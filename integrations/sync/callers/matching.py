@@ -19,10 +19,10 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, select
@@ -37,6 +37,7 @@ from integrations.store.db import insert_ignore, upsert
 from integrations.store.models import AgentUser, CallerMatch, CreationLock
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 STANDARD_PHONE_FIELDS = {
     "Contact": ["Phone", "MobilePhone", "HomePhone", "OtherPhone", "AssistantPhone"],
     "Lead": ["Phone", "MobilePhone"],
@@ -200,7 +201,7 @@ _locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDict
 _locks_guard = threading.Lock()
 
 
-def _lookup_lock(e164: str) -> threading.Lock:
+def lookup_lock(e164: str) -> threading.Lock:
     """One search per number at a time in this process; the others then read the cache."""
     with _locks_guard:
         lock = _locks.get(e164)
@@ -217,6 +218,12 @@ def _cached(engine: Engine, e164: str, max_age: float) -> CallerMatch | None:
     return None
 
 
+def cached_decision(engine: Engine, e164: str, max_age: float, policy: Policy) -> Decision | None:
+    """The caller's record from the local index, or None when it holds nothing fresh."""
+    cached = _cached(engine, e164, max_age)
+    return None if cached is None else decide(cached.matches, policy, cached.pinned)
+
+
 def caller_decision(
     engine: Engine,
     sf: SalesforceClient,
@@ -227,14 +234,15 @@ def caller_decision(
     policy: Policy,
 ) -> Decision:
     """The caller's record, from the local index when fresh, else one SOSL search."""
-    cached = _cached(engine, e164, max_age)
+    cached = cached_decision(engine, e164, max_age, policy)
     if cached is not None:
-        return decide(cached.matches, policy, cached.pinned)
-    with _lookup_lock(e164):  # the call's card and its Task look the caller up at once
-        cached = _cached(engine, e164, max_age)
+        return cached
+    with lookup_lock(e164):  # the call's card and its Task look the caller up at once
+        cached = cached_decision(engine, e164, max_age, policy)
         if cached is not None:
-            return decide(cached.matches, policy, cached.pinned)
-        return _search(engine, sf, e164, region, policy)
+            return cached
+        policy = search_policy(sf, policy)
+        return remember_search(engine, e164, searched(sf, e164, policy), region, policy)
 
 
 def visible_returning(
@@ -245,21 +253,26 @@ def visible_returning(
     return {sobject: access.visible(sf, sobject, fields) for sobject, fields in returning.items()}
 
 
-def _search_visible(
-    sf: SalesforceClient, e164: str, returning: dict[str, list[str]]
-) -> list[dict[str, Any]]:
-    return access.retry_once(
-        sf, lambda: sf.search_phone(e164, visible_returning(sf, returning)), *returning
-    )
+def search_policy(sf: SalesforceClient, policy: Policy) -> Policy:
+    """The policy a search runs under: with person accounts when the org has them."""
+    if "Account" in policy.priority:  # Account's describe, cached: no request per call
+        return replace(policy, person_accounts=person_accounts.enabled(sf))
+    return policy
 
 
 def _search(
-    engine: Engine, sf: SalesforceClient, e164: str, region: str, policy: Policy
-) -> Decision:
-    if "Account" in policy.priority:  # Account's describe, cached: no request per call
-        policy = replace(policy, person_accounts=person_accounts.enabled(sf))
+    sf: SalesforceClient,
+    policy: Policy,
+    run: Callable[[dict[str, list[str]]], T],
+) -> T:
+    """``run(returning)`` with the fields the integration user can see; once more after a field
+    refusal (``access.retry_once``), and without the card's fields when those are refused."""
+
+    def attempt(returning: dict[str, list[str]]) -> T:
+        return access.retry_once(sf, lambda: run(visible_returning(sf, returning)), *returning)
+
     try:
-        found = _search_visible(sf, e164, policy.returning())
+        return attempt(policy.returning())
     except RemoteRejected as exc:
         if exc.error_code != "INVALID_FIELD":
             raise
@@ -267,7 +280,32 @@ def _search(
         # Account) must not stop calls being logged: search again without the card's fields
         # (the card then tries its own query, and goes without context if that is refused too).
         log.warning("matching.context_fields_refused", extra={"error": str(exc.body)[:500]})
-        found = _search_visible(sf, e164, policy.returning(context=False))
+        return attempt(policy.returning(context=False))
+
+
+def searched(sf: SalesforceClient, e164: str, policy: Policy) -> list[dict[str, Any]]:
+    """The records the number's SOSL search finds (one request), every phone field returned
+    so ``confirmed`` can tell which are really this number."""
+    return _search(sf, policy, lambda shown: sf.search_phone(e164, shown))
+
+
+def searched_together(
+    sf: SalesforceClient, numbers: list[str], policy: Policy
+) -> list[dict[str, Any]] | None:
+    """As ``searched``, for a group of numbers (``soql.phone_groups``) in one request; each
+    number's hits are then those ``confirmed`` for it. None when rows may have been cut."""
+    return _search(sf, policy, lambda shown: sf.search_phones(numbers, shown))
+
+
+def remember_search(
+    engine: Engine,
+    e164: str,
+    found: list[dict[str, Any]],
+    region: str,
+    policy: Policy,
+) -> Decision:
+    """Keep the search's hits for this number (those whose phone is it) in the local index,
+    unless a person picked a record meanwhile, and decide."""
     matches = confirmed(found, e164, region, policy)
     with Session(engine) as s:
         current = s.get(CallerMatch, e164)
@@ -276,6 +314,13 @@ def _search(
         upsert(s, CallerMatch(e164=e164, matches=matches, fetched_at=time.time()))
         s.commit()
     return decide(matches, policy)
+
+
+def cached_matches(engine: Engine, e164: str) -> list[dict[str, Any]]:
+    """Every confirmed hit the local index holds for the number."""
+    with Session(engine) as s:
+        cached = s.get(CallerMatch, e164)
+        return cached.matches if cached is not None else []
 
 
 def caller_matches(
@@ -289,9 +334,7 @@ def caller_matches(
 ) -> list[dict[str, Any]]:
     """Every confirmed hit for the number (for cards and pickers), cached like the decision."""
     caller_decision(engine, sf, e164, region=region, max_age=max_age, policy=policy)
-    with Session(engine) as s:
-        cached = s.get(CallerMatch, e164)
-        return cached.matches if cached is not None else []
+    return cached_matches(engine, e164)
 
 
 def remember_caller(engine: Engine, e164: str, match: Match, *, pinned: bool = False) -> None:

@@ -6,6 +6,11 @@ in the same second, or a backfill, would otherwise spend a request per call. Eac
 outcome goes back to its own job: a success continues that job, a refusal fails that job alone
 with its own error, a transient failure (a lock, an outage) retries that job alone.
 
+The same for the look-ups: the Task by ``CallObject`` of several calls in one ``IN (...)``
+query (``find``), and several new numbers' phone searches in one SOSL ``FIND {a OR b}``
+(``search``; ``callers.searches`` says when the results can be told apart, else searches
+alone).
+
 Only jobs the worker runs as writers (``writer()``: the calls' Tasks, automations, dispositions)
 join batches; live work (a Lead made during the call) always goes alone, at once.
 
@@ -13,14 +18,16 @@ When to send: at once when nothing was sent in the last ``window`` seconds and e
 job running in this worker is already waiting (a quiet org keeps its latency: a lone call's Task
 goes at once, in a plain single-record request; a burst of jobs claimed together goes as one);
 otherwise, once writes are flowing, when ``size`` records wait or ``window`` seconds after the
-first of them arrived.
+first of them arrived. Searches are a flow of their own (a lone call's search does not make
+its Task wait); a writer waiting for another job's search of the same number (``aside()``)
+counts as waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -29,11 +36,18 @@ from typing import Any
 from integrations.salesforce.client import COLLECTION_SIZE, Outcome, SalesforceClient
 from integrations.salesforce.duplicates import CODE as DUPLICATES
 from integrations.salesforce.soql import api_name
+from integrations.sync.callers.matching import Policy, searched
+from integrations.sync.callers.searches import GROUP, search_together
 
-CREATE, UPDATE, UPSERT, FIND = "create", "update", "upsert", "find"
+CREATE, UPDATE, UPSERT, FIND, SEARCH = "create", "update", "upsert", "find", "search"
 _joins: ContextVar[bool] = ContextVar("joins_batches", default=False)
-# operation, object, and the field: an upsert's external ID; a look-up's "Field:Select,List"
-Key = tuple[str, str, str]
+# operation, object, and: an upsert's external ID; a look-up's "Field:Select,List"; a phone
+# search's match policy (its objects and fields)
+Key = tuple[str, str, Hashable]
+
+
+def _flow(key: Key) -> str:
+    return SEARCH if key[0] == SEARCH else "write"
 
 
 @dataclass
@@ -62,9 +76,12 @@ class WriteBatcher:
         self.size = min(size, COLLECTION_SIZE)
         self.clock = clock
         self.writers = 0  # running jobs whose writes join batches (``writer()``)
+        self._aside = 0  # writers waiting for another job, not for a batch (``aside()``)
         self._batches: dict[Key, _Batch] = {}
         self._senders: dict[Key, asyncio.Task[None]] = {}
-        self._last_sent = float("-inf")
+        # When each flow last sent: the writes (and look-ups), and the searches apart, so that
+        # a lone job's search does not make its Task wait as if writes were flowing.
+        self._last_sent: dict[str, float] = {}
         self._changed: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -79,6 +96,20 @@ class WriteBatcher:
             _joins.reset(token)
             self.writers -= 1
             self._poke()
+
+    @contextmanager
+    def aside(self) -> Iterator[None]:
+        """Around a writer's wait for another job (the search of the same number): a batch need
+        not wait for it meanwhile."""
+        if not _joins.get():
+            yield
+            return
+        self._aside += 1
+        self._poke()
+        try:
+            yield
+        finally:
+            self._aside -= 1
 
     async def create(self, sobject: str, fields: dict[str, Any]) -> str:
         outcome = await self._submit(CREATE, sobject, fields)
@@ -99,6 +130,16 @@ class WriteBatcher:
         outcome = await self._submit(FIND, sobject, value, f"{field}:{','.join(select)}")
         return outcome.row
 
+    async def search(self, e164: str, policy: Policy) -> list[dict[str, Any]]:
+        """What the number's phone search finds (every phone field returned, so whose number
+        each record is can be told), read with other jobs' searches in one SOSL request
+        (``callers.searches``)."""
+        outcome = await self._submit(SEARCH, "", e164, policy)
+        return outcome.records or []
+
+    def _size(self, key: Key) -> int:
+        return GROUP if key[0] == SEARCH else self.size
+
     def _waiting_count(self) -> int:
         return sum(len(batch.waiting) for batch in self._batches.values())
 
@@ -106,7 +147,7 @@ class WriteBatcher:
         if self._changed is not None:
             self._changed.set()
 
-    async def _submit(self, op: str, sobject: str, item: Any, field: str = "") -> Outcome:
+    async def _submit(self, op: str, sobject: str, item: Any, field: Hashable = "") -> Outcome:
         key = (op, sobject, field)
         if self.window <= 0 or not _joins.get():
             return await asyncio.to_thread(self._send_one, key, item)
@@ -126,25 +167,26 @@ class WriteBatcher:
             raise outcome.error
         return outcome
 
-    def _due(self, batch: _Batch) -> bool:
+    def _due(self, key: Key, batch: _Batch) -> bool:
         now = self.clock()
-        if len(batch.waiting) >= self.size or now >= batch.first_at + self.window:
+        if len(batch.waiting) >= self._size(key) or now >= batch.first_at + self.window:
             return True
-        quiet = now - self._last_sent >= self.window
-        return quiet and self._waiting_count() >= self.writers
+        quiet = now - self._last_sent.get(_flow(key), float("-inf")) >= self.window
+        return quiet and self._waiting_count() + self._aside >= self.writers
 
     async def _sender(self, key: Key) -> None:
         """Send the object's batch when it is due, and the next one after it, until none waits."""
         assert self._changed is not None  # noqa: S101  (set by the first submit)
         try:
             while (batch := self._batches.get(key)) is not None:
-                while not self._due(batch):
+                while not self._due(key, batch):
                     self._changed.clear()
                     left = batch.first_at + self.window - self.clock()
                     with suppress(TimeoutError):
                         await asyncio.wait_for(self._changed.wait(), max(left, 0.001))
-                sending = [w for w in batch.waiting[: self.size] if not w.future.done()]
-                rest = batch.waiting[self.size :]
+                size = self._size(key)
+                sending = [w for w in batch.waiting[:size] if not w.future.done()]
+                rest = batch.waiting[size:]
                 if rest:
                     self._batches[key] = _Batch(self.clock(), rest)
                 else:
@@ -155,7 +197,7 @@ class WriteBatcher:
             self._senders.pop(key, None)
 
     async def _send(self, key: Key, sending: list[_Waiting]) -> None:
-        self._last_sent = self.clock()
+        self._last_sent[_flow(key)] = self.clock()
         try:
             if len(sending) == 1:
                 outcomes = [await asyncio.to_thread(self._send_one, key, sending[0].item)]
@@ -181,6 +223,8 @@ class WriteBatcher:
 
     def _send_many(self, key: Key, items: list[Any]) -> list[Outcome]:
         op, sobject, field = key
+        if op == SEARCH:
+            return search_together(self.client, items, field)
         if op == FIND:
             return self._find(sobject, field, items)
         if op == CREATE:
@@ -203,6 +247,8 @@ class WriteBatcher:
     def _send_one(self, key: Key, item: Any) -> Outcome:
         """One record, the plain request (its error raised as a single create's would be)."""
         op, sobject, field = key
+        if op == SEARCH:
+            return Outcome(None, None, records=searched(self.client, item, field))
         if op == FIND:
             return self._find(sobject, field, [item])[0]
         if op == CREATE:

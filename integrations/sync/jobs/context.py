@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -19,12 +21,21 @@ from integrations.salesforce.duplicates import Duplicate
 from integrations.settings import Settings
 from integrations.store.db import upsert
 from integrations.store.models import Job, JobStep, OrgFact
-from integrations.sync.callers.matching import Decision, Policy, caller_decision, caller_matches
+from integrations.sync.callers.matching import (
+    Decision,
+    Policy,
+    cached_decision,
+    cached_matches,
+    lookup_lock,
+    remember_search,
+    search_policy,
+)
 from integrations.sync.jobs.batching import WriteBatcher
 from integrations.sync.jobs.lease import check_current, confirm_current
 
 T = TypeVar("T")
 FALLBACK_ZONE = "UTC"  # an org that names no time zone
+LOCK_POLL = 0.02  # seconds between tries of a number's lock held outside the worker's jobs
 
 
 @dataclass
@@ -34,6 +45,9 @@ class Context:
     salesforce: SalesforceClient
     aircall: AircallClient
     writes: WriteBatcher = field(init=False)
+    _gates: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
+        init=False, default_factory=weakref.WeakValueDictionary
+    )
 
     def __post_init__(self) -> None:
         self.writes = WriteBatcher(
@@ -143,24 +157,50 @@ class Context:
         await asyncio.to_thread(confirm_current)
 
     async def caller(self, e164: str) -> Decision:
-        """The caller's record under the settings' match policy (the local index when fresh,
-        else one SOSL search)."""
-        return await self.sf(self._look_up, caller_decision, e164)
+        """The caller's record under the settings' match policy: the local index when fresh,
+        else a SOSL search, one request with other jobs' searches due at once (``writes``)."""
+        check_current()
+        settings, engine = self.settings, self.engine
+        policy = Policy.from_settings(settings)
+        max_age = settings.caller_cache_seconds
+        cached = await self.db(cached_decision, engine, e164, max_age, policy)
+        if cached is not None:
+            return cached
+        async with self._searching(e164):  # the call's card and its Task look it up at once
+            cached = await self.db(cached_decision, engine, e164, max_age, policy)
+            if cached is not None:
+                return cached
+            policy = await self.sf(search_policy, self.salesforce, policy)
+            found = await self.writes.search(e164, policy)
+            return await self.db(
+                remember_search, engine, e164, found, settings.default_region, policy
+            )
 
     async def caller_matches(self, e164: str) -> list[dict[str, Any]]:
         """Every confirmed record for the number (cards and pickers), cached like ``caller``."""
-        return await self.sf(self._look_up, caller_matches, e164)
+        await self.caller(e164)
+        return await self.db(cached_matches, self.engine, e164)
 
-    def _look_up(self, find: Callable[..., T], e164: str) -> T:
-        settings = self.settings
-        return find(
-            self.engine,
-            self.salesforce,
-            e164,
-            region=settings.default_region,
-            max_age=settings.caller_cache_seconds,
-            policy=Policy.from_settings(settings),
-        )
+    @asynccontextmanager
+    async def _searching(self, e164: str) -> AsyncIterator[None]:
+        """One search per number at a time (``matching.lookup_lock``): this worker's jobs wait
+        for each other without holding a thread (a thread held while its search waits for a
+        batch would starve the threads the batch is sent from)."""
+        gate = self._gates.setdefault(e164, asyncio.Lock())
+        with self.writes.aside():
+            await gate.acquire()
+        try:
+            lock = lookup_lock(e164)
+            if not lock.acquire(blocking=False):  # a look-up outside the worker's jobs holds it
+                with self.writes.aside():
+                    while not lock.acquire(blocking=False):  # noqa: ASYNC110  (a thread's lock)
+                        await asyncio.sleep(LOCK_POLL)
+            try:
+                yield
+            finally:
+                lock.release()
+        finally:
+            gate.release()
 
     async def record(
         self, job: Job, service: str, action: str, sent: Any, received: Any, ok: bool = True
