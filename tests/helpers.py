@@ -71,6 +71,20 @@ def settled(engine: Engine, kind: str, count: int = 1, timeout: float = 20.0) ->
     return wait_for(check, timeout=timeout)  # type: ignore[return-value]
 
 
+def logged(engine: Engine, timeout: float = 20.0) -> Job:
+    """The job that logged the call, once no log_call job is left to run: a job run on an event
+    before ``call.ended`` ends ``waiting`` for it, and the end's event queues another."""
+
+    def check() -> Job | None:
+        found = jobs(engine, "log_call")
+        if not found or any(j.status not in ("done", "failed") for j in found):
+            return None
+        final = [j for j in found if "waiting" not in (j.result or {})]
+        return final[-1] if final else None
+
+    return wait_for(check, timeout=timeout)  # type: ignore[return-value]
+
+
 def steps(engine: Engine, action: str) -> list[JobStep]:
     """The timeline entries for ``action`` (e.g. "create Task"), oldest first."""
     with Session(engine) as s:

@@ -13,7 +13,7 @@ from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Org
 from integrations.salesforce.refusals import explain
 from tests.conftest import Stack
-from tests.helpers import AGENT_EMAIL, answered_inbound_call, refusal, settled
+from tests.helpers import AGENT_EMAIL, answered_inbound_call, logged, refusal, settled
 
 CALLER = "+14155550100"
 PERSON_FIELDS = ("IsPersonAccount", "PersonContactId", "PersonMobilePhone")
@@ -148,7 +148,7 @@ def test_a_person_account_caller_is_logged_with_its_person_contact(stack: Stack)
     agent, number = _line(stack.company)
     answered_inbound_call(stack.company, number, agent, CALLER)
     stack.sender.drain(timeout=10)
-    (job,) = settled(stack.engine, "log_call")
+    job = logged(stack.engine)
     assert job.status == "done", job.last_error
     (task,) = stack.org.records("Task")
     assert (task["WhoId"], task["WhatId"]) == (account["PersonContactId"], account["Id"])
@@ -180,7 +180,7 @@ def test_a_person_phone_hidden_by_field_security_is_not_searched(stack: Stack) -
     agent, number = _line(stack.company)
     answered_inbound_call(stack.company, number, agent, CALLER)
     stack.sender.drain(timeout=10)
-    (job,) = settled(stack.engine, "log_call")
+    job = logged(stack.engine)
     assert job.status == "done", job.last_error
     (task,) = stack.org.records("Task")
     assert task["WhoId"] == account["PersonContactId"]
@@ -195,7 +195,7 @@ def test_an_org_without_person_accounts_is_searched_as_before(stack: Stack) -> N
     agent, number = _line(stack.company)
     answered_inbound_call(stack.company, number, agent, CALLER)
     stack.sender.drain(timeout=10)
-    (job,) = settled(stack.engine, "log_call")
+    job = logged(stack.engine)
     assert job.status == "done", job.last_error
     (task,) = stack.org.records("Task")
     assert (task["WhoId"], task["WhatId"]) == (contact, None)
