@@ -1,10 +1,13 @@
-"""The org's duplicate rules on Lead and Contact, and agents with no Salesforce User."""
+"""The org's duplicate rules on Lead and Contact, the record types Callbridge creates records
+with, and agents with no Salesforce User."""
 
 from __future__ import annotations
 
 import asyncio
 
+from integrations.errors import RemoteRejected
 from integrations.health.lines import Line
+from integrations.salesforce import record_types
 from integrations.sync.callers.matching import unmapped_agents
 from integrations.sync.jobs.context import Context
 
@@ -33,6 +36,40 @@ async def duplicate_rules(ctx: Context) -> list[Line]:
             "logged on the record the rule matched"
         )
     ]
+
+
+def _record_type_lines(ctx: Context) -> list[Line]:
+    lines, chosen = [], []
+    for sobject in record_types.SETTINGS:
+        name = record_types.configured(ctx.settings, sobject)
+        if not name:
+            continue
+        try:
+            # Afresh: an admin who just fixed the record type checks again (and creates learn it).
+            rt = record_types.resolve(ctx.salesforce, sobject, max_age=0)
+        except record_types.RecordTypeMissing as exc:
+            lines.append(Line(f"{sobject} record type", str(exc)))
+            continue
+        except RemoteRejected as exc:
+            lines.append(Line(f"{sobject} record type", f"not checked: {str(exc)[:300]}"))
+            continue
+        if rt is not None:
+            chosen.append(f"{sobject} {rt.developer_name} ({rt.name})")
+    if chosen:
+        lines.insert(0, Line(f"Record types Callbridge creates with: {', '.join(chosen)}"))
+    elif not lines:
+        lines.append(
+            Line(
+                "Record types: none set (LEAD_RECORD_TYPE, CONTACT_RECORD_TYPE, "
+                "OPPORTUNITY_RECORD_TYPE), so new records get the integration user's default"
+            )
+        )
+    return lines
+
+
+async def record_types_in_use(ctx: Context) -> list[Line]:
+    """Each configured record type exists, is active and is the integration user's to use."""
+    return await asyncio.to_thread(_record_type_lines, ctx)
 
 
 async def agents(ctx: Context) -> list[Line]:

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from integrations.aircall.client import AircallClient
 from integrations.errors import RemoteRejected
-from integrations.salesforce import access, duplicates
+from integrations.salesforce import access, duplicates, record_types
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.duplicates import Duplicate
 from integrations.settings import Settings
@@ -68,11 +68,14 @@ class Context:
         return await asyncio.to_thread(fn, *args)
 
     async def create(self, sobject: str, fields: dict[str, Any]) -> str:
-        """Create a record, with other jobs' creates when they come together (``writes``).
+        """Create a record, with other jobs' creates when they come together (``writes``). A
+        Lead, Contact or Opportunity gets the configured record type (``record_types``).
 
         The lease is confirmed (and extended) in the database first, so a job another worker
         has taken over does not create twice."""
         await self._confirm_lease()
+        if record_types.configured(self.settings, sobject):
+            fields = await self.sf(record_types.for_create, self.salesforce, sobject, fields)
         return await self._settable(
             sobject, fields, True, lambda kept: self.writes.create(sobject, kept)
         )
