@@ -7,7 +7,7 @@ import asyncio
 
 from integrations.errors import RemoteRejected
 from integrations.health.lines import Line
-from integrations.salesforce import record_types
+from integrations.salesforce import access, record_types
 from integrations.sync.callers.matching import unmapped_agents
 from integrations.sync.jobs.context import Context
 
@@ -42,28 +42,25 @@ def _record_type_lines(ctx: Context) -> list[Line]:
     lines, chosen = [], []
     for sobject in record_types.SETTINGS:
         name = record_types.configured(ctx.settings, sobject)
-        if not name:
-            continue
         try:
-            # Afresh: an admin who just fixed the record type checks again (and creates learn it).
-            rt = record_types.resolve(ctx.salesforce, sobject, max_age=0)
+            if name:
+                # Afresh: an admin who just fixed it checks again (and creates learn it too).
+                rt = record_types.resolve(ctx.salesforce, sobject, max_age=0)
+                why = record_types.setting_name(sobject)
+            else:
+                described = access.describe(ctx.salesforce, sobject)
+                rt = record_types.default_type(ctx.salesforce, sobject, described)
+                why = "the integration user's default"
         except record_types.RecordTypeMissing as exc:
             lines.append(Line(f"{sobject} record type", str(exc)))
             continue
         except RemoteRejected as exc:
             lines.append(Line(f"{sobject} record type", f"not checked: {str(exc)[:300]}"))
             continue
-        if rt is not None:
-            chosen.append(f"{sobject} {rt.developer_name} ({rt.name})")
+        shown = f"{rt.developer_name} ({rt.name})" if rt is not None else "Master"
+        chosen.append(f"{sobject} {shown}, {why}")
     if chosen:
-        lines.insert(0, Line(f"Record types Callbridge creates with: {', '.join(chosen)}"))
-    elif not lines:
-        lines.append(
-            Line(
-                "Record types: none set (LEAD_RECORD_TYPE, CONTACT_RECORD_TYPE, "
-                "OPPORTUNITY_RECORD_TYPE), so new records get the integration user's default"
-            )
-        )
+        lines.insert(0, Line(f"Record types of new records: {'; '.join(chosen)}"))
     return lines
 
 

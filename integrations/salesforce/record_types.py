@@ -2,11 +2,13 @@
 
 ``LEAD_RECORD_TYPE``, ``CONTACT_RECORD_TYPE`` and ``OPPORTUNITY_RECORD_TYPE`` name one by its
 developer name; empty, Salesforce gives the integration user's default and Callbridge sends
-nothing. A name is resolved to its id once per client (a SOQL query on ``RecordType``) and the
-record type's picklist values are read with it (one UI API request), both kept ``TTL`` seconds.
-A name the org lacks, or whose record type is inactive or not given to the integration user, is
-``RecordTypeMissing``: a configuration error that Health shows, and that makes a create wait
-(``NotConfigured``) instead of making a record of the wrong type or failing for good.
+nothing. The picklist values Callbridge offers and checks for an object are those of the record
+type its new records get (``narrowed``). A name is resolved to its id once per client (a SOQL
+query on ``RecordType``) and a record type's picklist values are read with it (one UI API
+request), both kept ``TTL`` seconds. A name the org lacks, or whose record type is inactive or
+not given to the integration user, is ``RecordTypeMissing``: a configuration error that Health
+shows, and that makes a create wait (``NotConfigured``) instead of making a record of the wrong
+type or failing for good.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from integrations.errors import NotConfigured
+from integrations.errors import NotConfigured, RemoteRejected
 from integrations.salesforce import access
 from integrations.salesforce.client import SalesforceClient
 from integrations.settings import Settings
@@ -80,17 +83,48 @@ def resolve(sf: SalesforceClient, sobject: str, *, max_age: float = TTL) -> Reco
     name = configured(sf.settings, sobject)
     if not name:
         return None
-    key = (sobject, name)
+    return _cached(sf, (sobject, name), lambda: _fetch(sf, sobject, name), max_age)
+
+
+def default_type(
+    sf: SalesforceClient, sobject: str, described: dict[str, Any], *, max_age: float = TTL
+) -> RecordType | None:
+    """The integration user's default record type in ``described`` (None: Master, which
+    narrows nothing): what Salesforce gives the records created without one."""
+    infos = described.get("recordTypeInfos") or []
+    info = next((i for i in infos if i.get("defaultRecordTypeMapping")), None)
+    if info is None or info.get("master") or not info.get("recordTypeId"):
+        return None
+    rt_id = str(info["recordTypeId"])
+
+    def fetch() -> RecordType:
+        try:
+            picklists = _picklists(sf, sobject, rt_id)
+        except RemoteRejected:  # an object the UI API does not serve: its values stay whole
+            picklists = {}
+        return RecordType(
+            sobject, rt_id, str(info.get("developerName")), str(info.get("name")), picklists
+        )
+
+    return _cached(sf, (sobject, f"default {rt_id}"), fetch, max_age)
+
+
+def _cached(
+    sf: SalesforceClient,
+    key: tuple[str, str],
+    fetch: Callable[[], RecordType],
+    max_age: float,
+) -> RecordType:
     with _lock:
         hit = _cache.get(sf, {}).get(key)
     if hit is not None:
-        age = time.monotonic() - hit[0]
-        if age < (MISSING_TTL if isinstance(hit[1], RecordTypeMissing) else max_age):
+        missing = isinstance(hit[1], RecordTypeMissing)
+        if time.monotonic() - hit[0] < (MISSING_TTL if missing else max_age):
             if isinstance(hit[1], RecordTypeMissing):
                 raise hit[1]
             return hit[1]
     try:
-        found: RecordType | RecordTypeMissing = _fetch(sf, sobject, name)
+        found: RecordType | RecordTypeMissing = fetch()
     except RecordTypeMissing as exc:
         found = exc
     with _lock:
@@ -126,7 +160,14 @@ def _fetch(sf: SalesforceClient, sobject: str, name: str) -> RecordType:
             f"type {row.get('Name') or name}, so Salesforce refuses records of it. Add it in "
             "Setup → Profiles → (the integration user's profile) → Record Type Settings"
         )
-    doc = sf.picklist_values(sobject, row["Id"])
+    picklists = _picklists(sf, sobject, row["Id"])
+    return RecordType(sobject, row["Id"], row["DeveloperName"], row.get("Name") or "", picklists)
+
+
+def _picklists(
+    sf: SalesforceClient, sobject: str, record_type_id: str
+) -> dict[str, tuple[tuple[str, ...], str | None]]:
+    doc = sf.picklist_values(sobject, record_type_id)
     picklists = {}
     for field, values in (doc.get("picklistFieldValues") or {}).items():
         default = values.get("defaultValue") or {}
@@ -134,7 +175,7 @@ def _fetch(sf: SalesforceClient, sobject: str, name: str) -> RecordType:
             tuple(str(v["value"]) for v in values.get("values") or []),
             default.get("value") if isinstance(default, dict) else None,
         )
-    return RecordType(sobject, row["Id"], row["DeveloperName"], row.get("Name") or "", picklists)
+    return picklists
 
 
 def for_create(sf: SalesforceClient, sobject: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -150,9 +191,12 @@ def for_create(sf: SalesforceClient, sobject: str, fields: dict[str, Any]) -> di
 
 
 def narrowed(sf: SalesforceClient, sobject: str, described: dict[str, Any]) -> dict[str, Any]:
-    """``described`` with each picklist's values those of the configured record type (describe
-    lists every record type's values together)."""
-    rt = resolve(sf, sobject)
+    """``described`` with each picklist's values those of the record type Callbridge creates
+    ``sobject`` with: the configured one, else the integration user's default (describe lists
+    every record type's values together)."""
+    rt = resolve(sf, sobject) if sobject in SETTINGS else None
+    if rt is None:
+        rt = default_type(sf, sobject, described)
     if rt is None:
         return described
     fields = []
