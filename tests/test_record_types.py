@@ -10,14 +10,17 @@ from sqlmodel import Session
 
 from integrations.errors import RemoteRejected
 from integrations.loopback import wait_for
+from integrations.salesforce import record_types
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.emulator import Org
 from integrations.salesforce.emulator.profiles import PARTNER_LEAD, PARTNER_STATUSES, SALES_LEAD
 from integrations.settings import Settings
 from integrations.store import accounts
 from integrations.store.automation_models import DispositionRule
+from integrations.store.models import Job
 from integrations.sync.calls import agent_actions
-from integrations.sync.jobs import kinds
+from integrations.sync.jobs import kinds, queue, retry
+from integrations.sync.review import causes
 from tests.conftest import SettingsWith, StackWith
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, jobs, settled
 from tests.signin import PASSWORD, sign_in
@@ -264,3 +267,46 @@ def test_the_dispositions_editor_takes_only_the_record_types_statuses(
             rule = s.get(DispositionRule, "interested")
             assert rule is not None
             assert rule.lead_status == "Partner - Qualified"
+
+
+def test_a_record_type_deactivated_after_it_was_resolved_is_explained_and_healed(
+    stack_with: StackWith, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retry, "SETUP_WAIT", 0.3)  # a waiting job looks again this soon
+    monkeypatch.setattr(record_types, "MISSING_TTL", 0.0)
+    with stack_with(lead_record_type=PARTNER_LEAD, task_logged_at="answer") as stack:
+        agent = stack.company.add_user("Jane Agent", AGENT_EMAIL)
+        number = stack.company.add_number("Support line", "+1 212 555 0199")
+        partner = _id(stack.org, "Lead", PARTNER_LEAD)
+
+        def click(caller: str, count: int) -> Job:
+            call = stack.company.start_call(
+                direction="inbound", external=caller, number_id=number["id"], user_id=agent["id"]
+            )
+            typed = agent_actions.LeadForm(last_name="Okafor", company=f"Globex {count}")
+            agent_actions.request_lead(stack.engine, call["id"], caller, typed)
+            return settled(stack.engine, kinds.CREATE_LEAD, count=count)[-1]
+
+        assert click(CALLER, 1).status == "done"  # the record type is resolved and kept
+        stack.org.set_record_type_active(partner, False)
+        refused = click("+14155550177", 2)
+        assert (refused.status, refused.error_code) == ("failed", "INVALID_CROSS_REFERENCE_KEY")
+        explained = causes.explain_job(refused)
+        assert explained.headline == "the record type is not one the integration user may use"
+        assert "LEAD_RECORD_TYPE" in explained.fix
+
+        # A re-sync resolves it afresh: it waits, named, until the admin activates it again.
+        assert queue.resync(stack.engine, refused.id)
+        waiting = wait_for(
+            lambda: [
+                j
+                for j in jobs(stack.engine, kinds.CREATE_LEAD)
+                if j.id == refused.id and j.error_code == "RecordTypeMissing"
+            ],
+            timeout=20,
+        )
+        assert waiting[0].status == "queued"
+        assert "record type Partner Lead is inactive" in (waiting[0].last_error or "")
+        stack.org.set_record_type_active(partner, True)
+        wait_for(lambda: len(stack.org.records("Lead")) == 2, timeout=20)
+        assert {lead["RecordTypeId"] for lead in stack.org.records("Lead")} == {partner}

@@ -178,6 +178,18 @@ def _picklists(
     return picklists
 
 
+def forget_if_refused(sf: SalesforceClient, sobject: str, exc: RemoteRejected) -> None:
+    """Salesforce refused the record type it was sent (deactivated or taken from the profile
+    since it was resolved): the next create resolves it again, and waits if it is gone."""
+    bodies = exc.body if isinstance(exc.body, list) else [exc.body]
+    for body in bodies:
+        fields = body.get("fields") if isinstance(body, dict) else None
+        if exc.error_code == "INVALID_CROSS_REFERENCE_KEY" and "RecordTypeId" in (fields or []):
+            with _lock:
+                _cache.get(sf, {}).pop((sobject, configured(sf.settings, sobject)), None)
+            return
+
+
 def for_create(sf: SalesforceClient, sobject: str, fields: dict[str, Any]) -> dict[str, Any]:
     """``fields`` of a new record with the configured record type, and for a Lead a Status the
     record type offers (its default) when none is set."""

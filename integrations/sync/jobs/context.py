@@ -74,11 +74,18 @@ class Context:
         The lease is confirmed (and extended) in the database first, so a job another worker
         has taken over does not create twice."""
         await self._confirm_lease()
-        if record_types.configured(self.settings, sobject):
-            fields = await self.sf(record_types.for_create, self.salesforce, sobject, fields)
-        return await self._settable(
-            sobject, fields, True, lambda kept: self.writes.create(sobject, kept)
-        )
+        if not record_types.configured(self.settings, sobject):
+            return await self._settable(
+                sobject, fields, True, lambda kept: self.writes.create(sobject, kept)
+            )
+        fields = await self.sf(record_types.for_create, self.salesforce, sobject, fields)
+        try:
+            return await self._settable(
+                sobject, fields, True, lambda kept: self.writes.create(sobject, kept)
+            )
+        except RemoteRejected as exc:
+            record_types.forget_if_refused(self.salesforce, sobject, exc)
+            raise
 
     async def create_or_match(
         self, sobject: str, fields: dict[str, Any]
