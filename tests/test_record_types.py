@@ -4,8 +4,11 @@ the dispositions editor's."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from integrations.errors import RemoteRejected
@@ -20,6 +23,7 @@ from integrations.store.automation_models import DispositionRule
 from integrations.store.models import Job
 from integrations.sync.calls import agent_actions
 from integrations.sync.jobs import kinds, queue, retry
+from integrations.sync.jobs.worker import make_context
 from integrations.sync.review import causes
 from tests.conftest import SettingsWith, StackWith
 from tests.helpers import AGENT_EMAIL, answered_inbound_call, jobs, settled
@@ -310,3 +314,37 @@ def test_a_record_type_deactivated_after_it_was_resolved_is_explained_and_healed
         stack.org.set_record_type_active(partner, True)
         wait_for(lambda: len(stack.org.records("Lead")) == 2, timeout=20)
         assert {lead["RecordTypeId"] for lead in stack.org.records("Lead")} == {partner}
+
+
+def test_contacts_and_opportunities_of_automations_get_their_record_types(
+    settings_with: SettingsWith, engine: Engine, org: Org
+) -> None:
+    """A04/A06/A08/A01, E13 and Create Lead all create through the job context: each object
+    gets its own setting's record type, and an object without one is left to the org."""
+    customer = org.add_record_type("Contact", "Customer_Contact", default=True)
+    partner = org.add_record_type("Contact", "Partner_Contact")
+    renewal = org.add_record_type(
+        "Opportunity", "Renewal", picklists={"StageName": ["Prospecting", "Closed Won"]}
+    )
+    settings = settings_with(
+        contact_record_type="Partner_Contact", opportunity_record_type="Renewal"
+    )
+
+    async def run() -> tuple[str, str, str]:
+        ctx = make_context(settings, engine)
+        try:
+            contact, _ = await ctx.create_or_match("Contact", {"LastName": "Okafor"})
+            deal = await ctx.create(
+                "Opportunity",
+                {"Name": "Renewal", "StageName": "Prospecting", "CloseDate": "2031-01-31"},
+            )
+            lead = await ctx.create("Lead", {"LastName": "Lee", "Company": "Globex"})
+            return contact, deal, lead
+        finally:
+            await ctx.aircall.aclose()
+            ctx.salesforce.close()
+
+    contact, deal, lead = asyncio.run(run())
+    assert org.get("Contact", contact)["RecordTypeId"] == partner != customer
+    assert org.get("Opportunity", deal)["RecordTypeId"] == renewal
+    assert org.get("Lead", lead)["RecordTypeId"] == _id(org, "Lead", SALES_LEAD)  # the default
