@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     log_only_matched: bool = False
     salesforce_phone_fields: Annotated[list[str], NoDecode] = Field(default_factory=list)
     create_unknown_callers: Literal["none", "lead", "contact"] = "none"
+    # The record types (developer names) of the Leads, Contacts and Opportunities Callbridge
+    # creates; empty: the org's default for the integration user.
+    lead_record_type: str = ""
+    contact_record_type: str = ""
+    opportunity_record_type: str = ""
     # Disposition rules: the Contact field that holds a status (Contacts have none by default).
     disposition_contact_status_field: str = ""
 

@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from integrations.errors import CallbridgeError, RemoteRejected
 from integrations.salesforce.client import SalesforceClient
+from integrations.salesforce.record_types import RecordTypeMissing
 from integrations.salesforce.soql import api_name
 from integrations.salesforce_connection import NOT_CONNECTED, TokenSource, available
 from integrations.sync.automations import builder
@@ -56,6 +57,8 @@ async def describe(
             continue
         except RemoteRejected as exc:
             problem = f"Salesforce has no object {sobject} ({exc.error_code})"
+        except RecordTypeMissing as exc:
+            problem = str(exc)
         except CallbridgeError as exc:
             problem = f"{UNREACHABLE} ({sobject}: {str(exc)[:300]})"
     return found, problem

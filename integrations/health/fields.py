@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from integrations.errors import RemoteRejected
 from integrations.health.lines import Line, setup_field
-from integrations.salesforce import access
+from integrations.salesforce import access, record_types
 from integrations.salesforce.access import Need
 from integrations.salesforce.client import SalesforceClient
 from integrations.settings import Settings
@@ -224,9 +224,10 @@ def _mapping_values(sf: SalesforceClient, engine: Engine) -> list[Line]:
     for sobject in DEFAULT_MAPPINGS:
         mapping = mapping_store.load_mapping(engine, sobject)
         try:
-            fields = mapping_store.fields_by_name(access.describe(sf, sobject, max_age=FRESH))
-        except RemoteRejected:
-            continue  # the field check says so
+            described = mapping_store.picklist_describe(sf, sobject, max_age=FRESH)
+            fields = mapping_store.fields_by_name(described)
+        except (RemoteRejected, record_types.RecordTypeMissing):
+            continue  # the field check (or the record type check) says so
         for target, source in mapping.items():
             spec = fields.get(str(target).lower())
             if spec is None or spec.get("type") not in ("picklist", "multipicklist"):

@@ -1,10 +1,13 @@
-"""The org's duplicate rules on Lead and Contact, and agents with no Salesforce User."""
+"""The org's duplicate rules on Lead and Contact, the record types Callbridge creates records
+with, and agents with no Salesforce User."""
 
 from __future__ import annotations
 
 import asyncio
 
+from integrations.errors import RemoteRejected
 from integrations.health.lines import Line
+from integrations.salesforce import access, record_types
 from integrations.sync.callers.matching import unmapped_agents
 from integrations.sync.jobs.context import Context
 
@@ -33,6 +36,37 @@ async def duplicate_rules(ctx: Context) -> list[Line]:
             "logged on the record the rule matched"
         )
     ]
+
+
+def _record_type_lines(ctx: Context) -> list[Line]:
+    lines, chosen = [], []
+    for sobject in record_types.SETTINGS:
+        name = record_types.configured(ctx.settings, sobject)
+        try:
+            if name:
+                # Afresh: an admin who just fixed it checks again (and creates learn it too).
+                rt = record_types.resolve(ctx.salesforce, sobject, max_age=0)
+                why = record_types.setting_name(sobject)
+            else:
+                described = access.describe(ctx.salesforce, sobject)
+                rt = record_types.default_type(ctx.salesforce, sobject, described)
+                why = "the integration user's default"
+        except record_types.RecordTypeMissing as exc:
+            lines.append(Line(f"{sobject} record type", str(exc)))
+            continue
+        except RemoteRejected as exc:
+            lines.append(Line(f"{sobject} record type", f"not checked: {str(exc)[:300]}"))
+            continue
+        shown = f"{rt.developer_name} ({rt.name})" if rt is not None else "Master"
+        chosen.append(f"{sobject} {shown}, {why}")
+    if chosen:
+        lines.insert(0, Line(f"Record types of new records: {'; '.join(chosen)}"))
+    return lines
+
+
+async def record_types_in_use(ctx: Context) -> list[Line]:
+    """Each configured record type exists, is active and is the integration user's to use."""
+    return await asyncio.to_thread(_record_type_lines, ctx)
 
 
 async def agents(ctx: Context) -> list[Line]:

@@ -39,6 +39,7 @@ CHECKS: list[tuple[str, Check, bool]] = [
     ("Aircall webhook", connections.aircall_webhook, False),
     ("Outbound Messages", connections.outbound, False),
     ("Field access", fields.field_access, True),
+    ("Record types", org.record_types_in_use, True),
     ("Picklist values", fields.picklists, True),
     ("Duplicate rules", org.duplicate_rules, True),
     ("Agents", org.agents, False),

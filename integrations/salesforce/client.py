@@ -149,6 +149,11 @@ class SalesforceClient:
     # -- operations -------------------------------------------------------------------------
 
     @property
+    def settings(self) -> Settings:
+        """What this client was made with (the record types to create with, among others)."""
+        return self._settings
+
+    @property
     def instance_url(self) -> str:
         """The org's instance, known once we hold a token (record links: ``links.record_link``)."""
         return self._instance_url
@@ -251,6 +256,14 @@ class SalesforceClient:
     def describe(self, sobject: str) -> dict[str, Any]:
         """The object's describe (fields, types, picklist values); callers cache it."""
         return _plain(self._call(lambda sf: getattr(sf, sobject).describe()))
+
+    def picklist_values(self, sobject: str, record_type_id: str) -> dict[str, Any]:
+        """Each picklist field's values for one record type (UI API; one request)."""
+        path = (
+            f"ui-api/object-info/{quote(sobject, safe='')}/picklist-values/"
+            f"{quote(record_type_id, safe='')}"
+        )
+        return _plain(self._call(lambda sf: sf.restful(path)))
 
     def limits(self) -> dict[str, Any]:
         """The org's limits (``DailyApiRequests``: ``Max``, ``Remaining``); one request."""

@@ -193,6 +193,16 @@ def explain(error_code: str | None, body: str | None, sobject: str = "") -> Expl
             "Re-sync the call: Callbridge looks for the caller again and writes to what exists.",
             fields,
         )
+    if code == "INVALID_CROSS_REFERENCE_KEY" and refusal.message.startswith("Record Type ID"):
+        return Explanation(
+            "the record type is not one the integration user may use",
+            f"Salesforce refused the {thing}'s record type: it does not exist on this object, "
+            "is inactive, or is not given to the integration user's profile.",
+            "Check LEAD_RECORD_TYPE, CONTACT_RECORD_TYPE or OPPORTUNITY_RECORD_TYPE (Health "
+            "says which is wrong), and Setup → Profiles → the integration user's profile → "
+            "Record Type Settings.",
+            fields,
+        )
     if code in {"MALFORMED_ID", "FIELD_INTEGRITY_EXCEPTION", "INVALID_CROSS_REFERENCE_KEY"}:
         label = _LABEL_BEFORE_COLON.match(refusal.message)
         return Explanation(

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from integrations.errors import BadInput, CallbridgeError
+from integrations.salesforce.record_types import RecordTypeMissing
 from integrations.store.accounts import MANAGER
 from integrations.sync.automations import dispositions
 from integrations.sync.calls import agent_actions
@@ -41,6 +42,8 @@ async def _dispositions_context(request: Request) -> dict[str, Any]:
     if sf is not None and not describe_problem:
         try:
             targets = await run_in_threadpool(dispositions.check_targets, sf, engine, settings)
+        except RecordTypeMissing as exc:
+            describe_problem = str(exc)
         except CallbridgeError as exc:
             describe_problem = f"{UNREACHABLE}: {str(exc)[:300]}"
     aircall_tags = await agent_actions.company_tags(settings, engine)
@@ -95,6 +98,8 @@ async def _check_values(request: Request, changes: dict[str, Any]) -> None:
     settings = request.app.state.settings
     try:
         problems = await run_in_threadpool(dispositions.check_values, sf, settings, changes)
+    except RecordTypeMissing as exc:
+        raise BadInput(f"The values cannot be checked: {exc}") from None
     except CallbridgeError as exc:
         raise BadInput(
             f"Salesforce could not be reached to check the values: {str(exc)[:300]}"

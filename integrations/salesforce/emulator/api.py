@@ -92,6 +92,8 @@ def _route(org: Org, req: ApiRequest) -> Reply:
             )
         found = sosl.run(org, text, req.version)
         return Reply(200, {"searchRecords": found} if float(req.version) >= 37 else found)
+    if head == "ui-api":
+        return _ui_api(org, req, method, rest)
     if head == "composite":
         if not rest:
             if method != "POST":
@@ -100,6 +102,23 @@ def _route(org: Org, req: ApiRequest) -> Reply:
         if rest[0] == "sobjects":
             return composite.collections(org, req, method, rest[1:])
     raise not_found()
+
+
+def _ui_api(org: Org, req: ApiRequest, method: str, rest: list[str]) -> Reply:
+    """The one UI API resource the emulator serves: a record type's picklist values
+    (``object-info/{obj}/picklist-values/{rtId}[/{field}]``)."""
+    if len(rest) not in (4, 5) or rest[0] != "object-info" or rest[2] != "picklist-values":
+        raise not_found()
+    if method != "GET":
+        raise method_not_allowed(method, "GET")
+    values = org.picklist_values(rest[1], rest[3], req.version)
+    if len(rest) == 4:
+        return Reply(200, values)
+    by_name = {name.lower(): doc for name, doc in values["picklistFieldValues"].items()}
+    doc = by_name.get(rest[4].lower())
+    if doc is None:
+        raise not_found()
+    return Reply(200, doc)
 
 
 def _limits(org: Org) -> dict:
@@ -161,7 +180,9 @@ def _sobjects(org: Org, req: ApiRequest, method: str, rest: list[str]) -> Reply:
                 moment = None
             if moment is not None and moment.tzinfo and moment >= org.schema_changed:
                 return Reply(304)
-        return Reply(200, org.security.describe(obj, version))
+        body = org.security.describe(obj, version)
+        body["recordTypeInfos"] = org.record_type_infos(obj.name, version)
+        return Reply(200, body)
     if len(rest) == 2 and rest[1] in ("updated", "deleted") and method == "GET":
         return Reply(200, _replication(org, req, obj.name, deleted=rest[1] == "deleted"))
     if len(rest) == 2:

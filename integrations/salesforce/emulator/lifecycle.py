@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from ..ids import InvalidId, new_id, normalize
 from . import duplicates, person_accounts, rules
-from .admin_rules import AdminSetup
 from .errors import ApiError, bad_request, not_found
+from .record_types import RecordTypeSetup
 from .schema import NUMBER_TYPES, FieldDef, SObjectDef
 from .store import DEFAULT_VERSION
 from .values import check_value, coerce, format_datetime, now_utc
 
 
-class RecordLifecycle(AdminSetup):
+class RecordLifecycle(RecordTypeSetup):
     """The API's record operations of :class:`~.org.Org`; they raise ``ApiError`` exactly where
     Salesforce answers with an error array."""
 
@@ -216,7 +216,9 @@ class RecordLifecycle(AdminSetup):
                 record["OwnerId"] = self.run_as_user_id
             record.update(changes)
             person_accounts.check(obj, record, changes, None)
+            self.check_record_type(obj, record, changes, creating=True)
             self._validate(obj, changes, record, creating=True)
+            self.check_record_type_values(obj, record, changes)
             rules.apply(self, obj, record, changes, creating=True)
             if not seeding:
                 self.check_admin_rules(obj, record, creating=True)
@@ -292,7 +294,9 @@ class RecordLifecycle(AdminSetup):
                 )
             merged = {**current, **changes}
             person_accounts.check(obj, merged, changes, current)
+            self.check_record_type(obj, merged, changes, creating=False)
             self._validate(obj, changes, merged, creating=False)
+            self.check_record_type_values(obj, merged, changes)
             rules.apply(self, obj, merged, changes, creating=False, before=current)
             self.check_admin_rules(obj, merged, creating=False)
             self._no_duplicate(obj, merged, allow_save)

@@ -4,8 +4,8 @@ they are enabled (``Org.enable_person_accounts``; Salesforce cannot turn them of
 * Account's describe gains ``IsPersonAccount`` and ``PersonContactId`` (read-only), the person's
   name (``FirstName``, ``LastName``, ``Salutation``) and the ``Person*`` fields; Contact's gains
   ``IsPersonAccount``.
-* An Account created with ``LastName`` is a person account (the emulator has no record types yet:
-  the last name stands for the person account record type). Its ``Name`` is computed from the
+* An Account created with ``LastName`` is a person account (the last name stands for the person
+  account record type, which the emulator does not model). Its ``Name`` is computed from the
   first and last names and may not be written (``INVALID_FIELD_FOR_INSERT_UPDATE`` naming
   ``Name``, as Salesforce answers); a business account may not set a person field ("bad field
   names on insert/update call").

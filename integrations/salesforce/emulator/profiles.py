@@ -3,9 +3,10 @@
 ``messy()`` is what the test suite runs against by default (``tests/conftest.py``): the standard
 duplicate rules set to Block, an admin's validation rule on Task and an Apex trigger on Lead that
 refuse only under their own conditions, a required custom field on Lead that has a default, a
-unique field, Person Accounts, and a search index that lags API writes by a few seconds. Records
-seeded with ``Org.insert`` predate all of it (indexed, never refused), as an org's existing data
-does.
+unique field, two Lead record types with their own Status values (``Sales_Lead``, the default,
+and ``Partner_Lead``), Person Accounts, and a search index that lags API writes by a few
+seconds. Records seeded with ``Org.insert`` predate all of it (indexed, never refused), as an
+org's existing data does.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ CARD_RULE = "No_Card_Numbers_In_Notes"
 CARD_MESSAGE = "Remove the card number from the call notes: card data may not be stored in CRM."
 BLOCKED_COMPANY = "Blocked Inc"
 LEAD_TRIGGER = "LeadScreening"
+SALES_LEAD, PARTNER_LEAD = "Sales_Lead", "Partner_Lead"
+STATUSES = [
+    "Open - Not Contacted",
+    "Working - Contacted",
+    "Closed - Converted",
+    "Closed - Not Converted",
+]
+PARTNER_STATUSES = ("Partner - New", "Partner - Qualified")
 LEAD_TRIGGER_MESSAGE = "Blocked Inc is on credit hold: Sales may not add its people as Leads."
 
 
@@ -62,9 +71,20 @@ def messy(**options: object) -> Org:
     )
     # A migration key from the previous CRM, unique as its admins set it (DUPLICATE_VALUE).
     org.add_field("Contact", "Legacy_Id__c", "string", length=20, unique=True, externalId=True)
+    # Two Lead record types with different Status values: Sales_Lead (the default, the standard
+    # statuses) and Partner_Lead (a partner programme's own).
+    org.add_picklist_values("Lead", "Status", list(PARTNER_STATUSES))
+    org.add_record_type(
+        "Lead", SALES_LEAD, "Sales Lead", picklists={"Status": STATUSES}, default=True
+    )
+    org.add_record_type(
+        "Lead",
+        PARTNER_LEAD,
+        "Partner Lead",
+        picklists={"Status": [*PARTNER_STATUSES, "Closed - Not Converted"]},
+        defaults={"Status": PARTNER_STATUSES[0]},
+    )
     org.enable_person_accounts()  # B2C orgs have them; Salesforce cannot turn them off
-    # INTEGRATOR: record types (another branch) go here:
-    #   org.add_record_type(...)  # two Lead record types with different Status values
     return org
 
 

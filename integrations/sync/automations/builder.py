@@ -142,7 +142,7 @@ class FieldInfo:
 
 def fields(sf: SalesforceClient, sobject: str) -> list[FieldInfo]:
     """The object's fields from the cached describe, for pickers and hints."""
-    described = mapping_store.describe(sf, sobject)
+    described = mapping_store.picklist_describe(sf, sobject)
     out = []
     for spec in described.get("fields", []):
         out.append(

@@ -227,7 +227,8 @@ def _value_problem(
     sf: SalesforceClient, sobject: str, field_name: str, value: str | None, prefix: str = ""
 ) -> TargetProblem | None:
     """Why the org would refuse ``value`` in ``sobject.field_name``, else None."""
-    spec = mapping_store.fields_by_name(mapping_store.describe(sf, sobject)).get(field_name.lower())
+    described = mapping_store.picklist_describe(sf, sobject)
+    spec = mapping_store.fields_by_name(described).get(field_name.lower())
     if spec is None:
         return TargetProblem(f"{prefix}{sobject} has no field {field_name}")
     allowed = mapping_store.picklist_values(spec) if spec.get("type") == "picklist" else None

@@ -20,7 +20,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from integrations.errors import BadInput, RemoteRejected
-from integrations.salesforce.access import describe
+from integrations.salesforce import record_types
+from integrations.salesforce.access import DESCRIBE_TTL, describe
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.soql import api_name
 from integrations.store.automation_models import FieldMapping
@@ -33,6 +34,14 @@ MAPPING_TTL = 2.0  # seconds before another process's saved mapping reaches this
 def fields_by_name(described: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Describe's fields, by lower-cased name (API names are case-insensitive)."""
     return {f["name"].lower(): f for f in described.get("fields", [])}
+
+
+def picklist_describe(
+    sf: SalesforceClient, sobject: str, *, max_age: float = DESCRIBE_TTL
+) -> dict[str, Any]:
+    """The describe whose picklist values are those Callbridge may set: the configured record
+    type's (``LEAD_RECORD_TYPE``...), else every value of the field."""
+    return record_types.narrowed(sf, sobject, describe(sf, sobject, max_age=max_age))
 
 
 def picklist_values(field_describe: dict[str, Any]) -> list[str]:
@@ -119,9 +128,11 @@ def validate_mapping(
     except ValueError as exc:
         return [Problem(sobject, "", str(exc))]
     try:
-        fields = fields_by_name(describe(sf, sobject))
+        fields = fields_by_name(picklist_describe(sf, sobject))
     except RemoteRejected as exc:
         return [Problem(sobject, "", f"Salesforce has no such object ({exc.error_code})")]
+    except record_types.RecordTypeMissing as exc:
+        return [Problem(sobject, "", str(exc))]
     problems = []
     fixed = {f.lower() for f in FIXED_TASK_FIELDS} if sobject.lower() == "task" else set()
     for target, source in mapping.items():

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from integrations.aircall.client import AircallClient
 from integrations.errors import RemoteRejected
-from integrations.salesforce import access, duplicates
+from integrations.salesforce import access, duplicates, record_types
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.duplicates import Duplicate
 from integrations.settings import Settings
@@ -82,14 +82,24 @@ class Context:
         return await asyncio.to_thread(fn, *args)
 
     async def create(self, sobject: str, fields: dict[str, Any]) -> str:
-        """Create a record, with other jobs' creates when they come together (``writes``).
+        """Create a record, with other jobs' creates when they come together (``writes``). A
+        Lead, Contact or Opportunity gets the configured record type (``record_types``).
 
         The lease is confirmed (and extended) in the database first, so a job another worker
         has taken over does not create twice."""
         await self._confirm_lease()
-        return await self._settable(
-            sobject, fields, True, lambda kept: self.writes.create(sobject, kept)
-        )
+        if not record_types.configured(self.settings, sobject):
+            return await self._settable(
+                sobject, fields, True, lambda kept: self.writes.create(sobject, kept)
+            )
+        fields = await self.sf(record_types.for_create, self.salesforce, sobject, fields)
+        try:
+            return await self._settable(
+                sobject, fields, True, lambda kept: self.writes.create(sobject, kept)
+            )
+        except RemoteRejected as exc:
+            record_types.forget_if_refused(self.salesforce, sobject, exc)
+            raise
 
     async def create_or_match(
         self, sobject: str, fields: dict[str, Any]
