@@ -12,9 +12,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from integrations.errors import RemoteRejected
+from integrations.loopback import wait_for
 from integrations.salesforce import access
 from integrations.salesforce.client import SalesforceClient
-from integrations.salesforce.emulator import Org
+from integrations.salesforce.emulator import Fault, Org
 from integrations.settings import Settings
 from integrations.store.models import Call
 from integrations.sync.callers import matching
@@ -206,3 +207,25 @@ def test_the_insight_card_of_a_known_caller_costs_one_request(stack: Stack) -> N
         # The search, and Account's describe (read once a worker: does the org have Person
         # Accounts?).
         assert s.get(Call, call["id"]).sf_requests == 2
+
+
+def test_a_card_for_a_call_that_ended_meanwhile_is_skipped_not_failed(stack: Stack) -> None:
+    """The caller's search is slow and the call ends in Aircall before its end's webhook
+    reaches us: Aircall refuses the card, and Callbridge asks Aircall whether the call is over
+    instead of parking a failure a manager could do nothing about."""
+    agent = stack.company.add_user("Jane Agent", AGENT_EMAIL)
+    number = stack.company.add_number("Support line", "+1 212 555 0199")
+    stack.org.faults.add(Fault(method="GET", path=r"/search", kind="delay", delay=2.0))
+    call = stack.company.start_call(
+        direction="inbound", external=CALLER, number_id=number["id"], user_id=agent["id"]
+    )
+    stack.company.answer(call["id"], user_id=agent["id"])
+    stack.sender.drain(timeout=10)
+    wait_for(lambda: not stack.org.faults.pending(), timeout=10)  # the search is on its way
+    for hook in stack.company.list_webhooks():  # the end's webhook is late
+        stack.company.update_webhook(hook["webhook_id"], {"active": False})
+    stack.company.hangup(call["id"])
+    stack.company.end(call["id"])
+    (job,) = settled(stack.engine, "insight_card")
+    assert (job.status, job.result) == ("done", {"skipped": "call ended before the card was ready"})
+    assert stack.company.insight_cards == []

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from integrations.errors import RemoteRejected
+from integrations.errors import RemoteError, RemoteRejected
 from integrations.phones import display
 from integrations.salesforce.links import record_link
 from integrations.store.models import Call, Job
@@ -79,6 +79,18 @@ def _load(ctx: Context, call_id: int) -> tuple[str, str | None]:
         return call.status, call.e164
 
 
+async def _ended(ctx: Context, call_id: int) -> bool:
+    """Whether the call is over: by our store, else by Aircall itself (its end's webhook may
+    still be on its way; Aircall's words for refusing a card on an ended call are not known)."""
+    if (await ctx.db(_load, ctx, call_id))[0] == "done":
+        return True
+    try:
+        call = await ctx.aircall.get_call(call_id)
+    except RemoteError:
+        return False
+    return call.get("status") == "done"
+
+
 async def insight_card(ctx: Context, job: Job) -> dict[str, Any]:
     assert job.call_id is not None  # noqa: S101  (insight_card jobs always carry one)
     status, e164 = await ctx.db(_load, ctx, job.call_id)
@@ -94,11 +106,10 @@ async def insight_card(ctx: Context, job: Job) -> dict[str, Any]:
     try:
         await ctx.aircall.insight_card(job.call_id, contents)
     except RemoteRejected as exc:
-        if (await ctx.db(_load, ctx, job.call_id))[0] == "done":
-            # The call ended while we looked the caller up: Aircall shows cards on live calls.
-            await ctx.record(job, "aircall", "insight card", contents, exc.body, ok=False)
-            return {"skipped": "call ended before the card was ready"}
         await ctx.record(job, "aircall", "insight card", contents, exc.body, ok=False)
+        if await _ended(ctx, job.call_id):
+            # The call ended while we looked the caller up: Aircall shows cards on live calls.
+            return {"skipped": "call ended before the card was ready"}
         raise
     except Exception as exc:
         await ctx.record(
