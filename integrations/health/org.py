@@ -28,7 +28,7 @@ async def duplicate_rules(ctx: Context) -> list[Line]:
         "Leads and Contacts Callbridge creates are saved past rules that only alert "
         "(SALESFORCE_DUPLICATE_ALLOW_SAVE)"
         if allow
-        else "a Lead or Contact Callbridge creates that a rule refuses is not made"
+        else "A Lead or Contact Callbridge creates that a rule refuses is not made"
     )
     return [
         Line(
@@ -39,7 +39,9 @@ async def duplicate_rules(ctx: Context) -> list[Line]:
 
 
 def _record_type_lines(ctx: Context) -> list[Line]:
-    lines, chosen = [], []
+    lines: list[Line] = []
+    chosen: list[str] = []
+    plain: list[str] = []  # objects without record types of their own (Master only)
     for sobject in record_types.SETTINGS:
         name = record_types.configured(ctx.settings, sobject)
         try:
@@ -57,11 +59,19 @@ def _record_type_lines(ctx: Context) -> list[Line]:
         except RemoteRejected as exc:
             lines.append(Line(f"{sobject} record type", f"not checked: {str(exc)[:300]}"))
             continue
-        shown = f"{rt.developer_name} ({rt.name})" if rt is not None else "Master"
-        chosen.append(f"{sobject} {shown}, {why}")
+        if rt is None:
+            plain.append(sobject)
+        else:
+            chosen.append(f"{sobject} {rt.developer_name} ({rt.name}), {why}")
+    if plain:
+        chosen.append(f"{_and(plain)} {'has' if len(plain) == 1 else 'have'} no record types")
     if chosen:
         lines.insert(0, Line(f"Record types of new records: {'; '.join(chosen)}"))
     return lines
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 async def record_types_in_use(ctx: Context) -> list[Line]:
