@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from integrations.settings import Settings
 from integrations.store import accounts
 from tests.conftest import Stack, StackWith
-from tests.helpers import AGENT_EMAIL, answered_inbound_call, settled
+from tests.helpers import AGENT_EMAIL, answered_inbound_call, logged
 from tests.signin import PASSWORD, sign_in
 
 CALLER = "+14155550100"
@@ -21,7 +21,7 @@ def _logged_call(stack: Stack) -> tuple[int, dict]:
     number = stack.company.add_number("Support line", "+1 212 555 0199")
     call_id = answered_inbound_call(stack.company, number["id"], agent["id"], CALLER)
     stack.sender.drain(timeout=10)
-    (job,) = settled(stack.engine, "log_call")
+    job = logged(stack.engine)
     assert job.status == "done", job.last_error
     (task,) = stack.org.records("Task")
     return call_id, task
