@@ -13,7 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Engine, String, and_, case, or_, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Engine,
+    String,
+    and_,
+    bindparam,
+    case,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -128,7 +140,7 @@ def _insert_events(s: Session, events: Sequence[WebhookEvent], now: float) -> li
                     "call_id": event.call_id,
                     "occurred_at": event.timestamp,
                     "received_at": now,
-                    "payload": event.stored(),
+                    "payload": event.stored_json(),
                 }
             )
     rows.sort(key=lambda row: row["delivery_key"])  # the same lock order in every writer
@@ -175,7 +187,7 @@ def _keep_newest(
         rows.append(
             {
                 "id": call_id,
-                "snapshot": data,
+                "snapshot": event.snapshot_json(),
                 "snapshot_at": event.timestamp,
                 "snapshot_rank": STATUS_RANK[data["status"]],
                 "direction": data["direction"],
@@ -189,8 +201,21 @@ def _keep_newest(
                 "updated_at": now,
             }
         )
-    result = s.execute(_upsert_calls(_dialect(s)), rows)
-    return {row.id: StoredCall(row.id, row.snapshot, row.status, bool(row.ended)) for row in result}
+    kept, older = {}, []
+    for row in s.execute(_upsert_calls(_dialect(s)), rows):
+        event = newest[row.id]
+        if (row.snapshot_at, row.snapshot_rank) == (
+            event.timestamp,
+            STATUS_RANK[event.data["status"]],
+        ):
+            # Ours is stored (a tie goes to the newcomer): no need to read it back.
+            kept[row.id] = StoredCall(row.id, event.data, row.status, bool(row.ended))
+        else:
+            older.append(row.id)
+    if older:  # this batch's snapshots that a newer stored one beat (out-of-order deliveries)
+        for row in s.execute(_STORED_CALLS, {"ids": older}):
+            kept[row.id] = StoredCall(row.id, row.snapshot, row.status, bool(row.ended))
+    return kept
 
 
 _STATEMENTS: dict[tuple[str, str], Any] = {}  # built once per dialect: this path is hot
@@ -241,8 +266,15 @@ def _upsert_calls(dialect: Any) -> Any:
         _STATEMENTS[key] = statement.on_conflict_do_update(
             index_elements=["id"],
             set_={**kept, "ended": or_(table.c.ended, new.ended), "updated_at": new.updated_at},
-        ).returning(table.c.id, table.c.snapshot, table.c.status, table.c.ended)
+        ).returning(
+            table.c.id, table.c.snapshot_at, table.c.snapshot_rank, table.c.status, table.c.ended
+        )
     return _STATEMENTS[key]
+
+
+_STORED_CALLS = select(
+    Call.__table__.c.id, Call.__table__.c.snapshot, Call.__table__.c.status, Call.__table__.c.ended
+).where(Call.__table__.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def _keep_summaries(s: Session, events: list[WebhookEvent]) -> dict[int, StoredCall]:
