@@ -16,6 +16,7 @@ from sqlalchemy import JSON, Engine, bindparam, case, exists, text, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
+from integrations.safejson import Checked
 from integrations.store.db import is_postgres
 from integrations.store.models import Job
 from integrations.sync.jobs import kinds
@@ -48,7 +49,7 @@ def enqueue(
         "dedupe_key": key,
         "call_id": call_id,
         "event_id": event_id,
-        "payload": payload or {},
+        "payload": payload or _NO_PAYLOAD,
         "priority": kinds.kind(kind).priority if priority is None else priority,
         "run_at": run_at if run_at is not None else now,
         "created_at": now,
@@ -61,6 +62,7 @@ def enqueue(
 
 
 _BATCH = "queue.batch"
+_NO_PAYLOAD = Checked("{}")  # most jobs: no JSON to make
 
 
 @contextmanager
@@ -73,9 +75,18 @@ def batch(s: Session) -> Iterator[None]:
         yield
     finally:
         del s.info[_BATCH]
-    if pending:
-        # By key (a stable sort keeps each key's order): concurrent batches lock alike.
-        s.execute(_ENQUEUE, sorted(pending, key=lambda job: job["dedupe_key"]))
+    if not pending:
+        return
+    # Several jobs of one key (a call's events in one batch) come to what the first would be
+    # with the most urgent priority and the latest run_at asked, as one by one: one row each.
+    merged: dict[str, dict[str, Any]] = {}
+    for job in pending:
+        first = merged.setdefault(job["dedupe_key"], job)
+        if first is not job:
+            first["priority"] = min(first["priority"], job["priority"])
+            first["run_at"] = max(first["run_at"], job["run_at"])
+    # By key: concurrent batches lock alike.
+    s.execute(_ENQUEUE, sorted(merged.values(), key=lambda job: job["dedupe_key"]))
 
 
 # One statement on both databases; the conflict target is the partial unique index.
