@@ -1,26 +1,20 @@
 """The intake's two multi-row statements: the events inserted, the calls' snapshots upserted.
 
-PostgreSQL gets one parameter, the rows as one JSON array read by ``json_to_recordset``:
-SQLAlchemy's multi-row ``INSERT`` writes a placeholder per value, so its text grows with the
-batch, psycopg caches no query of over 50 parameters and splits each such text again (about
-2.5 ms of CPU for 48 deliveries), and the server parses and plans it anew each time. One text
-whatever the batch is parsed once (and prepared by psycopg after a few runs); the rows' JSON is
-joined from strings, the payloads being JSON already (``safejson.Checked``). SQLite keeps the
-multi-row ``INSERT``: ``json_each`` costs it more than the placeholders (60 against 40 us of
-CPU a delivery, batches of 48).
+PostgreSQL gets the rows as one JSON parameter (``json_rows``: one statement text whatever the
+batch). SQLite keeps SQLAlchemy's multi-row ``INSERT``: ``json_each`` costs it more than the
+placeholders do (60 against 40 us of CPU a delivery in batches of 48).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from sqlalchemy import Row, and_, case, or_, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from integrations import safejson
+from integrations.store.json_rows import as_json, recordset
 from integrations.store.models import Call, Event
 
 # (column, PostgreSQL type): the keys of the rows' objects.
@@ -62,37 +56,10 @@ KEPT = (
 )
 
 
-def _value(value: Any) -> str:
-    if isinstance(value, str):
-        return value if isinstance(value, safejson.Checked) else encode_basestring_ascii(value)
-    if value is None or isinstance(value, bool):
-        return "null" if value is None else "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)  # finite: timestamps, ids and counts
-    return safejson.dumps(value)  # a snapshot not parsed here (a backfill's REST call)
-
-
-def as_json(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows as one JSON array of objects (their keys are column names: nothing to escape)."""
-    return (
-        "["
-        + ",".join(
-            "{" + ",".join(f'"{key}":{_value(value)}' for key, value in row.items()) + "}"
-            for row in rows
-        )
-        + "]"
-    )
-
-
-def _recordset(columns: tuple[tuple[str, str], ...]) -> str:
-    types = ", ".join(f"{name} {kind}" for name, kind in columns)
-    return f"json_to_recordset(CAST(:rows AS json)) AS r({types})"
-
-
 def _pg_insert_events() -> Any:
     names = ", ".join(name for name, _ in EVENT_COLUMNS)
     return text(
-        f"INSERT INTO events ({names}) SELECT {names} FROM {_recordset(EVENT_COLUMNS)} "  # noqa: S608 (our names)
+        f"INSERT INTO events ({names}) SELECT {names} FROM {recordset(EVENT_COLUMNS)} "  # noqa: S608 (our names)
         "ON CONFLICT (delivery_key) DO NOTHING RETURNING id, delivery_key"
     )
 
@@ -109,7 +76,7 @@ def _pg_upsert_calls() -> Any:
         f"{name} = CASE WHEN {NEWER} THEN excluded.{name} ELSE calls.{name} END" for name in KEPT
     )
     return text(
-        f"INSERT INTO calls ({names}) SELECT {names} FROM {_recordset(CALL_COLUMNS)} "  # noqa: S608 (our names)
+        f"INSERT INTO calls ({names}) SELECT {names} FROM {recordset(CALL_COLUMNS)} "  # noqa: S608 (our names)
         f"ON CONFLICT (id) DO UPDATE SET {kept}, ended = (calls.ended OR excluded.ended), "
         "updated_at = excluded.updated_at "
         "RETURNING id, snapshot_at, snapshot_rank, status, ended"

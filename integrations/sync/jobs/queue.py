@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from integrations.safejson import Checked
 from integrations.store.db import is_postgres
+from integrations.store.json_rows import as_json, recordset
 from integrations.store.models import Job
 from integrations.sync.jobs import kinds
 
@@ -86,14 +87,15 @@ def batch(s: Session) -> Iterator[None]:
             first["priority"] = min(first["priority"], job["priority"])
             first["run_at"] = max(first["run_at"], job["run_at"])
     # By key: concurrent batches lock alike.
-    s.execute(_ENQUEUE, sorted(merged.values(), key=lambda job: job["dedupe_key"]))
+    jobs = sorted(merged.values(), key=lambda job: job["dedupe_key"])
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(_ENQUEUE_ROWS, {"rows": as_json(jobs)})  # one statement, not one a job
+    else:
+        s.execute(_ENQUEUE, jobs)
 
 
-# One statement on both databases; the conflict target is the partial unique index.
-_ENQUEUE = text(
-    "INSERT INTO jobs (kind, dedupe_key, call_id, event_id, payload, priority, status, rerun, "
-    "attempts, run_at, created_at) VALUES (:kind, :dedupe_key, :call_id, :event_id, :payload, "
-    ":priority, 'queued', false, 0, :run_at, :created_at) "
+# The conflict target is the partial unique index.
+_ON_CONFLICT = (
     "ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'running') DO UPDATE SET "
     "rerun = (jobs.rerun OR jobs.status = 'running'), "
     "priority = CASE WHEN excluded.priority < jobs.priority THEN excluded.priority "
@@ -101,7 +103,31 @@ _ENQUEUE = text(
     # The job waits for the latest "not before" asked (e.g. the grace after call.ended); for a
     # running job it applies to the run that ``rerun`` asks for.
     "run_at = CASE WHEN excluded.run_at > jobs.run_at THEN excluded.run_at ELSE jobs.run_at END"
+)
+_INSERT = (
+    "INSERT INTO jobs (kind, dedupe_key, call_id, event_id, payload, priority, status, rerun, "
+    "attempts, run_at, created_at) "
+)
+# One statement on both databases.
+_ENQUEUE = text(
+    _INSERT + "VALUES (:kind, :dedupe_key, :call_id, :event_id, :payload, :priority, 'queued', "
+    "false, 0, :run_at, :created_at) " + _ON_CONFLICT
 ).bindparams(bindparam("payload", type_=JSON))
+# The same for many jobs on PostgreSQL, the rows in one JSON parameter (``json_rows``).
+_ROWS = (
+    ("kind", "text"),
+    ("dedupe_key", "text"),
+    ("call_id", "bigint"),
+    ("event_id", "integer"),
+    ("payload", "json"),
+    ("priority", "integer"),
+    ("run_at", "double precision"),
+    ("created_at", "double precision"),
+)
+_SELECT_ROWS = "SELECT kind, dedupe_key, call_id, event_id, payload, priority, 'queued', false, 0, "
+_ENQUEUE_ROWS = text(
+    f"{_INSERT}{_SELECT_ROWS}run_at, created_at FROM {recordset(_ROWS)} {_ON_CONFLICT}"
+)
 
 
 _CLAIM = """
