@@ -17,7 +17,7 @@ from integrations.store.models import Call, Job, SyncLink
 from integrations.sync.automations import actions, fieldmap, step_plan
 from integrations.sync.automations.dispositions import matching, tag_names
 from integrations.sync.automations.fieldmap import Scope
-from integrations.sync.callers.matching import agent_user
+from integrations.sync.callers.matching import agent_user, cached_matches
 from integrations.sync.jobs.context import Context
 from integrations.sync.jobs.kinds import DISPOSITION, KINDS, LOG_CALL
 
@@ -188,15 +188,24 @@ def steps_for(
     return steps
 
 
+def _person_account(engine: Engine, e164: str | None, person: str) -> str | None:
+    """The person account whose hidden Contact ``person`` is, from the local index (a call's
+    Task was logged on its match, so the index has it: no request)."""
+    hits = cached_matches(engine, e164) if e164 else []
+    return next((hit["id"] for hit in hits if hit.get("person_contact") == person), None)
+
+
 async def _person(ctx: Context, call: Call, who: str | None) -> tuple[str | None, str | None]:
     """The Contact or Lead the disposition is about (the call's Task's, else the caller's), and
     the person account holding it, if any: Salesforce takes a person's changes only there."""
-    match = (await ctx.caller(call.e164)).match if call.e164 else None
-    account = match.id if match is not None and match.person_contact else None
     if who and who[:3] in step_plan.PERSON_PREFIXES:
-        return who, account if match is not None and match.person_contact == who else None
+        account = (
+            await ctx.db(_person_account, ctx.engine, call.e164, who) if who[:3] == "003" else None
+        )
+        return who, account
+    match = (await ctx.caller(call.e164)).match if call.e164 else None
     if match is not None and match.person_contact:
-        return match.person_contact, account
+        return match.person_contact, match.id
     return (match.id if match is not None and match.sobject in ("Contact", "Lead") else None), None
 
 
