@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 
 
@@ -13,6 +15,11 @@ def to_e164(raw: object, region: str = "US") -> str | None:
     """
     if not isinstance(raw, str) or not raw.strip() or len(raw) > 64:
         return None
+    return _e164(raw, region)
+
+
+@functools.lru_cache(maxsize=4096)  # every event of a call carries its number: parse it once
+def _e164(raw: str, region: str) -> str | None:
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:

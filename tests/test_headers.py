@@ -116,3 +116,36 @@ def test_a_sign_in_without_the_csrf_token_is_still_refused(site: Site) -> None:
         client.get("/signin")
         answer = client.post("/signin", data={"email": "a@example.com", "password": "x" * 12})
     assert answer.status_code == 403
+
+
+def test_the_webhook_receiver_answers_ahead_of_the_middleware_with_the_same_headers(
+    engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Served before sessions and error pages (``web.app.Callbridge``), it still sends the
+    security headers and no cookie; other methods get the 405 of the routes; a failed store is
+    a 500 without details (Aircall sends the delivery again)."""
+    from integrations.sync.intake import deliveries
+
+    app = _app(engine, database_url, public_url="https://callbridge.example.com")
+    with serve(app) as running, httpx.Client(base_url=running.url) as client:
+        refused = client.post("/webhooks/aircall", content=b'{"token": "x"}')
+        assert refused.status_code == 401
+        assert refused.json() == {"error": "unknown webhook token"}
+        assert "script-src 'self'" in refused.headers["content-security-policy"]
+        assert refused.headers["strict-transport-security"] == "max-age=31536000"
+        assert "set-cookie" not in refused.headers
+        assert client.get("/webhooks/aircall").status_code == 405
+
+        def broken(*_args: object, **_kwargs: object) -> list[bool]:
+            raise RuntimeError("disk full")
+
+        monkeypatch.setattr(deliveries, "accept_many", broken)
+        body = (
+            '{"resource": "call", "event": "call.created", "timestamp": 1700000000, '
+            f'"token": "{WEBHOOK_TOKEN}", "data": {{"id": 1, "direction": "inbound", '
+            '"status": "initial"}}'
+        )
+        failed = client.post("/webhooks/aircall", content=body)
+    assert failed.status_code == 500
+    assert failed.json() == {"error": "internal error"}
+    assert "script-src 'self'" in failed.headers["content-security-policy"]

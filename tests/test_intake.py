@@ -5,6 +5,7 @@ disabled, stop the call jobs they stand for."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from typing import Any
 
@@ -204,3 +205,50 @@ def test_a_condition_on_the_call_task_automation_is_honoured(stack: Stack) -> No
     stack.sender.drain(timeout=10)
     assert jobs(stack.engine, kinds.LOG_CALL) == []
     assert stack.org.records("Task") == []
+
+
+def test_stored_payloads_and_snapshots_read_back_as_delivered(
+    prepared: Engine, company: Company
+) -> None:
+    """Each delivery is serialised once while parsed (``data_json``) and written as it is: the
+    stored envelope (without the token) and the call's snapshot read back equal to the parsed
+    ones, and the delivery key is still the hash of the canonical JSON of earlier versions."""
+    bodies = _deliveries(company)
+    deliveries = _events(bodies)
+    intake.accept_many(prepared, deliveries)
+    with Session(prepared) as s:
+        stored = {e.delivery_key: e.payload for e in s.exec(select(Event))}
+        (call,) = s.exec(select(Call)).all()
+    for body, event in zip(bodies, deliveries, strict=True):
+        envelope = json.loads(body)
+        del envelope["token"]
+        assert stored[event.delivery_key] == envelope
+        canonical = json.dumps(
+            {k: envelope[k] for k in ("event", "timestamp", "data")},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        assert event.delivery_key == hashlib.sha256(canonical.encode()).hexdigest()
+    assert call.snapshot == deliveries[-1].data
+
+
+def test_a_later_batch_with_an_older_snapshot_keeps_the_stored_one(
+    prepared: Engine, company: Company
+) -> None:
+    """The stored snapshot is read back only when it beat the batch's: the call stays as its
+    newest delivery left it, and the older event still asks for the call's Task."""
+    deliveries = _events(_deliveries(company))
+    ended = next(e for e in deliveries if e.event == "call.ended")
+    answered = next(e for e in deliveries if e.event == "call.answered")
+    intake.accept_many(prepared, [ended])
+    with Session(prepared) as s:
+        for job in s.exec(select(Job)):
+            job.status = "done"  # the Task is written: a new job shows the later event asked
+            s.add(job)
+        s.commit()
+    assert intake.accept_many(prepared, [answered]) == [True]
+    with Session(prepared) as s:
+        (call,) = s.exec(select(Call)).all()
+        queued = s.exec(select(Job).where(Job.status == "queued", Job.kind == kinds.LOG_CALL))
+        assert len(queued.all()) == 1
+    assert (call.status, call.ended, call.snapshot) == ("done", True, ended.data)

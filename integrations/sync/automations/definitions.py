@@ -385,4 +385,4 @@ def enabled_for(s: Session, code: str) -> list[tuple[Automation, dict[str, Any]]
     """The enabled automations of a trigger with their current definitions, read at most every
     ``ENABLED_TTL`` seconds per process: the webhook's hot path should not query them each time.
     """
-    return _enabled_by_trigger.get(s.get_bind(), lambda: _load_enabled(s)).get(code, [])
+    return _enabled_by_trigger.get(s.get_bind().engine, lambda: _load_enabled(s)).get(code, [])

@@ -29,20 +29,25 @@ from integrations.sync.jobs.kinds import (
 )
 
 
-def wants_call_job(s: Session, kind: str, snapshot: dict[str, Any]) -> bool:
-    """Whether an enabled automation whose conditions hold for the call asks for ``kind``.
+def call_job_conditions(s: Session, kind: str) -> list[dict[str, Any]]:
+    """The conditions of each enabled automation that asks for ``kind`` (on any event trigger);
+    a call gets that job when one of them holds (``wants_call_job``). Read once per batch of
+    deliveries, not once per delivery.
 
     The intake keeps the call's Task up to date on every lifecycle event on behalf of the
     automations that log it (the E12 default): with none enabled, there is no Task.
     """
-    for code in EVENT_TRIGGER.values():
-        for _, current in enabled_for(s, code):
-            steps = current["actions"]
-            if any(actions.delegated_kind(step) == kind for step in steps) and (
-                unmet(current.get("conditions") or {}, snapshot) is None
-            ):
-                return True
-    return False
+    return [
+        current.get("conditions") or {}
+        for code in EVENT_TRIGGER.values()
+        for _, current in enabled_for(s, code)
+        if any(actions.delegated_kind(step) == kind for step in current["actions"])
+    ]
+
+
+def wants_call_job(conditions: list[dict[str, Any]], snapshot: dict[str, Any]) -> bool:
+    """Whether one of ``call_job_conditions`` holds for the call."""
+    return any(unmet(condition, snapshot) is None for condition in conditions)
 
 
 def enqueue_for_event(

@@ -287,7 +287,7 @@ def enqueue_for_call(s: Session, event_name: str, call: Call, event_row_id: int 
     if event_name not in _EVENTS:
         return
     names = {t.casefold() for t in tag_names(call.snapshot)}
-    if names and names & _rule_tags.get(s.get_bind(), lambda: _enabled_tags(s)):
+    if names and names & _rule_tags.get(s.get_bind().engine, lambda: _enabled_tags(s)):
         queue.enqueue(
             s,
             kind=DISPOSITION,

@@ -13,15 +13,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Engine, String, and_, case, or_, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Connection,
+    Engine,
+    String,
+    bindparam,
+    select,
+    text,
+)
 from sqlmodel import Session
 
 from integrations.aircall.events import STATUS_RANK, WebhookEvent
 from integrations.phones import to_e164
-from integrations.store.models import Call, Event
+from integrations.store.models import Call
 from integrations.sync.automations import dispatch
 from integrations.sync.intake import live
+from integrations.sync.intake import rows as rows_sql
 from integrations.sync.jobs import kinds, queue
 from integrations.sync.jobs.kinds import LOG_CALL
 
@@ -62,7 +72,7 @@ def accept(
 
 
 def accept_many(
-    engine: Engine,
+    bind: Engine | Connection,
     events: Sequence[WebhookEvent],
     *,
     region: str = "US",
@@ -74,20 +84,22 @@ def accept_many(
     ``priority`` is the Task sync's: a backfill's calls go after live work (``kinds.BULK``).
     ``log_delay`` holds the Task sync of an ended call a few seconds, so the comments and tags
     that follow ``call.ended`` ride along in the create instead of costing an update each.
+    ``bind`` may be a connection the caller keeps (the writer thread's): no pool round trip.
     """
     now = time.time()
-    with Session(engine) as s:
+    with Session(bind) as s:
         event_ids = _insert_events(s, events, now)
         fresh = [(e, i) for e, i in zip(events, event_ids, strict=True) if i is not None]
         calls = _keep_newest(s, [e for e, _ in fresh if e.event.startswith("call.")], region, now)
         summaries = _keep_summaries(s, [e for e, _ in fresh if e.event == "summary.created"])
+        log_conditions = dispatch.call_job_conditions(s, LOG_CALL)
         with queue.batch(s):
             for event, event_id in fresh:
                 call = calls.get(event.call_id) if event.event.startswith("call.") else None
                 logged = call if call is not None and _logs(event, call) else None
                 if event.event == "summary.created":
                     logged = summaries.get(event.call_id)  # type: ignore[arg-type]
-                if logged is not None and dispatch.wants_call_job(s, LOG_CALL, logged.snapshot):
+                if logged is not None and dispatch.wants_call_job(log_conditions, logged.snapshot):
                     delay = log_delay if event.event == "call.ended" else 0.0
                     queue.enqueue(
                         s,
@@ -110,10 +122,6 @@ def _logs(event: WebhookEvent, call: StoredCall) -> bool:
     return event.event in LOGGED_EVENTS and bool(call.ended or call.snapshot.get("answered_at"))
 
 
-def _dialect(s: Session) -> Any:
-    return postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
-
-
 def _insert_events(s: Session, events: Sequence[WebhookEvent], now: float) -> list[int | None]:
     """Each delivery's new row id; None for one already stored (or twice in this batch)."""
     rows, seen = [], set()
@@ -128,11 +136,11 @@ def _insert_events(s: Session, events: Sequence[WebhookEvent], now: float) -> li
                     "call_id": event.call_id,
                     "occurred_at": event.timestamp,
                     "received_at": now,
-                    "payload": event.stored(),
+                    "payload": event.stored_json(),
                 }
             )
     rows.sort(key=lambda row: row["delivery_key"])  # the same lock order in every writer
-    inserted = dict((key, row_id) for row_id, key in s.execute(_insert(_dialect(s)), rows))
+    inserted = {key: row_id for row_id, key in rows_sql.insert_events(s, rows)}
     # The first of several identical deliveries in the batch is the one stored.
     return [inserted.pop(event.delivery_key, None) for event in events]
 
@@ -175,7 +183,7 @@ def _keep_newest(
         rows.append(
             {
                 "id": call_id,
-                "snapshot": data,
+                "snapshot": event.snapshot_json(),
                 "snapshot_at": event.timestamp,
                 "snapshot_rank": STATUS_RANK[data["status"]],
                 "direction": data["direction"],
@@ -189,60 +197,26 @@ def _keep_newest(
                 "updated_at": now,
             }
         )
-    result = s.execute(_upsert_calls(_dialect(s)), rows)
-    return {row.id: StoredCall(row.id, row.snapshot, row.status, bool(row.ended)) for row in result}
+    kept, older = {}, []
+    for row in rows_sql.upsert_calls(s, rows):
+        event = newest[row.id]
+        if (row.snapshot_at, row.snapshot_rank) == (
+            event.timestamp,
+            STATUS_RANK[event.data["status"]],
+        ):
+            # Ours is stored (a tie goes to the newcomer): no need to read it back.
+            kept[row.id] = StoredCall(row.id, event.data, row.status, bool(row.ended))
+        else:
+            older.append(row.id)
+    if older:  # this batch's snapshots that a newer stored one beat (out-of-order deliveries)
+        for row in s.execute(_STORED_CALLS, {"ids": older}):
+            kept[row.id] = StoredCall(row.id, row.snapshot, row.status, bool(row.ended))
+    return kept
 
 
-_STATEMENTS: dict[tuple[str, str], Any] = {}  # built once per dialect: this path is hot
-
-
-def _insert(dialect: Any) -> Any:
-    """``INSERT ... ON CONFLICT (delivery_key) DO NOTHING RETURNING id, delivery_key``."""
-    key = ("insert_events", dialect.__name__)
-    if key not in _STATEMENTS:
-        table = Event.__table__
-        _STATEMENTS[key] = (
-            dialect.insert(table)
-            .on_conflict_do_nothing(index_elements=["delivery_key"])
-            .returning(table.c.id, table.c.delivery_key)
-        )
-    return _STATEMENTS[key]
-
-
-_KEPT = (
-    "snapshot",
-    "snapshot_at",
-    "snapshot_rank",
-    "direction",
-    "status",
-    "e164",
-    "agent_email",
-    "started_at",
-    "duration",
-)
-
-
-def _upsert_calls(dialect: Any) -> Any:
-    """``INSERT ... ON CONFLICT (id) DO UPDATE``: a snapshot replaces the stored one only if
-    it is as new or newer; ``ended`` once seen stays. Built once per dialect."""
-    key = ("upsert_calls", dialect.__name__)
-    if key not in _STATEMENTS:
-        table = Call.__table__
-        statement = dialect.insert(table)
-        new = statement.excluded
-        newer = or_(
-            new.snapshot_at > table.c.snapshot_at,
-            and_(
-                new.snapshot_at == table.c.snapshot_at,
-                new.snapshot_rank >= table.c.snapshot_rank,
-            ),
-        )
-        kept = {column: case((newer, new[column]), else_=table.c[column]) for column in _KEPT}
-        _STATEMENTS[key] = statement.on_conflict_do_update(
-            index_elements=["id"],
-            set_={**kept, "ended": or_(table.c.ended, new.ended), "updated_at": new.updated_at},
-        ).returning(table.c.id, table.c.snapshot, table.c.status, table.c.ended)
-    return _STATEMENTS[key]
+_STORED_CALLS = select(
+    Call.__table__.c.id, Call.__table__.c.snapshot, Call.__table__.c.status, Call.__table__.c.ended
+).where(Call.__table__.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def _keep_summaries(s: Session, events: list[WebhookEvent]) -> dict[int, StoredCall]:

@@ -16,7 +16,9 @@ from sqlalchemy import JSON, Engine, bindparam, case, exists, text, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
+from integrations.safejson import Checked
 from integrations.store.db import is_postgres
+from integrations.store.json_rows import as_json, recordset
 from integrations.store.models import Job
 from integrations.sync.jobs import kinds
 
@@ -48,7 +50,7 @@ def enqueue(
         "dedupe_key": key,
         "call_id": call_id,
         "event_id": event_id,
-        "payload": payload or {},
+        "payload": payload or _NO_PAYLOAD,
         "priority": kinds.kind(kind).priority if priority is None else priority,
         "run_at": run_at if run_at is not None else now,
         "created_at": now,
@@ -61,6 +63,7 @@ def enqueue(
 
 
 _BATCH = "queue.batch"
+_NO_PAYLOAD = Checked("{}")  # most jobs: no JSON to make
 
 
 @contextmanager
@@ -73,16 +76,26 @@ def batch(s: Session) -> Iterator[None]:
         yield
     finally:
         del s.info[_BATCH]
-    if pending:
-        # By key (a stable sort keeps each key's order): concurrent batches lock alike.
-        s.execute(_ENQUEUE, sorted(pending, key=lambda job: job["dedupe_key"]))
+    if not pending:
+        return
+    # Several jobs of one key (a call's events in one batch) come to what the first would be
+    # with the most urgent priority and the latest run_at asked, as one by one: one row each.
+    merged: dict[str, dict[str, Any]] = {}
+    for job in pending:
+        first = merged.setdefault(job["dedupe_key"], job)
+        if first is not job:
+            first["priority"] = min(first["priority"], job["priority"])
+            first["run_at"] = max(first["run_at"], job["run_at"])
+    # By key: concurrent batches lock alike.
+    jobs = sorted(merged.values(), key=lambda job: job["dedupe_key"])
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(_ENQUEUE_ROWS, {"rows": as_json(jobs)})  # one statement, not one a job
+    else:
+        s.execute(_ENQUEUE, jobs)
 
 
-# One statement on both databases; the conflict target is the partial unique index.
-_ENQUEUE = text(
-    "INSERT INTO jobs (kind, dedupe_key, call_id, event_id, payload, priority, status, rerun, "
-    "attempts, run_at, created_at) VALUES (:kind, :dedupe_key, :call_id, :event_id, :payload, "
-    ":priority, 'queued', false, 0, :run_at, :created_at) "
+# The conflict target is the partial unique index.
+_ON_CONFLICT = (
     "ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'running') DO UPDATE SET "
     "rerun = (jobs.rerun OR jobs.status = 'running'), "
     "priority = CASE WHEN excluded.priority < jobs.priority THEN excluded.priority "
@@ -90,7 +103,31 @@ _ENQUEUE = text(
     # The job waits for the latest "not before" asked (e.g. the grace after call.ended); for a
     # running job it applies to the run that ``rerun`` asks for.
     "run_at = CASE WHEN excluded.run_at > jobs.run_at THEN excluded.run_at ELSE jobs.run_at END"
+)
+_INSERT = (
+    "INSERT INTO jobs (kind, dedupe_key, call_id, event_id, payload, priority, status, rerun, "
+    "attempts, run_at, created_at) "
+)
+# One statement on both databases.
+_ENQUEUE = text(
+    _INSERT + "VALUES (:kind, :dedupe_key, :call_id, :event_id, :payload, :priority, 'queued', "
+    "false, 0, :run_at, :created_at) " + _ON_CONFLICT
 ).bindparams(bindparam("payload", type_=JSON))
+# The same for many jobs on PostgreSQL, the rows in one JSON parameter (``json_rows``).
+_ROWS = (
+    ("kind", "text"),
+    ("dedupe_key", "text"),
+    ("call_id", "bigint"),
+    ("event_id", "integer"),
+    ("payload", "json"),
+    ("priority", "integer"),
+    ("run_at", "double precision"),
+    ("created_at", "double precision"),
+)
+_SELECT_ROWS = "SELECT kind, dedupe_key, call_id, event_id, payload, priority, 'queued', false, 0, "
+_ENQUEUE_ROWS = text(
+    f"{_INSERT}{_SELECT_ROWS}run_at, created_at FROM {recordset(_ROWS)} {_ON_CONFLICT}"
+)
 
 
 _CLAIM = """
