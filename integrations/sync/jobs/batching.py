@@ -156,10 +156,10 @@ class WriteBatcher:
             self._loop, self._changed = loop, asyncio.Event()
             self._batches.clear()
             self._senders.clear()
-        if self._lone_and_quiet():
+        if self._lone_and_quiet(key):
             # What the sender would do at once, without a task and two loop turns in between:
             # a quiet org's lone write costs what it costs with batching off.
-            self._last_sent = self.clock()
+            self._last_sent[_flow(key)] = self.clock()
             return await asyncio.to_thread(self._send_one, key, item)
         batch = self._batches.setdefault(key, _Batch(self.clock()))
         waiting = _Waiting(item, loop.create_future())
@@ -179,13 +179,13 @@ class WriteBatcher:
         quiet = now - self._last_sent.get(_flow(key), float("-inf")) >= self.window
         return quiet and self._waiting_count() + self._aside >= self.writers
 
-    def _lone_and_quiet(self) -> bool:
-        """Due at once and alone: no other writer is running, nothing waits, and nothing was
-        sent in the last ``window`` seconds."""
+    def _lone_and_quiet(self, key: Key) -> bool:
+        """Due at once and alone: no other writer is running, nothing waits, and nothing of
+        the key's flow was sent in the last ``window`` seconds."""
         return (
             self.writers <= 1
             and not self._batches
-            and self.clock() - self._last_sent >= self.window
+            and self.clock() - self._last_sent.get(_flow(key), float("-inf")) >= self.window
         )
 
     async def _sender(self, key: Key) -> None:
