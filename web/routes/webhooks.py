@@ -11,7 +11,7 @@ import json
 import logging
 
 from sqlalchemy import Engine
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
@@ -29,37 +29,26 @@ log = logging.getLogger(__name__)
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused as soon as it passes ``limit`` bytes (declared or actual)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(limit)
+    return await receive_body(request.scope, request.receive, limit)
+
+
+async def receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """``read_body`` on the bare ASGI messages (the Aircall receiver has no ``Request``)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise BodyTooLarge(limit)
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(limit)
         chunks.append(chunk)
-    return b"".join(chunks)
-
-
-class ClientGone(Exception):
-    """The sender hung up before its body was read: nobody to answer."""
-
-
-async def _receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """``read_body`` on the bare ASGI messages."""
-    for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            raise BodyTooLarge(limit)
-    body = b""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        body += message.get("body", b"")
-        if len(body) > limit:
-            raise BodyTooLarge(limit)
         if not message.get("more_body", False):
-            return body
+            return b"".join(chunks)
 
 
 class AircallReceiver:
@@ -78,9 +67,12 @@ class AircallReceiver:
         self._https = settings.public_url.startswith("https://")  # TLS may end at a proxy
         self._answers: dict[tuple[bool, bool], Message] = {}
 
+    def _is_https(self, scope: Scope) -> bool:
+        return self._https or scope.get("scheme") == "https"
+
     def _answer(self, scope: Scope, duplicate: bool) -> Message:
         """The 200's start message, made once (its body is one of two constants)."""
-        https = self._https or scope.get("scheme") == "https"
+        https = self._is_https(scope)
         key = (https, duplicate)
         if key not in self._answers:
             headers = [
@@ -98,9 +90,9 @@ class AircallReceiver:
         try:
             # AIRCALL_WEBHOOK_TOKENS and the registered webhook's (cached: no query each time)
             tokens = await credentials.webhook_tokens(self.settings, self.engine)
-            event = events.parse(await _receive_body(scope, receive, events.MAX_BODY), tokens)
+            event = events.parse(await receive_body(scope, receive, events.MAX_BODY), tokens)
             stored = await self.intake.accept(event)  # committed (group commit)
-        except ClientGone:
+        except ClientDisconnect:  # nobody to answer
             return
         except (BadInput, BadToken, BodyTooLarge) as exc:
             reason, status, text = next(v for kind, v in _REFUSED.items() if isinstance(exc, kind))
@@ -123,8 +115,8 @@ class AircallReceiver:
     async def _refuse(
         self, scope: Scope, receive: Receive, send: Send, status: int, text: str
     ) -> None:
-        https = self._https or scope.get("scheme") == "https"
-        headers = {name.decode(): value.decode() for name, value in headers_for(scope, https)}
+        secure = headers_for(scope, self._is_https(scope))
+        headers = {name.decode(): value.decode() for name, value in secure}
         await JSONResponse({"error": text}, status_code=status, headers=headers)(
             scope, receive, send
         )
