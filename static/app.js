@@ -57,19 +57,63 @@
     if (empty && rows.length) { empty.remove(); }
   });
 
-  // An answer for a panel that an earlier answer already replaced is dropped: swapped into the
-  // detached panel, it would carry the preserved Lead form (hx-preserve) out of the page.
+  // A call's caller panel is asked for by its first load, by its refreshes and by the Lead
+  // form's post, and their answers can cross. The answer to the request sent last wins: an older
+  // one than the answer shown is dropped, and one whose panel was replaced meanwhile goes to the
+  // panel on the page (swapped into the detached one, it would carry the preserved Lead form out
+  // of the page).
+  var sentOrder = new WeakMap();
+  var shownOrder = {};
+  var sent = 0;
+
+  // The element an answer sent as ``order`` should replace, or null when it is stale.
+  function swapTarget(target, order) {
+    var current = target.id ? document.getElementById(target.id) : null;
+    if (!target.id) { return document.body.contains(target) ? target : null; }
+    if (!current || order < (shownOrder[target.id] || 0)) { return null; }
+    shownOrder[target.id] = order;
+    return current;
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    sent += 1;
+    sentOrder.set(event.detail.xhr, sent);
+  });
   document.addEventListener("htmx:beforeSwap", function (event) {
-    var target = event.detail.target;
-    if (target && !document.body.contains(target)) { event.detail.shouldSwap = false; }
+    var detail = event.detail;
+    if (!detail.shouldSwap || !detail.target) { return; }
+    var target = swapTarget(detail.target, sentOrder.get(detail.xhr) || 0);
+    if (target) { detail.target = target; } else { detail.shouldSwap = false; }
   });
 
   // A pushed context card keeps its caller panel as it is (hx-preserve, so a note being typed
-  // survives); the panel then asks the server for its fresh self.
+  // survives); the panel then asks the server for its fresh self. Asked here rather than
+  // through an htmx trigger: a panel swapped in a moment ago hears no trigger until htmx settles
+  // it, and a second ask while one is in flight would wait behind it on the replaced panel.
+  function refresh(panel) {
+    sent += 1;
+    var order = sent;
+    fetch(panel.dataset.refresh, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then(function (response) {
+        return response.text().then(function (text) {
+          if (!response.ok) { throw new Error("The server refused this (" + response.status + ")."); }
+          var target = swapTarget(panel, order);
+          if (target) { window.htmx.swap(target, text, { swapStyle: "outerHTML" }); }
+        });
+      })
+      .catch(function (error) {
+        showRequestError(error instanceof TypeError ? "The server could not be reached: the caller's details may be out of date." : error.message);
+      });
+  }
+  // (htmx reports one swap more than once: the panels are asked once a push.)
+  var refreshAsked = false;
   document.addEventListener("htmx:oobAfterSwap", function (event) {
-    if (event.target && event.target.id === "context-card") {
-      window.htmx.trigger(document.body, "caller-changed");
-    }
+    if (!event.target || event.target.id !== "context-card" || refreshAsked) { return; }
+    refreshAsked = true;
+    Promise.resolve().then(function () {
+      refreshAsked = false;
+      document.querySelectorAll(".caller[data-refresh]").forEach(refresh);
+    });
   });
 
   // A label keeps its colour on every chart and every day (a disposition's colour is its own):
