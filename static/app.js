@@ -21,12 +21,16 @@
     box.scrollIntoView({ block: "nearest" });
   }
 
-  document.addEventListener("htmx:responseError", function (event) {
-    var xhr = event.detail.xhr;
-    var page = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+  // What the server said when it refused a request: its error page's first paragraph.
+  function showRefusal(status, responseText) {
+    var page = new DOMParser().parseFromString(responseText || "", "text/html");
     var detail = page.querySelector("main p") || page.body;
     var said = detail ? detail.textContent.trim().slice(0, 300) : "";
-    showRequestError("The server refused this (" + xhr.status + ")" + (said ? ": " + said : "."));
+    showRequestError("The server refused this (" + status + ")" + (said ? ": " + said : "."));
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    showRefusal(event.detail.xhr.status, event.detail.xhr.responseText);
   });
   document.addEventListener("htmx:sendError", function () {
     showRequestError("The server could not be reached: nothing was saved. Try again.");
@@ -68,8 +72,8 @@
 
   // The element an answer sent as ``order`` should replace, or null when it is stale.
   function swapTarget(target, order) {
-    var current = target.id ? document.getElementById(target.id) : null;
     if (!target.id) { return document.body.contains(target) ? target : null; }
+    var current = document.getElementById(target.id);
     if (!current || order < (shownOrder[target.id] || 0)) { return null; }
     shownOrder[target.id] = order;
     return current;
@@ -93,16 +97,16 @@
   function refresh(panel) {
     sent += 1;
     var order = sent;
-    fetch(panel.dataset.refresh, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+    fetch(panel.dataset.refresh, { headers: { "HX-Request": "true" } })
       .then(function (response) {
         return response.text().then(function (text) {
-          if (!response.ok) { throw new Error("The server refused this (" + response.status + ")."); }
+          if (!response.ok) { showRefusal(response.status, text); return; }
           var target = swapTarget(panel, order);
           if (target) { window.htmx.swap(target, text, { swapStyle: "outerHTML" }); }
         });
       })
-      .catch(function (error) {
-        showRequestError(error instanceof TypeError ? "The server could not be reached: the caller's details may be out of date." : error.message);
+      .catch(function () {
+        showRequestError("The server could not be reached: the caller's details may be out of date.");
       });
   }
   // (htmx reports one swap more than once: the panels are asked once a push.)
